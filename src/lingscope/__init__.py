@@ -1,0 +1,1 @@
+"""lingscope: what recurrent networks learn about language."""

@@ -1,0 +1,1 @@
+"""Ingest of MSCOCO, SST and WMT into Parquet tables (see lingscope.schemas)."""

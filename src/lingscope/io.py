@@ -1,0 +1,68 @@
+"""Atomic, schema-checked output.
+
+Every stage writes to a temporary name in the target's folder and renames it into place
+only when the write completed, so an interrupted job never leaves a file that looks done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` on success, delete it on error."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path: str | Path, obj) -> None:
+    write_text(path, json.dumps(obj, indent=1, sort_keys=False) + "\n")
+
+
+def conform(table: pa.Table, schema: pa.Schema, name: str) -> pa.Table:
+    """Check that ``table`` has exactly the columns of ``schema`` and cast it to those types.
+
+    A missing or extra column is a programming error in lingscope, not user input, so it
+    raises ``ValueError`` naming the table and the columns.
+    """
+    have, want = table.column_names, schema.names
+    if set(have) != set(want):
+        missing = [c for c in want if c not in have]
+        extra = [c for c in have if c not in want]
+        raise ValueError(f"table {name!r} does not match its schema: missing {missing}, unexpected {extra}")
+    table = table.select(want)
+    for field in schema:
+        if not field.nullable and table.column(field.name).null_count:
+            raise ValueError(f"table {name!r}: column {field.name!r} has nulls but the schema forbids them")
+    return table.cast(schema)
+
+
+def write_parquet(table: pa.Table, path: str | Path, schema: pa.Schema, name: str, **kwargs) -> None:
+    """Check ``table`` against ``schema`` and write it atomically as zstd-compressed Parquet."""
+    table = conform(table, schema, name)
+    kwargs.setdefault("compression", "zstd")
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, **kwargs)

@@ -1,0 +1,158 @@
+"""The Parquet tables lingscope writes, one schema each.
+
+This module is the single source of truth. ``python -m lingscope.schemas --out DIR`` writes
+the same schemas as JSON documents to ``workflow/schemas/tables/``; a test keeps them in sync.
+
+Conventions shared by every table:
+- ``sentence_id`` is unique within a corpus across all its splits (MSCOCO: Karpathy's
+  ``sentid`` or the official annotation id; SST and WMT: running numbers over
+  train, val, test).
+- ``position`` counts tokens from 1, as CoNLL-U does; ``head`` 0 is the root.
+- ``split`` is one of ``train``, ``val``, ``test`` (SST's ``dev.txt`` becomes ``val``;
+  Karpathy's ``restval`` becomes ``train`` unless the config keeps it apart).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pyarrow as pa
+
+
+def _f(name: str, type_: pa.DataType, doc: str, nullable: bool = False) -> pa.Field:
+    return pa.field(name, type_, nullable=nullable, metadata={"doc": doc})
+
+
+SENTENCES = pa.schema(
+    [
+        _f("corpus", pa.string(), "coco, sst or wmt"),
+        _f("split", pa.string(), "train, val or test"),
+        _f("sentence_id", pa.int64(), "unique within the corpus"),
+        _f("image_id", pa.int64(), "MSCOCO image id (cocoid); null for SST and WMT", nullable=True),
+        _f("label", pa.int8(), "SST sentence sentiment 0-4; null for MSCOCO and WMT", nullable=True),
+        _f("text", pa.string(), "the sentence as published (Karpathy's raw, SST's leaves joined, the WMT line)"),
+        _f("tokens", pa.list_(pa.string()), "tokens as the models see them, before lower-casing"),
+    ]
+)
+
+VOCAB = pa.schema(
+    [
+        _f("token_id", pa.int32(), "index used by the models; specials first"),
+        _f("token", pa.string(), "lower-cased word type, or a special symbol such as <unk>"),
+        _f("count", pa.int64(), "occurrences in the train split (0 for specials)"),
+    ]
+)
+
+SST_PHRASES = pa.schema(
+    [
+        _f("split", pa.string(), "train, val or test"),
+        _f("sentence_id", pa.int64(), "joins sentences.sentence_id"),
+        _f("phrase_id", pa.int32(), "node number within the tree, in pre-order; 0 is the whole sentence"),
+        _f("parent_id", pa.int32(), "phrase_id of the parent node; null for the root", nullable=True),
+        _f("start", pa.int32(), "first token of the span, counted from 0"),
+        _f("end", pa.int32(), "one past the last token of the span"),
+        _f("label", pa.int8(), "sentiment 0 (very negative) to 4 (very positive)"),
+        _f("is_sentence", pa.bool_(), "true for the root node, the sentence-level example"),
+        _f("text", pa.string(), "the span's tokens joined by spaces"),
+    ]
+)
+
+TOKENS = pa.schema(
+    [
+        _f("sentence_id", pa.int64(), "joins sentences.sentence_id"),
+        _f("position", pa.int32(), "1-based token position; lines up 1:1 with sentences.tokens"),
+        _f("form", pa.string(), "the token as given to the parser"),
+        _f("lemma", pa.string(), "lemma; null when the backend's lemmatizer is switched off", nullable=True),
+        _f("xpos", pa.string(), "Penn Treebank tag"),
+        _f("upos", pa.string(), "Universal POS tag"),
+        _f("deprel", pa.string(), "label of the incoming arc (spaCy: ClearNLP/Stanford style; stanza: UD); root is 'root'"),
+        _f("head", pa.int32(), "position of the head token; 0 for the root"),
+    ]
+)
+
+PARSE_ACCURACY = pa.schema(
+    [
+        _f("corpus", pa.string(), "corpus whose gold trees were compared"),
+        _f("split", pa.string(), "split compared"),
+        _f("backend", pa.string(), "spacy or stanza"),
+        _f("model", pa.string(), "parser model name"),
+        _f("deprel", pa.string(), "gold label, or '(all)' for the overall row"),
+        _f("n_tokens", pa.int64(), "gold tokens counted"),
+        _f("uas", pa.float64(), "unlabelled attachment score"),
+        _f("las", pa.float64(), "labelled attachment score"),
+        _f("xpos_accuracy", pa.float64(), "Penn tag accuracy"),
+        _f("upos_accuracy", pa.float64(), "UPOS accuracy"),
+    ]
+)
+
+
+def image_features_schema(dim: int) -> pa.Schema:
+    return pa.schema(
+        [
+            _f("image_id", pa.int64(), "MSCOCO image id (cocoid)"),
+            _f("split", pa.string(), "train, val or test"),
+            _f("filename", pa.string(), "image file name as published", nullable=True),
+            _f("features", pa.list_(pa.float32(), dim), f"image feature vector, float32, fixed length ({dim} here)"),
+        ]
+    )
+
+
+TABLES: dict[str, pa.Schema] = {
+    "sentences": SENTENCES,
+    "vocab": VOCAB,
+    "sst_phrases": SST_PHRASES,
+    "tokens": TOKENS,
+    "parse_accuracy": PARSE_ACCURACY,
+    "image_features": image_features_schema(128),
+}
+
+
+def _json_type(t: pa.DataType) -> dict:
+    if pa.types.is_fixed_size_list(t):
+        return {"type": "array", "items": _json_type(t.value_type), "arrow": "fixed_size_list<float32>[dim]"}
+    if pa.types.is_list(t):
+        return {"type": "array", "items": _json_type(t.value_type), "arrow": str(t)}
+    if pa.types.is_integer(t):
+        return {"type": "integer", "arrow": str(t)}
+    if pa.types.is_floating(t):
+        return {"type": "number", "arrow": str(t)}
+    if pa.types.is_boolean(t):
+        return {"type": "boolean", "arrow": "bool"}
+    return {"type": "string", "arrow": str(t)}
+
+
+def to_json_schema(name: str, schema: pa.Schema) -> dict:
+    """One row of the table as a JSON Schema document, with the Arrow type of each column."""
+    props = {}
+    for field in schema:
+        prop = _json_type(field.type)
+        if field.nullable:
+            prop["type"] = [prop["type"], "null"]
+        prop["description"] = field.metadata[b"doc"].decode()
+        props[field.name] = prop
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": name,
+        "description": f"One row of the {name} Parquet table (generated by lingscope.schemas).",
+        "type": "object",
+        "properties": props,
+        "required": [f.name for f in schema],
+        "additionalProperties": False,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, type=Path, help="folder for the <table>.schema.json files")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, schema in TABLES.items():
+        text = json.dumps(to_json_schema(name, schema), indent=2) + "\n"
+        (args.out / f"{name}.schema.json").write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Synthetic corpora in the real published formats, generated from a seed."""
