@@ -1,0 +1,34 @@
+# Two commands on a fresh machine:  make run   (install + default workflow)
+#                                   make test  (install dev tools + whole test suite)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(CURDIR)/$(VENV)/bin
+CORES  ?= all
+# Every pip install goes through the constraints file: stanza asks for torch unpinned,
+# which would otherwise pull a multi-GB CUDA build.
+export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export PATH := $(BIN):$(PATH)
+
+.PHONY: run test bench clean
+
+$(VENV)/.runtime: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -c constraints.txt -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.runtime
+	snakemake --cores $(CORES)
+
+test: $(VENV)/.dev
+	pytest -q
+
+bench: $(VENV)/.runtime
+	python benchmarks/parse_throughput.py
+
+clean:
+	rm -rf results .snakemake

@@ -1,0 +1,186 @@
+# Helpers shared by the rule files: config access, paths and input functions.
+# Keep heavy imports out of here: this file runs every time snakemake plans the DAG.
+from pathlib import Path
+
+from snakemake.utils import validate
+
+
+validate(config, "../schemas/config.schema.yaml")
+
+RESULTS = lookup(dpath="results", within=config)
+CORPORA = ["coco", "sst", "wmt"]
+SPLITS = ["train", "val", "test"]
+# Rules run the package from this checkout, so the conda envs (--sdm conda) need only the
+# third-party dependencies, and the code-change inputs below are the code that runs.
+SRC = Path(workflow.basedir) / "src"
+PY = f"PYTHONPATH={SRC}${{PYTHONPATH:+:$PYTHONPATH}} python -m lingscope"
+
+
+wildcard_constraints:
+    corpus="|".join(CORPORA),
+    split="|".join(SPLITS),
+    shard=r"\d+",
+    n_shards=r"\d+",
+
+
+def env(name):
+    return f"../../envs/{name}.yaml"
+
+
+def code(*modules):
+    """Package modules a rule runs, listed as inputs so that editing them reruns the rule."""
+    return [workflow.source_path(f"../../src/lingscope/{m}.py") for m in modules]
+
+
+def source(corpus):
+    return lookup(dpath=f"corpora/{corpus}/source", within=config)
+
+
+def synthetic_size(corpus, key):
+    """A synthetic corpus size, multiplied by synthetic_scale."""
+    n = lookup(dpath=f"corpora/{corpus}/synthetic/{key}", within=config)
+    return max(1, round(n * lookup(dpath="synthetic_scale", within=config)))
+
+
+def synthetic_args(corpus):
+    seed = lookup(dpath=f"corpora/{corpus}/synthetic/seed", within=config)
+    sizes = " ".join(
+        f"--{key.replace('_', '-')} {synthetic_size(corpus, key)}"
+        for key in ("n_train", "n_val", "n_test")
+    )
+    return f"--seed {seed} {sizes}"
+
+
+def coco_synthetic_args():
+    syn = lookup(dpath="corpora/coco/synthetic", within=config)
+    weights = " ".join(f"--weight {k}={v}" for k, v in syn["weights"].items())
+    return (
+        f"{synthetic_args('coco')} --restval-fraction {syn['restval_fraction']} "
+        f"--dim {syn['feature_dim']} --captions-per-image {syn['captions_per_image']} "
+        f"--noise {syn['noise']} {weights}"
+    )
+
+
+# --- raw inputs: synthetic outputs or the user's files ---------------------------------------
+def raw(corpus, name):
+    return f"{RESULTS}/raw/{corpus}/{name}"
+
+
+def coco_raw_inputs(wildcards):
+    src = source("coco")
+    if src == "synthetic":
+        return {
+            "dataset": raw("coco", "dataset_coco.json"),
+            "features": raw("coco", "features.npy"),
+        }
+    if src == "karpathy":
+        return lookup(dpath="corpora/coco/karpathy", within=config)
+    official = lookup(dpath="corpora/coco/official", within=config)
+    return {**official["captions"], "features": official["features"]}
+
+
+def coco_ingest_args(wildcards, input):
+    src = source("coco")
+    if src == "official":
+        splits = lookup(dpath="corpora/coco/official/captions", within=config)
+        sources = " ".join(f"--official {s}={input[s]}" for s in splits)
+    else:
+        sources = f"--karpathy {input.dataset}"
+    keep = lookup(dpath="corpora/coco/keep_restval", within=config)
+    dim = lookup(dpath="corpora/coco/feature_dim", within=config)
+    return f"{sources} --expected-dim {dim}" + (" --keep-restval" if keep else "")
+
+
+def sst_trees_dir():
+    if source("sst") == "synthetic":
+        return raw("sst", "trees")
+    return lookup(dpath="corpora/sst/ptb/trees_dir", within=config)
+
+
+def sst_raw_inputs(wildcards):
+    folder = sst_trees_dir()
+    return {s: f"{folder}/{s}.txt" for s in ("train", "dev", "test")}
+
+
+def wmt_raw_inputs(wildcards):
+    if source("wmt") == "synthetic":
+        return {
+            "train": raw("wmt", "train.txt.gz"),
+            "val": raw("wmt", "val.txt"),
+            "test": raw("wmt", "test.txt"),
+        }
+    files = lookup(dpath="corpora/wmt/text", within=config)
+    return {s: files[s] for s in SPLITS}
+
+
+def wmt_max_lines():
+    if source("wmt") == "synthetic":
+        return 0
+    return lookup(dpath="corpora/wmt/text/max_lines", within=config)
+
+
+# --- parsing ---------------------------------------------------------------------------------
+def n_shards():
+    return lookup(dpath="parse/shards", within=config)
+
+
+def parse_splits(corpus):
+    return lookup(dpath=f"parse/splits/{corpus}", within=config)
+
+
+def tokens_path(corpus, split):
+    return f"{RESULTS}/parse/corpus={corpus}/split={split}/tokens.parquet"
+
+
+def parse_shard_paths(wildcards):
+    n = n_shards()
+    return [
+        f"{RESULTS}/parse/corpus={wildcards.corpus}/split={wildcards.split}/shards/{k}-of-{n}.parquet"
+        for k in range(n)
+    ]
+
+
+def parse_args():
+    """Backend options; a change here reruns the parse jobs (a params change) but not ingest."""
+    backend = lookup(dpath="parse/backend", within=config)
+    if backend == "spacy":
+        opts = lookup(dpath="parse/spacy", within=config)
+        args = f"--backend spacy --model {opts['model']} --batch-size {opts['batch_size']}"
+        return args + (" --lemmatize" if opts["lemmatize"] else "")
+    opts = lookup(dpath="parse/stanza", within=config)
+    args = f"--backend stanza --stanza-package {opts['package']}"
+    return args + (f" --stanza-dir {opts['model_dir']}" if opts["model_dir"] else "")
+
+
+def parse_model_name():
+    backend = lookup(dpath="parse/backend", within=config)
+    if backend == "spacy":
+        return lookup(dpath="parse/spacy/model", within=config)
+    return f"stanza-{lookup(dpath='parse/stanza/package', within=config)}"
+
+
+def coco_gold_tokens():
+    return [tokens_path("coco", s) for s in parse_splits("coco")]
+
+
+def has_parse_accuracy():
+    """Gold trees exist only for the synthetic captions."""
+    return source("coco") == "synthetic" and bool(parse_splits("coco"))
+
+
+# --- targets ---------------------------------------------------------------------------------
+def data_targets():
+    out = [f"{RESULTS}/data/{c}/{t}.parquet" for c in CORPORA for t in ("sentences", "vocab")]
+    out += [f"{RESULTS}/data/coco/image_features.parquet", f"{RESULTS}/data/sst/phrases.parquet"]
+    return out
+
+
+def parse_targets():
+    out = [tokens_path(c, s) for c in CORPORA for s in parse_splits(c)]
+    if has_parse_accuracy():
+        out.append(f"{RESULTS}/parse/accuracy.parquet")
+    return out
+
+
+def final_targets():
+    return data_targets() + parse_targets()

@@ -1,0 +1,158 @@
+# Corpus stage: synthetic corpora in the published formats, then ingest into Parquet.
+
+
+rule synth_coco:
+    input:
+        code=code("synth/coco", "synth/coco_grammar"),
+    output:
+        dataset=raw("coco", "dataset_coco.json"),
+        features=raw("coco", "features.npy"),
+        gold=raw("coco", "gold.conllu"),
+        planted=raw("coco", "planted_weights.json"),
+    params:
+        args=coco_synthetic_args(),
+    log:
+        f"{RESULTS}/logs/synth_coco.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/synth_coco.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        env("lingscope")
+    shell:
+        "{PY}.synth.coco --out-dir $(dirname {output.dataset}) {params.args} > {log} 2>&1"
+
+
+rule synth_sst:
+    input:
+        code=code("synth/sst"),
+    output:
+        train=raw("sst", "trees/train.txt"),
+        dev=raw("sst", "trees/dev.txt"),
+        test=raw("sst", "trees/test.txt"),
+    params:
+        args=synthetic_args("sst"),
+    log:
+        f"{RESULTS}/logs/synth_sst.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        env("lingscope")
+    shell:
+        "{PY}.synth.sst --out-dir $(dirname {output.train}) {params.args} > {log} 2>&1"
+
+
+rule synth_wmt:
+    input:
+        code=code("synth/wmt"),
+    output:
+        train=raw("wmt", "train.txt.gz"),
+        val=raw("wmt", "val.txt"),
+        test=raw("wmt", "test.txt"),
+    params:
+        args=synthetic_args("wmt"),
+    log:
+        f"{RESULTS}/logs/synth_wmt.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        env("lingscope")
+    shell:
+        "{PY}.synth.wmt --out-dir $(dirname {output.train}) {params.args} > {log} 2>&1"
+
+
+rule ingest_coco:
+    input:
+        unpack(coco_raw_inputs),
+        code=code("data/coco"),
+    output:
+        sentences=f"{RESULTS}/data/coco/sentences.parquet",
+        image_features=f"{RESULTS}/data/coco/image_features.parquet",
+    params:
+        args=coco_ingest_args,
+    log:
+        f"{RESULTS}/logs/ingest_coco.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/ingest_coco.tsv"
+    threads: 1
+    resources:
+        mem_mb=16000,
+        runtime=60,
+    conda:
+        env("lingscope")
+    shell:
+        "{PY}.data.coco {params.args} --features {input.features}"
+        " --sentences {output.sentences} --image-features {output.image_features} > {log} 2>&1"
+
+
+rule ingest_sst:
+    input:
+        unpack(sst_raw_inputs),
+        code=code("data/sst"),
+    output:
+        sentences=f"{RESULTS}/data/sst/sentences.parquet",
+        phrases=f"{RESULTS}/data/sst/phrases.parquet",
+    params:
+        trees_dir=sst_trees_dir(),
+    log:
+        f"{RESULTS}/logs/ingest_sst.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        env("lingscope")
+    shell:
+        "{PY}.data.sst --trees-dir {params.trees_dir}"
+        " --sentences {output.sentences} --phrases {output.phrases} > {log} 2>&1"
+
+
+rule ingest_wmt:
+    input:
+        unpack(wmt_raw_inputs),
+        code=code("data/wmt"),
+    output:
+        sentences=f"{RESULTS}/data/wmt/sentences.parquet",
+    params:
+        max_lines=wmt_max_lines(),
+    log:
+        f"{RESULTS}/logs/ingest_wmt.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/ingest_wmt.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    conda:
+        env("lingscope")
+    shell:
+        "{PY}.data.wmt --train {input.train} --val {input.val} --test {input.test}"
+        " --max-lines {params.max_lines} --sentences {output.sentences} > {log} 2>&1"
+
+
+rule vocab:
+    input:
+        sentences=f"{RESULTS}/data/{{corpus}}/sentences.parquet",
+        code=code("data/vocab"),
+    output:
+        vocab=f"{RESULTS}/data/{{corpus}}/vocab.parquet",
+    params:
+        min_count=lookup(dpath="vocab/{corpus}/min_count", within=config),
+        max_size=lookup(dpath="vocab/{corpus}/max_size", within=config),
+    log:
+        f"{RESULTS}/logs/vocab_{{corpus}}.log",
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=20,
+    conda:
+        env("lingscope")
+    shell:
+        "{PY}.data.vocab --sentences {input.sentences} --out {output.vocab}"
+        " --min-count {params.min_count} --max-size {params.max_size} > {log} 2>&1"

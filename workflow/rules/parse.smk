@@ -1,0 +1,81 @@
+# Parse stage: each corpus split is parsed in shards (separate jobs), merged, and scored
+# against the gold trees where they exist.
+
+
+localrules:
+    merge_parse,
+    parse_accuracy,
+
+
+rule parse_shard:
+    input:
+        sentences=f"{RESULTS}/data/{{corpus}}/sentences.parquet",
+        code=code("parse/shard", "parse/backends", "parse/tagmap"),
+    output:
+        tokens=temp(
+            f"{RESULTS}/parse/corpus={{corpus}}/split={{split}}/shards/{{shard}}-of-{{n_shards}}.parquet"
+        ),
+    params:
+        args=parse_args(),
+    log:
+        f"{RESULTS}/logs/parse/{{corpus}}-{{split}}-{{shard}}-of-{{n_shards}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/parse/{{corpus}}-{{split}}-{{shard}}-of-{{n_shards}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=120,
+    conda:
+        env("lingscope")
+    shell:
+        "OMP_NUM_THREADS={threads} {PY}.parse.shard --sentences {input.sentences}"
+        " --split {wildcards.split} --shard {wildcards.shard} --n-shards {wildcards.n_shards}"
+        " {params.args} --out {output.tokens} > {log} 2>&1"
+
+
+rule merge_parse:
+    input:
+        shards=parse_shard_paths,
+        code=code("parse/merge"),
+    output:
+        tokens=tokens_path("{corpus}", "{split}"),
+    log:
+        f"{RESULTS}/logs/parse/{{corpus}}-{{split}}-merge.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        env("lingscope")
+    shell:
+        "{PY}.parse.merge {input.shards} --out {output.tokens} > {log} 2>&1"
+
+
+rule parse_accuracy:
+    input:
+        gold=raw("coco", "gold.conllu"),
+        tokens=coco_gold_tokens(),
+        code=code("parse/accuracy", "parse/conllu"),
+    output:
+        table=f"{RESULTS}/parse/accuracy.parquet",
+        csv=report(
+            f"{RESULTS}/parse/accuracy.csv",
+            caption="../report/parse_accuracy.rst",
+            category="Parsing",
+        ),
+    params:
+        splits=parse_splits("coco"),
+        backend=lookup(dpath="parse/backend", within=config),
+        model=parse_model_name(),
+    log:
+        f"{RESULTS}/logs/parse/accuracy.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        env("lingscope")
+    shell:
+        "{PY}.parse.accuracy --gold {input.gold} --tokens {input.tokens} --splits {params.splits}"
+        " --backend {params.backend} --model {params.model}"
+        " --out {output.table} --csv {output.csv} > {log} 2>&1"
