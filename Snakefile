@@ -9,11 +9,20 @@ configfile: "config.yaml"
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    corpus="|".join(CORPORA),
+    split="|".join(SPLITS),
+    shard=r"\d+",
+    n_shards=r"\d+",
+
+
 include: "workflow/rules/data.smk"
 include: "workflow/rules/parse.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_targets(),
-    default_target: True

@@ -1,26 +1,24 @@
-# Helpers shared by the rule files: config access, paths and input functions.
+# Helpers shared by the rule files (config access, paths, input functions).
 # Keep heavy imports out of here: this file runs every time snakemake plans the DAG.
+import os
 from pathlib import Path
 
 from snakemake.utils import validate
-
 
 validate(config, "../schemas/config.schema.yaml")
 
 RESULTS = lookup(dpath="results", within=config)
 CORPORA = ["coco", "sst", "wmt"]
 SPLITS = ["train", "val", "test"]
-# Rules run the package from this checkout, so the conda envs (--sdm conda) need only the
-# third-party dependencies, and the code-change inputs below are the code that runs.
+# Jobs run the package from this checkout (jobs inherit this environment, on SLURM too), so
+# the conda envs of --sdm conda need only the third-party dependencies, and the code-change
+# inputs below are the code that runs. In the Makefile's venv the editable install agrees.
+# `snakemake --lint` asks for an `envvars:` assertion here; that directive *requires* a
+# variable from the user, while this only extends an optional one, so the lint is left.
 SRC = Path(workflow.basedir) / "src"
-PY = f"PYTHONPATH={SRC}${{PYTHONPATH:+:$PYTHONPATH}} python -m lingscope"
-
-
-wildcard_constraints:
-    corpus="|".join(CORPORA),
-    split="|".join(SPLITS),
-    shard=r"\d+",
-    n_shards=r"\d+",
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [str(SRC), os.environ.get("PYTHONPATH")])
+)
 
 
 def env(name):
@@ -145,7 +143,9 @@ def parse_args():
     backend = lookup(dpath="parse/backend", within=config)
     if backend == "spacy":
         opts = lookup(dpath="parse/spacy", within=config)
-        args = f"--backend spacy --model {opts['model']} --batch-size {opts['batch_size']}"
+        args = (
+            f"--backend spacy --model {opts['model']} --batch-size {opts['batch_size']}"
+        )
         return args + (" --lemmatize" if opts["lemmatize"] else "")
     opts = lookup(dpath="parse/stanza", within=config)
     args = f"--backend stanza --stanza-package {opts['package']}"
@@ -170,8 +170,15 @@ def has_parse_accuracy():
 
 # --- targets ---------------------------------------------------------------------------------
 def data_targets():
-    out = [f"{RESULTS}/data/{c}/{t}.parquet" for c in CORPORA for t in ("sentences", "vocab")]
-    out += [f"{RESULTS}/data/coco/image_features.parquet", f"{RESULTS}/data/sst/phrases.parquet"]
+    out = [
+        f"{RESULTS}/data/{c}/{t}.parquet"
+        for c in CORPORA
+        for t in ("sentences", "vocab")
+    ]
+    out += [
+        f"{RESULTS}/data/coco/image_features.parquet",
+        f"{RESULTS}/data/sst/phrases.parquet",
+    ]
     return out
 
 

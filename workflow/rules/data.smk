@@ -9,20 +9,20 @@ rule synth_coco:
         features=raw("coco", "features.npy"),
         gold=raw("coco", "gold.conllu"),
         planted=raw("coco", "planted_weights.json"),
-    params:
-        args=coco_synthetic_args(),
     log:
         f"{RESULTS}/logs/synth_coco.log",
     benchmark:
         f"{RESULTS}/benchmarks/synth_coco.tsv"
+    conda:
+        env("lingscope")
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        env("lingscope")
+    params:
+        args=coco_synthetic_args(),
     shell:
-        "{PY}.synth.coco --out-dir $(dirname {output.dataset}) {params.args} > {log} 2>&1"
+        "python -m lingscope.synth.coco --out-dir $(dirname {output.dataset}) {params.args} > {log} 2>&1"
 
 
 rule synth_sst:
@@ -32,18 +32,18 @@ rule synth_sst:
         train=raw("sst", "trees/train.txt"),
         dev=raw("sst", "trees/dev.txt"),
         test=raw("sst", "trees/test.txt"),
-    params:
-        args=synthetic_args("sst"),
     log:
         f"{RESULTS}/logs/synth_sst.log",
+    conda:
+        env("lingscope")
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        env("lingscope")
+    params:
+        args=synthetic_args("sst"),
     shell:
-        "{PY}.synth.sst --out-dir $(dirname {output.train}) {params.args} > {log} 2>&1"
+        "python -m lingscope.synth.sst --out-dir $(dirname {output.train}) {params.args} > {log} 2>&1"
 
 
 rule synth_wmt:
@@ -53,18 +53,18 @@ rule synth_wmt:
         train=raw("wmt", "train.txt.gz"),
         val=raw("wmt", "val.txt"),
         test=raw("wmt", "test.txt"),
-    params:
-        args=synthetic_args("wmt"),
     log:
         f"{RESULTS}/logs/synth_wmt.log",
+    conda:
+        env("lingscope")
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        env("lingscope")
+    params:
+        args=synthetic_args("wmt"),
     shell:
-        "{PY}.synth.wmt --out-dir $(dirname {output.train}) {params.args} > {log} 2>&1"
+        "python -m lingscope.synth.wmt --out-dir $(dirname {output.train}) {params.args} > {log} 2>&1"
 
 
 rule ingest_coco:
@@ -74,20 +74,20 @@ rule ingest_coco:
     output:
         sentences=f"{RESULTS}/data/coco/sentences.parquet",
         image_features=f"{RESULTS}/data/coco/image_features.parquet",
-    params:
-        args=coco_ingest_args,
     log:
         f"{RESULTS}/logs/ingest_coco.log",
     benchmark:
         f"{RESULTS}/benchmarks/ingest_coco.tsv"
+    conda:
+        env("lingscope")
     threads: 1
     resources:
         mem_mb=16000,
         runtime=60,
-    conda:
-        env("lingscope")
+    params:
+        args=coco_ingest_args,
     shell:
-        "{PY}.data.coco {params.args} --features {input.features}"
+        "python -m lingscope.data.coco {params.args} --features {input.features}"
         " --sentences {output.sentences} --image-features {output.image_features} > {log} 2>&1"
 
 
@@ -98,18 +98,18 @@ rule ingest_sst:
     output:
         sentences=f"{RESULTS}/data/sst/sentences.parquet",
         phrases=f"{RESULTS}/data/sst/phrases.parquet",
-    params:
-        trees_dir=sst_trees_dir(),
     log:
         f"{RESULTS}/logs/ingest_sst.log",
+    conda:
+        env("lingscope")
     threads: 1
     resources:
         mem_mb=4000,
         runtime=20,
-    conda:
-        env("lingscope")
+    params:
+        trees_dir=sst_trees_dir(),
     shell:
-        "{PY}.data.sst --trees-dir {params.trees_dir}"
+        "python -m lingscope.data.sst --trees-dir {params.trees_dir}"
         " --sentences {output.sentences} --phrases {output.phrases} > {log} 2>&1"
 
 
@@ -119,20 +119,20 @@ rule ingest_wmt:
         code=code("data/wmt"),
     output:
         sentences=f"{RESULTS}/data/wmt/sentences.parquet",
-    params:
-        max_lines=wmt_max_lines(),
     log:
         f"{RESULTS}/logs/ingest_wmt.log",
     benchmark:
         f"{RESULTS}/benchmarks/ingest_wmt.tsv"
+    conda:
+        env("lingscope")
     threads: 1
     resources:
         mem_mb=8000,
         runtime=120,
-    conda:
-        env("lingscope")
+    params:
+        max_lines=wmt_max_lines(),
     shell:
-        "{PY}.data.wmt --train {input.train} --val {input.val} --test {input.test}"
+        "python -m lingscope.data.wmt --train {input.train} --val {input.val} --test {input.test}"
         " --max-lines {params.max_lines} --sentences {output.sentences} > {log} 2>&1"
 
 
@@ -142,17 +142,17 @@ rule vocab:
         code=code("data/vocab"),
     output:
         vocab=f"{RESULTS}/data/{{corpus}}/vocab.parquet",
-    params:
-        min_count=lookup(dpath="vocab/{corpus}/min_count", within=config),
-        max_size=lookup(dpath="vocab/{corpus}/max_size", within=config),
     log:
         f"{RESULTS}/logs/vocab_{{corpus}}.log",
+    conda:
+        env("lingscope")
     threads: 1
     resources:
         mem_mb=8000,
         runtime=20,
-    conda:
-        env("lingscope")
+    params:
+        min_count=lookup(dpath="vocab/{corpus}/min_count", within=config),
+        max_size=lookup(dpath="vocab/{corpus}/max_size", within=config),
     shell:
-        "{PY}.data.vocab --sentences {input.sentences} --out {output.vocab}"
+        "python -m lingscope.data.vocab --sentences {input.sentences} --out {output.vocab}"
         " --min-count {params.min_count} --max-size {params.max_size} > {log} 2>&1"

@@ -15,20 +15,20 @@ rule parse_shard:
         tokens=temp(
             f"{RESULTS}/parse/corpus={{corpus}}/split={{split}}/shards/{{shard}}-of-{{n_shards}}.parquet"
         ),
-    params:
-        args=parse_args(),
     log:
         f"{RESULTS}/logs/parse/{{corpus}}-{{split}}-{{shard}}-of-{{n_shards}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/parse/{{corpus}}-{{split}}-{{shard}}-of-{{n_shards}}.tsv"
+    conda:
+        env("lingscope")
     threads: 1
     resources:
         mem_mb=3000,
         runtime=120,
-    conda:
-        env("lingscope")
+    params:
+        args=parse_args(),
     shell:
-        "OMP_NUM_THREADS={threads} {PY}.parse.shard --sentences {input.sentences}"
+        "OMP_NUM_THREADS={threads} python -m lingscope.parse.shard --sentences {input.sentences}"
         " --split {wildcards.split} --shard {wildcards.shard} --n-shards {wildcards.n_shards}"
         " {params.args} --out {output.tokens} > {log} 2>&1"
 
@@ -41,14 +41,14 @@ rule merge_parse:
         tokens=tokens_path("{corpus}", "{split}"),
     log:
         f"{RESULTS}/logs/parse/{{corpus}}-{{split}}-merge.log",
+    conda:
+        env("lingscope")
     threads: 1
     resources:
         mem_mb=4000,
         runtime=20,
-    conda:
-        env("lingscope")
     shell:
-        "{PY}.parse.merge {input.shards} --out {output.tokens} > {log} 2>&1"
+        "python -m lingscope.parse.merge {input.shards} --out {output.tokens} > {log} 2>&1"
 
 
 rule parse_accuracy:
@@ -63,19 +63,19 @@ rule parse_accuracy:
             caption="../report/parse_accuracy.rst",
             category="Parsing",
         ),
-    params:
-        splits=parse_splits("coco"),
-        backend=lookup(dpath="parse/backend", within=config),
-        model=parse_model_name(),
     log:
         f"{RESULTS}/logs/parse/accuracy.log",
+    conda:
+        env("lingscope")
     threads: 1
     resources:
         mem_mb=4000,
         runtime=20,
-    conda:
-        env("lingscope")
+    params:
+        splits=parse_splits("coco"),
+        backend=lookup(dpath="parse/backend", within=config),
+        model=parse_model_name(),
     shell:
-        "{PY}.parse.accuracy --gold {input.gold} --tokens {input.tokens} --splits {params.splits}"
+        "python -m lingscope.parse.accuracy --gold {input.gold} --tokens {input.tokens} --splits {params.splits}"
         " --backend {params.backend} --model {params.model}"
         " --out {output.table} --csv {output.csv} > {log} 2>&1"
