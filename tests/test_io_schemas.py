@@ -1,0 +1,62 @@
+"""Atomic writes, schema checks, and the JSON copies of the table schemas."""
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from lingscope import schemas
+from lingscope.io import atomic_path, conform, write_parquet
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_atomic_path_leaves_nothing_when_the_write_fails(tmp_path):
+    target = tmp_path / "out.parquet"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"half a file")
+            raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_path_renames_on_success_with_normal_permissions(tmp_path):
+    target = tmp_path / "sub" / "out.txt"
+    with atomic_path(target) as tmp:
+        assert tmp.parent == target.parent and tmp != target
+        tmp.write_text("done")
+        assert not target.exists()  # nothing at the final name until the write completed
+    assert target.read_text() == "done" and oct(target.stat().st_mode & 0o077) != "0o0"
+    assert [p.name for p in target.parent.iterdir()] == ["out.txt"]
+
+
+def test_conform_rejects_missing_extra_and_null_columns():
+    good = {"token_id": [0], "token": ["<pad>"], "count": [0]}
+    assert conform(pa.table(good), schemas.VOCAB, "vocab").schema.equals(schemas.VOCAB)
+    with pytest.raises(ValueError, match=r"missing \['count'\], unexpected \['extra'\]"):
+        conform(pa.table({"token_id": [0], "token": ["a"], "extra": [1]}), schemas.VOCAB, "vocab")
+    with pytest.raises(ValueError, match="column 'token' has nulls"):
+        conform(pa.table({**good, "token": pa.array([None], pa.string())}), schemas.VOCAB, "vocab")
+
+
+def test_write_parquet_casts_and_compresses(tmp_path):
+    path = tmp_path / "v.parquet"
+    write_parquet(pa.table({"count": [3], "token": ["a"], "token_id": [7]}), path, schemas.VOCAB, "vocab")
+    assert pq.read_schema(path).names == ["token_id", "token", "count"]
+    assert pq.ParquetFile(path).metadata.row_group(0).column(0).compression == "ZSTD"
+
+
+def test_json_schema_documents_are_in_sync():
+    folder = REPO / "workflow" / "schemas" / "tables"
+    for name, schema in schemas.TABLES.items():
+        on_disk = json.loads((folder / f"{name}.schema.json").read_text())
+        assert on_disk == schemas.to_json_schema(name, schema), f"rerun python -m lingscope.schemas --out {folder}"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.schema.json" for n in schemas.TABLES)
+
+
+def test_every_column_is_documented():
+    for schema in schemas.TABLES.values():
+        for field in schema:
+            assert field.metadata and field.metadata[b"doc"], field.name

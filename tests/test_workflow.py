@@ -1,0 +1,126 @@
+"""The real DAG on a tiny config: outputs, schemas, joins, and what a change replans."""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import planned_jobs, snakemake, tiny_config, write_config
+from lingscope import schemas
+
+R = "results"
+
+
+def _schema_matches(path, expected):
+    got = pq.read_schema(path)
+    assert got.names == expected.names, path
+    for field in expected:
+        assert got.field(field.name).type == field.type, (path, field.name)
+
+
+def test_every_table_has_its_schema(tiny_run):
+    d = tiny_run / R
+    for corpus in ("coco", "sst", "wmt"):
+        _schema_matches(d / f"data/{corpus}/sentences.parquet", schemas.SENTENCES)
+        _schema_matches(d / f"data/{corpus}/vocab.parquet", schemas.VOCAB)
+    _schema_matches(d / "data/sst/phrases.parquet", schemas.SST_PHRASES)
+    _schema_matches(d / "data/coco/image_features.parquet", schemas.image_features_schema(128))
+    _schema_matches(d / "parse/accuracy.parquet", schemas.PARSE_ACCURACY)
+    for part in (d / "parse").glob("corpus=*/split=*/tokens.parquet"):
+        _schema_matches(part, schemas.TOKENS)
+
+
+def test_row_counts(tiny_run):
+    d = tiny_run / R
+    coco = pl.read_parquet(d / "data/coco/sentences.parquet")
+    assert coco.height == (40 + 12 + 8) * 5
+    assert dict(coco["split"].value_counts().iter_rows()) == {"train": 200, "val": 60, "test": 40}
+    assert pl.read_parquet(d / "data/coco/image_features.parquet").height == 60
+    assert pl.read_parquet(d / "data/sst/sentences.parquet").height == 50
+    assert pl.read_parquet(d / "data/wmt/sentences.parquet").height == 80
+    vocab = pl.read_parquet(d / "data/coco/vocab.parquet")
+    assert vocab["token"][:3].to_list() == ["<pad>", "<unk>", "<eos>"]
+    train_types = coco.filter(pl.col("split") == "train").explode("tokens")["tokens"].str.to_lowercase().n_unique()
+    assert vocab.height == train_types + 3
+
+
+def test_tables_join_up(tiny_run):
+    d = tiny_run / R
+    sentences = pl.read_parquet(d / "data/coco/sentences.parquet")
+    features = pl.read_parquet(d / "data/coco/image_features.parquet")
+    assert sentences.join(features, on="image_id", how="anti").is_empty()  # every caption has its image
+    for split in ("val", "test"):
+        tokens = pl.read_parquet(d / f"parse/corpus=coco/split={split}/tokens.parquet")
+        expected = (sentences.filter(pl.col("split") == split).select("sentence_id", "tokens")
+                    .explode("tokens").with_columns(position=pl.int_range(1, pl.len() + 1).over("sentence_id")))
+        assert tokens.height == expected.height
+        joined = expected.join(tokens, on=["sentence_id", "position"], how="left")
+        assert (joined["tokens"] == joined["form"]).all()  # positions line up 1:1 with the models' tokens
+        assert tokens.filter(pl.col("head") == 0).height >= sentences.filter(pl.col("split") == split).height
+    phrases = pl.read_parquet(d / "data/sst/phrases.parquet")
+    sst = pl.read_parquet(d / "data/sst/sentences.parquet")
+    roots = phrases.filter(pl.col("is_sentence")).join(sst, on="sentence_id")
+    assert roots.height == sst.height and (roots["label"] == roots["label_right"]).all()
+
+
+def test_duckdb_and_polars_read_the_hive_layout(tiny_run):
+    glob = str(tiny_run / R / "parse/*/*/tokens.parquet")
+    rows = duckdb.sql(
+        f"SELECT corpus, split, count(*) AS n FROM read_parquet('{glob}', hive_partitioning = true) "
+        "GROUP BY ALL ORDER BY ALL").fetchall()
+    assert [(c, s) for c, s, _ in rows] == [("coco", "test"), ("coco", "val"), ("sst", "val"), ("wmt", "test"), ("wmt", "val")]
+    scanned = pl.scan_parquet(glob, hive_partitioning=True).group_by("corpus", "split").len().collect()
+    assert sorted(scanned.iter_rows()) == sorted(rows)
+
+
+def test_parse_accuracy_table(tiny_run):
+    acc = pl.read_parquet(tiny_run / R / "parse/accuracy.parquet")
+    overall = acc.filter(pl.col("deprel") == "(all)")
+    assert sorted(overall["split"]) == ["test", "val"]
+    # spaCy's small English model on simple captions: a real, not a perfect, parser
+    assert overall["uas"].min() > 0.8 and overall["las"].max() < 1.0
+    assert (tiny_run / R / "parse/accuracy.csv").read_text().startswith("corpus,split,backend")
+
+
+def test_untouched_rerun_plans_nothing(tiny_run):
+    proc = snakemake(tiny_run, "-n", "--configfile", str(tiny_run / "tiny.yaml"))
+    assert planned_jobs(proc) == {}
+
+
+def test_parse_setting_replans_only_parse_and_after(tiny_run):
+    config = tiny_config()
+    config["parse"]["spacy"]["batch_size"] = 64
+    path = write_config(tiny_run, config, "tiny-parse.yaml")
+    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(path)))
+    assert jobs["parse_shard"] == 2 * 5  # two shards of each of the five parsed splits
+    assert set(jobs) == {"parse_shard", "merge_parse", "parse_accuracy", "all"}
+
+
+def test_corpus_setting_replans_only_that_corpus(tiny_run):
+    config = tiny_config()
+    config["corpora"]["sst"]["synthetic"]["seed"] = 99
+    path = write_config(tiny_run, config, "tiny-sst.yaml")
+    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(path)))
+    assert set(jobs) == {"synth_sst", "ingest_sst", "vocab", "parse_shard", "merge_parse", "all"}
+    assert jobs["vocab"] == 1 and jobs["parse_shard"] == 2
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (lambda c: c["parse"].update(shardz=2), ["shardz"]),
+        (lambda c: c["parse"].update(shards="two"), ["'two'", "shards"]),
+        (lambda c: c["corpora"]["coco"].update(source="flickr"), ["flickr", "source"]),
+    ],
+)
+def test_bad_config_stops_before_any_job(tmp_path, edit, words):
+    config = tiny_config()
+    edit(config)
+    proc = snakemake(tmp_path, "--cores", "1", "--configfile", str(write_config(tmp_path, config)), check=False)
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr
+    for word in words:
+        assert word in text
+    assert not (tmp_path / R).exists()
