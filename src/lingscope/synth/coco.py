@@ -17,7 +17,6 @@ VISUAL to track.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from lingscope.errors import InputError, run_cli
 from lingscope.io import atomic_path, write_json, write_text
 from lingscope.parse.tagmap import ptb_to_upos
 from lingscope.synth import coco_grammar as g
+from lingscope.synth.cli import check_sizes, corpus_parser
 
 DEFAULT_WEIGHTS = {
     "object": 1.0,
@@ -183,19 +183,16 @@ def _parse_weights(items: list[str]) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Generate a synthetic MSCOCO corpus in Karpathy's format.")
-    ap.add_argument("--out-dir", type=Path, required=True)
-    ap.add_argument("--seed", type=int, required=True)
-    ap.add_argument("--n-train", type=int, required=True, help="train images (restval included)")
-    ap.add_argument("--n-val", type=int, required=True)
-    ap.add_argument("--n-test", type=int, required=True)
+    ap = corpus_parser("Generate a synthetic MSCOCO corpus in Karpathy's format.",
+                       "folder for dataset_coco.json, features.npy, gold.conllu, planted_weights.json",
+                       "in images (train includes restval)")
     ap.add_argument("--restval-fraction", type=float, default=0.1, help="share of train images labelled restval")
     ap.add_argument("--dim", type=int, default=128, help="feature dimension (the paper's VGG layer: 4096)")
     ap.add_argument("--captions-per-image", type=int, default=5)
     ap.add_argument("--noise", type=float, default=0.3, help="norm of the Gaussian noise added to each image")
     ap.add_argument("--weight", action="append", default=[], metavar="CATEGORY=W",
                     help=f"planted weight of a concept category; defaults {DEFAULT_WEIGHTS}")
-    args = ap.parse_args(argv)
+    args = check_sizes(ap.parse_args(argv))
     generate(args.out_dir, args.seed, args.n_train, args.n_val, args.n_test, args.restval_fraction,
              args.dim, args.captions_per_image, _parse_weights(args.weight), args.noise)
     return 0

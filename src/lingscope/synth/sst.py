@@ -22,14 +22,14 @@ byte-identical files.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from lingscope.errors import InputError, run_cli
+from lingscope.errors import run_cli
+from lingscope.synth.cli import check_sizes, corpus_parser
 from lingscope.io import write_text
 
 CUT_POINTS = (-0.6, -0.2, 0.2, 0.6)
@@ -445,18 +445,9 @@ def generate(out_dir: str | Path, seed: int, n_train: int, n_val: int, n_test: i
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Generate a synthetic SST in the trainDevTestTrees_PTB format.")
-    parser.add_argument("--out-dir", required=True, type=Path, help="folder for train.txt, dev.txt, test.txt")
-    parser.add_argument("--seed", required=True, type=int)
-    parser.add_argument("--n-train", required=True, type=int, help="train sentences (SST: 8544)")
-    parser.add_argument("--n-val", required=True, type=int, help="dev sentences (SST: 1101)")
-    parser.add_argument("--n-test", required=True, type=int, help="test sentences (SST: 2210)")
-    args = parser.parse_args(argv)
-    for flag in ("n_train", "n_val", "n_test"):
-        if getattr(args, flag) < 1:
-            raise InputError(None, "--" + flag.replace("_", "-"), f"must be at least 1, got {getattr(args, flag)}")
-    if args.seed < 0:
-        raise InputError(None, "--seed", f"must be non-negative, got {args.seed}")
+    parser = corpus_parser("Generate a synthetic SST in the trainDevTestTrees_PTB format.",
+                           "folder for train.txt, dev.txt, test.txt", "in sentences (SST: 8544 / 1101 / 2210)")
+    args = check_sizes(parser.parse_args(argv))
     generate(args.out_dir, args.seed, args.n_train, args.n_val, args.n_test)
     return 0
 

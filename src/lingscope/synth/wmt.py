@@ -11,7 +11,6 @@ seed gives byte-identical files.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 from collections.abc import Iterable
 from contextlib import nullcontext
@@ -19,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lingscope.errors import InputError, run_cli
+from lingscope.errors import run_cli
+from lingscope.synth.cli import check_sizes, corpus_parser
 from lingscope.io import atomic_path
 
 # Word lists, most frequent first: `Grammar.zipf` favours the head so type frequencies fall off
@@ -366,18 +366,9 @@ def generate(out_dir: str | Path, seed: int, n_train: int, n_val: int, n_test: i
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Generate synthetic WMT'14-style English news text.")
-    parser.add_argument("--out-dir", required=True, type=Path, help="folder for train.txt.gz, val.txt, test.txt")
-    parser.add_argument("--seed", required=True, type=int)
-    parser.add_argument("--n-train", required=True, type=int)
-    parser.add_argument("--n-val", required=True, type=int)
-    parser.add_argument("--n-test", required=True, type=int)
-    args = parser.parse_args(argv)
-    for flag in ("n_train", "n_val", "n_test"):
-        if getattr(args, flag) < 1:
-            raise InputError(None, "--" + flag.replace("_", "-"), f"must be at least 1, got {getattr(args, flag)}")
-    if args.seed < 0:
-        raise InputError(None, "--seed", f"must be non-negative, got {args.seed}")
+    parser = corpus_parser("Generate synthetic WMT'14-style English news text.",
+                           "folder for train.txt.gz, val.txt, test.txt", "in lines")
+    args = check_sizes(parser.parse_args(argv))
     generate(args.out_dir, args.seed, args.n_train, args.n_val, args.n_test)
     return 0
 
