@@ -366,17 +366,22 @@ def photo_of(rng, scene, show_place, show_attr, companion):
     return c
 
 
+def _by_agent(rng, scene: Scene, v: Tok, show_place: bool, show_attr: bool, companion: bool) -> list:
+    """The passive's tail: "by" --agent--> v, the agent as its pobj, then the place."""
+    by = Tok("by", "IN", "by", "agent", v)
+    out = [by, attach(_subject(rng, scene, companion, show_attr), by, "pobj")]
+    if show_place:
+        out.append(attach(place_pp(rng, scene.place, scene.place_adjective), v, "prep"))
+    return out
+
+
 def passive(rng, scene, show_place, show_attr, companion):
     """ "a frisbee is being caught by a dog on the beach" """
     c = Caption()
     patient = noun_phrase(rng, scene.patient, show_attribute=show_attr)
     v = verb(scene.action, "VBN")
-    by = Tok("by", "IN", "by", "agent", v)
-    agent = attach(_subject(rng, scene, companion, show_attr), by, "pobj")
     c.add(attach(patient, v, "nsubjpass"), be(patient.plural, "aux", v), Tok("being", "VBG", "be", "auxpass", v),
-          v, by, agent)
-    if show_place:
-        c.add(attach(place_pp(rng, scene.place, scene.place_adjective), v, "prep"))
+          v, *_by_agent(rng, scene, v, show_place, show_attr, companion))
     return c
 
 
@@ -386,11 +391,7 @@ def reduced_passive(rng, scene, show_place, show_attr, companion):
     patient = noun_phrase(rng, scene.patient, show_attribute=show_attr)
     v = verb(scene.action, "VBN")
     v.head, v.deprel = patient.head, "acl"
-    by = Tok("by", "IN", "by", "agent", v)
-    c.add(patient, Tok("being", "VBG", "be", "auxpass", v), v, by,
-          attach(_subject(rng, scene, companion, show_attr), by, "pobj"))
-    if show_place:
-        c.add(attach(place_pp(rng, scene.place, scene.place_adjective), v, "prep"))
+    c.add(patient, Tok("being", "VBG", "be", "auxpass", v), v, *_by_agent(rng, scene, v, show_place, show_attr, companion))
     return c
 
 
