@@ -16,10 +16,15 @@ wildcard_constraints:
     split="|".join(SPLITS),
     shard=r"\d+",
     n_shards=r"\d+",
+    model="|".join(MODELS),
+    pathway="|".join(PATHWAYS),
 
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/parse.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/activations.smk"
+include: "workflow/rules/analysis.smk"
 
 
 rule all:

@@ -88,6 +88,87 @@ PARSE_ACCURACY = pa.schema(
 )
 
 
+TRAINING_METRICS = pa.schema(
+    [
+        _f("model", pa.string(), "model name from the config: imaginet, sum or lm"),
+        _f("epoch", pa.int32(), "1-based epoch"),
+        _f("train_loss", pa.float64(), "mean training loss over the epoch (alpha*L_T + (1-alpha)*L_V)"),
+        _f("train_loss_textual", pa.float64(), "mean next-word cross-entropy (nats); null without a textual pathway", nullable=True),
+        _f("train_loss_visual", pa.float64(), "mean cosine distance to the image; null without a visual pathway", nullable=True),
+        _f("val_loss", pa.float64(), "validation loss, same weighting as train_loss"),
+        _f("val_loss_textual", pa.float64(), "validation cross-entropy (nats)", nullable=True),
+        _f("val_loss_visual", pa.float64(), "validation cosine distance", nullable=True),
+        _f("tokens_per_second", pa.float64(), "training throughput over the epoch (input tokens incl. <eos>)"),
+        _f("seconds", pa.float64(), "wall-clock seconds of the epoch's training pass"),
+        _f("is_best", pa.bool_(), "true for the epoch whose weights were kept (lowest val_loss)"),
+    ]
+)
+
+EVALUATION = pa.schema(
+    [
+        _f("model", pa.string(), "model name"),
+        _f("pathway", pa.string(), "textual or visual"),
+        _f("split", pa.string(), "split evaluated (val)"),
+        _f("metric", pa.string(), "recall@1, recall@5, recall@10, median_rank, chance_recall@1, chance_recall@5, chance_recall@10 (visual); perplexity, cross_entropy (textual)"),
+        _f("value", pa.float64(), "the metric's value; recalls are fractions of captions"),
+        _f("n", pa.int64(), "captions (visual) or predicted tokens (textual) evaluated"),
+    ]
+)
+
+OMISSION = pa.schema(
+    [
+        _f("sentence_id", pa.int64(), "joins sentences.sentence_id"),
+        _f("position", pa.int32(), "1-based position of the omitted word"),
+        _f("token", pa.string(), "the omitted word as parsed (tokens.form)"),
+        _f("xpos", pa.string(), "Penn Treebank tag of the word"),
+        _f("deprel", pa.string(), "label of the word's incoming arc"),
+        _f("model", pa.string(), "imaginet, sum or lm"),
+        _f("pathway", pa.string(), "textual or visual"),
+        _f("omission", pa.float64(), "1 - cos(h_end(S), h_end(S without word i)) (Kadar et al. 2017, sec. 4.1)"),
+    ]
+)
+
+RETRIEVAL_EXAMPLES = pa.schema(
+    [
+        _f("sentence_id", pa.int64(), "the example caption"),
+        _f("variant", pa.string(), "full, or without (the caption minus its highest-omission word for VISUAL)"),
+        _f("removed_position", pa.int32(), "position of the removed word; null for full", nullable=True),
+        _f("removed_token", pa.string(), "the removed word; null for full", nullable=True),
+        _f("caption", pa.string(), "the caption the model read (tokens joined by spaces)"),
+        _f("image_id", pa.int64(), "the caption's own image"),
+        _f("retrieved_image_id", pa.int64(), "top-1 image by cosine with VISUAL's prediction"),
+        _f("retrieved_caption", pa.string(), "one caption of the retrieved image"),
+        _f("rank_of_true_image", pa.int32(), "1-based rank of the caption's own image"),
+        _f("cosine", pa.float64(), "cosine between the prediction and the retrieved image"),
+    ]
+)
+
+
+def activations_schema(dim: int, dtype: str = "float32") -> pa.Schema:
+    """Per-token hidden states; files live under ``activations/tokens/model=M/pathway=P/``."""
+    value = pa.float16() if dtype == "float16" else pa.float32()
+    return pa.schema(
+        [
+            _f("sentence_id", pa.int64(), "joins sentences.sentence_id"),
+            _f("position", pa.int32(), "1-based position; the last position of each sentence is <eos>"),
+            _f("token", pa.string(), "the token read (lower-cased vocabulary form, <unk> or <eos>)"),
+            _f("activation", pa.list_(value, dim), f"hidden state after reading the token, {dtype}, fixed length ({dim} here)"),
+        ]
+    )
+
+
+def h_end_schema(dim: int, dtype: str = "float32") -> pa.Schema:
+    """Sentence vectors (the state at <eos>); files live under ``activations/h_end/model=M/pathway=P/``."""
+    value = pa.float16() if dtype == "float16" else pa.float32()
+    return pa.schema(
+        [
+            _f("sentence_id", pa.int64(), "joins sentences.sentence_id"),
+            _f("n_tokens", pa.int32(), "words in the sentence, <eos> excluded"),
+            _f("activation", pa.list_(value, dim), f"h_end, {dtype}, fixed length ({dim} here)"),
+        ]
+    )
+
+
 def image_features_schema(dim: int) -> pa.Schema:
     return pa.schema(
         [
@@ -106,6 +187,12 @@ TABLES: dict[str, pa.Schema] = {
     "tokens": TOKENS,
     "parse_accuracy": PARSE_ACCURACY,
     "image_features": image_features_schema(128),
+    "training_metrics": TRAINING_METRICS,
+    "evaluation": EVALUATION,
+    "omission": OMISSION,
+    "retrieval_examples": RETRIEVAL_EXAMPLES,
+    "activations": activations_schema(256),
+    "h_end": h_end_schema(256),
 }
 
 

@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 validate(config, "../schemas/config.schema.yaml")
@@ -168,6 +169,126 @@ def has_parse_accuracy():
     return source("coco") == "synthetic" and bool(parse_splits("coco"))
 
 
+# --- models (Kadar et al. 2017) ---------------------------------------------------------------
+MODELS = ["imaginet", "sum", "lm"]
+PATHWAYS = ["textual", "visual"]
+# The four networks the paper compares, as (model, pathway).
+NETWORKS = {
+    "Sum": ("sum", "visual"),
+    "LM": ("lm", "textual"),
+    "Textual": ("imaginet", "textual"),
+    "Visual": ("imaginet", "visual"),
+}
+
+
+def model_setting(model, key):
+    return lookup(dpath=f"models/{model}/{key}", within=config)
+
+
+def has_pathway(model, pathway):
+    return pathway == "textual" or model_setting(model, "kind") != "lm"
+
+
+def model_pathways():
+    return [(m, p) for m in MODELS for p in PATHWAYS if has_pathway(m, p)]
+
+
+def model_file(model):
+    return f"{RESULTS}/models/{model}/model.pt"
+
+
+def coco_data(wildcards=None):
+    return {
+        "sentences": f"{RESULTS}/data/coco/sentences.parquet",
+        "vocab": f"{RESULTS}/data/coco/vocab.parquet",
+    }
+
+
+def train_inputs(wildcards):
+    """The captions, plus the image features for models with a visual pathway."""
+    inputs = coco_data()
+    if has_pathway(wildcards.model, "visual"):
+        inputs["image_features"] = f"{RESULTS}/data/coco/image_features.parquet"
+    return inputs
+
+
+def image_args(wildcards, input):
+    return f"--image-features {input.image_features}" if "image_features" in input.keys() else ""
+
+
+def train_args(wildcards):
+    """The model's hyper-parameters as flags: a change to one model's entry is a params
+    change of that model's training job only."""
+    s = lookup(dpath=f"models/{wildcards.model}", within=config)
+    flags = [
+        f"--kind {s['kind']} --embedding-dim {s['embedding_dim']} --hidden-dim {s['hidden_dim']}",
+        f"--gru {s['gru']} --alpha {s['alpha']} --batch-size {s['batch_size']}",
+        f"--learning-rate {s['learning_rate']} --grad-clip {s['grad_clip']}",
+        f"--max-epochs {s['max_epochs']} --patience {s['patience']}",
+        f"--max-train-sentences {s['max_train_sentences']} --seed {s['seed']}",
+    ]
+    return " ".join(flags) + (" --task-sampling" if s["task_sampling"] else "")
+
+
+def checkpoint_dir(wildcards):
+    """Not an output: Snakemake must not delete it when a job dies, so a rerun resumes."""
+    return f"{RESULTS}/models/{wildcards.model}/checkpoints"
+
+
+# --- activations and omission ----------------------------------------------------------------
+def analysis_split():
+    return lookup(dpath="activations/split", within=config)
+
+
+def analysis_tokens(wildcards=None):
+    split = analysis_split()
+    if split not in parse_splits("coco"):
+        raise WorkflowError(
+            f"config: activations.split is {split!r} but parse.splits.coco does not parse it; "
+            f"add {split!r} there so the omission scores can be joined with the parse"
+        )
+    return tokens_path("coco", split)
+
+
+def activation_dir(kind, model, pathway):
+    return f"{RESULTS}/activations/{kind}/model={model}/pathway={pathway}"
+
+
+def omission_path(model, pathway):
+    return f"{RESULTS}/omission/{model}.{pathway}.parquet"
+
+
+def network_omission():
+    return [omission_path(m, p) for m, p in NETWORKS.values()]
+
+
+def analysis_dir():
+    return f"{RESULTS}/analysis"
+
+
+def kadar_targets():
+    out = []
+    for m in MODELS:
+        out += [model_file(m), f"{RESULTS}/models/{m}/evaluation.parquet"]
+    for m, p in model_pathways():
+        out += [
+            activation_dir("tokens", m, p),
+            activation_dir("h_end", m, p),
+            omission_path(m, p),
+        ]
+    a = analysis_dir()
+    out += [
+        f"{a}/fig1_examples.png",
+        f"{a}/fig2_xpos.png",
+        f"{a}/fig3_xpos.png",
+        f"{a}/fig4_r2.png",
+        f"{a}/fig6_positions.png",
+        f"{a}/learning_curves.png",
+        f"{a}/model_results.csv",
+    ]
+    return out
+
+
 # --- targets ---------------------------------------------------------------------------------
 def data_targets():
     out = [
@@ -190,4 +311,4 @@ def parse_targets():
 
 
 def final_targets():
-    return data_targets() + parse_targets()
+    return data_targets() + parse_targets() + kadar_targets()

@@ -1,0 +1,1 @@
+"""Recurrent models of Kadar et al. 2017 (IMAGINET, SUM, LM) in torch."""

@@ -1,0 +1,147 @@
+# Analyses and figures of Kadar et al. 2017 (Figs. 1-4 and 6), each with its table.
+
+
+localrules:
+    training_summary,
+    examples_figure,
+
+
+rule training_summary:
+    input:
+        metrics=expand(f"{RESULTS}/models/{{model}}/metrics.parquet", model=MODELS),
+        evaluation=expand(f"{RESULTS}/models/{{model}}/evaluation.parquet", model=MODELS),
+        code=code("analysis/training", "analysis/plotting"),
+    output:
+        curves_table=f"{RESULTS}/analysis/learning_curves.parquet",
+        curves=report(
+            f"{RESULTS}/analysis/learning_curves.png",
+            caption="../report/learning_curves.rst",
+            category="Models",
+        ),
+        results=report(
+            f"{RESULTS}/analysis/model_results.csv",
+            caption="../report/model_results.rst",
+            category="Models",
+        ),
+    log:
+        f"{RESULTS}/logs/analysis/training_summary.log",
+    conda:
+        env("lingscope")
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "python -m lingscope.analysis.training --metrics {input.metrics} --evaluation {input.evaluation}"
+        " --curves-table {output.curves_table} --curves {output.curves} --results {output.results} > {log} 2>&1"
+
+
+rule omission_distributions:
+    input:
+        omission=network_omission(),
+        code=code("analysis/distributions", "analysis/plotting", "analysis/networks"),
+    output:
+        by_label=f"{RESULTS}/analysis/omission_by_label.parquet",
+        log_ratio=f"{RESULTS}/analysis/log_ratio_by_label.parquet",
+        fig2_xpos=report(
+            f"{RESULTS}/analysis/fig2_xpos.png",
+            caption="../report/fig2.rst",
+            category="Omission",
+            subcategory="Fig. 2",
+        ),
+        fig2_deprel=report(
+            f"{RESULTS}/analysis/fig2_deprel.png",
+            caption="../report/fig2.rst",
+            category="Omission",
+            subcategory="Fig. 2",
+        ),
+        fig3_xpos=report(
+            f"{RESULTS}/analysis/fig3_xpos.png",
+            caption="../report/fig3.rst",
+            category="Omission",
+            subcategory="Fig. 3",
+        ),
+        fig3_deprel=report(
+            f"{RESULTS}/analysis/fig3_deprel.png",
+            caption="../report/fig3.rst",
+            category="Omission",
+            subcategory="Fig. 3",
+        ),
+    log:
+        f"{RESULTS}/logs/analysis/omission_distributions.log",
+    conda:
+        env("lingscope")
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    params:
+        min_count=lookup(dpath="analysis/min_count", within=config),
+    shell:
+        "python -m lingscope.analysis.distributions --omission {input.omission} --min-count {params.min_count}"
+        " --by-label {output.by_label} --log-ratio {output.log_ratio}"
+        " --fig2-xpos {output.fig2_xpos} --fig2-deprel {output.fig2_deprel}"
+        " --fig3-xpos {output.fig3_xpos} --fig3-deprel {output.fig3_deprel} > {log} 2>&1"
+
+
+rule ridge:
+    input:
+        omission=network_omission(),
+        code=code("analysis/ridge", "analysis/plotting", "analysis/networks"),
+    output:
+        r2=f"{RESULTS}/analysis/ridge_r2.parquet",
+        positions=f"{RESULTS}/analysis/ridge_positions.parquet",
+        fig4=report(
+            f"{RESULTS}/analysis/fig4_r2.png",
+            caption="../report/fig4.rst",
+            category="Omission",
+            subcategory="Figs. 4 and 6",
+        ),
+        fig6=report(
+            f"{RESULTS}/analysis/fig6_positions.png",
+            caption="../report/fig6.rst",
+            category="Omission",
+            subcategory="Figs. 4 and 6",
+        ),
+    log:
+        f"{RESULTS}/logs/analysis/ridge.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/analysis/ridge.tsv"
+    conda:
+        env("lingscope")
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        opts=lookup(dpath="analysis/ridge", within=config),
+    shell:
+        "python -m lingscope.analysis.ridge --omission {input.omission} --alphas {params.opts[alphas]}"
+        " --folds {params.opts[folds]} --seed {params.opts[seed]} --r2 {output.r2}"
+        " --positions {output.positions} --fig4 {output.fig4} --fig6 {output.fig6} > {log} 2>&1"
+
+
+rule examples_figure:
+    input:
+        omission=[omission_path("imaginet", p) for p in PATHWAYS],
+        retrieval=f"{RESULTS}/analysis/retrieval_examples.parquet",
+        code=code("analysis/examples", "analysis/plotting"),
+    output:
+        table=f"{RESULTS}/analysis/fig1_examples.parquet",
+        figure=report(
+            f"{RESULTS}/analysis/fig1_examples.png",
+            caption="../report/fig1.rst",
+            category="Omission",
+            subcategory="Fig. 1",
+        ),
+    log:
+        f"{RESULTS}/logs/analysis/examples_figure.log",
+    conda:
+        env("lingscope")
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "python -m lingscope.analysis.examples --omission {input.omission} --retrieval {input.retrieval}"
+        " --table {output.table} --figure {output.figure} > {log} 2>&1"
