@@ -27,8 +27,16 @@ run: $(VENV)/.runtime
 test: $(VENV)/.dev
 	pytest -q
 
-bench: $(VENV)/.runtime
+$(VENV)/.bench: $(VENV)/.runtime
+	$(BIN)/pip install -q -c constraints.txt -e '.[bench]'
+	touch $@
+
+bench: $(VENV)/.bench
 	python benchmarks/parse_throughput.py
+	python benchmarks/training_throughput.py
+	python benchmarks/dump_throughput.py
+	python benchmarks/omission_speed.py
+	python benchmarks/memory_flat.py
 
 clean:
 	rm -rf results .snakemake

@@ -22,6 +22,12 @@ def tiny_config() -> dict:
     corpora["wmt"]["synthetic"].update(n_train=60, n_val=10, n_test=10)
     config["vocab"]["coco"]["min_count"] = 1
     config["parse"]["splits"] = {"coco": ["val", "test"], "sst": ["val"], "wmt": ["val", "test"]}
+    for model in config["models"].values():
+        model.update(embedding_dim=12, hidden_dim=16, max_epochs=2, patience=1, batch_size=32)
+    config["activations"].update(chunk_sentences=16, row_group_rows=64)
+    config["omission"].update(chunk_tokens=100, batch_rows=32)
+    config["analysis"].update(min_count=5, examples={"n": 2, "seed": 1})
+    config["analysis"]["ridge"].update(alphas=[1.0, 4.0], folds=2)
     return config
 
 
@@ -63,4 +69,13 @@ def tiny_run(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("workflow")
     config = write_config(workdir, tiny_config())
     snakemake(workdir, "--configfile", str(config), "--cores", "2")
+    return workdir
+
+
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory) -> Path:
+    """One real run of the whole workflow on the default config.yaml (the `make run` job):
+    the scientific checks on the planted effects read its outputs."""
+    workdir = tmp_path_factory.mktemp("default")
+    snakemake(workdir, "--configfile", str(REPO / "config.yaml"), "--cores", "2")
     return workdir

@@ -95,7 +95,10 @@ def test_parse_setting_replans_only_parse_and_after(tiny_run):
     path = write_config(tiny_run, config, "tiny-parse.yaml")
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(path)))
     assert jobs["parse_shard"] == 2 * 5  # two shards of each of the five parsed splits
-    assert set(jobs) == {"parse_shard", "merge_parse", "parse_accuracy", "all"}
+    # The omission tables carry the parse's tags, so they and their analyses follow; no
+    # model is retrained and no activation is dumped again.
+    assert set(jobs) == {"parse_shard", "merge_parse", "parse_accuracy", "omission", "omission_distributions",
+                         "ridge", "retrieval_examples", "examples_figure", "all"}
 
 
 def test_corpus_setting_replans_only_that_corpus(tiny_run):
@@ -124,3 +127,78 @@ def test_bad_config_stops_before_any_job(tmp_path, edit, words):
     for word in words:
         assert word in text
     assert not (tmp_path / R).exists()
+
+
+# --- models, activations, omission, analyses (Kadar et al. 2017) ------------------------------
+NETWORK_FILES = {"Sum": "sum.visual", "LM": "lm.textual", "Textual": "imaginet.textual", "Visual": "imaginet.visual"}
+
+
+def test_model_stage_outputs_follow_their_schemas(tiny_run):
+    from lingscope.analysis import tables
+
+    d = tiny_run / R
+    for model in ("imaginet", "sum", "lm"):
+        assert (d / f"models/{model}/model.pt").stat().st_size > 0
+        _schema_matches(d / f"models/{model}/metrics.parquet", schemas.TRAINING_METRICS)
+        _schema_matches(d / f"models/{model}/evaluation.parquet", schemas.EVALUATION)
+    for name in ("imaginet.textual", "imaginet.visual", "sum.textual", "sum.visual", "lm.textual"):
+        _schema_matches(d / f"omission/{name}.parquet", schemas.OMISSION)
+    assert not (d / "omission/lm.visual.parquet").exists()
+    _schema_matches(d / "analysis/retrieval_examples.parquet", schemas.RETRIEVAL_EXAMPLES)
+    _schema_matches(d / "analysis/ridge_r2.parquet", tables.RIDGE_R2)
+    _schema_matches(d / "analysis/omission_by_label.parquet", tables.OMISSION_BY_LABEL)
+    for fig in ("fig1_examples", "fig2_xpos", "fig2_deprel", "fig3_xpos", "fig3_deprel", "fig4_r2",
+                "fig6_positions", "learning_curves"):
+        for ext in ("png", "svg"):
+            assert (d / f"analysis/{fig}.{ext}").stat().st_size > 1000, fig
+
+
+def test_activations_cover_the_analysis_split(tiny_run):
+    d = tiny_run / R
+    val = pl.read_parquet(d / "data/coco/sentences.parquet").filter(pl.col("split") == "val")
+    n_tokens = val["tokens"].list.len().sum() + val.height  # one <eos> each
+    con = duckdb.connect()
+    counts = dict(con.sql(
+        f"select model || '.' || pathway, count(*) from read_parquet('{d}/activations/tokens/*/*/*.parquet', "
+        "hive_partitioning=true) group by all").fetchall())
+    assert counts == {k: n_tokens for k in ("imaginet.textual", "imaginet.visual", "sum.textual", "sum.visual", "lm.textual")}
+    h_end = con.sql(f"select count(*) from read_parquet('{d}/activations/h_end/*/*/*.parquet', hive_partitioning=true)").fetchall()
+    assert h_end[0][0] == 5 * val.height
+    dims = con.sql(f"select distinct len(activation) from read_parquet('{d}/activations/tokens/model=sum/pathway=visual/*.parquet')").fetchall()
+    assert dims == [(12,)]  # SUM's visual "state" is the running sum of 12-d embeddings
+
+
+def test_omission_is_joined_with_the_parse(tiny_run):
+    d = tiny_run / R
+    parse = pl.read_parquet(d / "parse/corpus=coco/split=val/tokens.parquet")
+    for name in ("imaginet.visual", "lm.textual"):
+        scores = pl.read_parquet(d / f"omission/{name}.parquet")
+        assert scores.height == parse.height
+        joined = scores.join(parse, on=["sentence_id", "position"], how="inner")
+        assert joined.height == parse.height
+        assert (joined["xpos"] == joined["xpos_right"]).all() and (joined["deprel"] == joined["deprel_right"]).all()
+        assert (scores["omission"] >= -1e-6).all() and scores["omission"].max() > 0
+
+
+def test_analysis_setting_replans_only_analysis_jobs(tiny_run):
+    config = tiny_config()
+    config["analysis"]["min_count"] = 3
+    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-mc.yaml"))))
+    assert set(jobs) == {"omission_distributions", "all"}
+    config = tiny_config()
+    config["analysis"]["ridge"]["alphas"] = [0.5, 2.0]
+    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-ridge.yaml"))))
+    assert set(jobs) == {"ridge", "all"}
+
+
+def test_one_models_setting_retrains_only_that_model(tiny_run):
+    config = tiny_config()
+    config["models"]["sum"]["hidden_dim"] = 20
+    proc = snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-sum.yaml")))
+    jobs = planned_jobs(proc)
+    assert jobs["train_model"] == 1 and jobs["evaluate_model"] == 1
+    assert jobs["dump_activations"] == 2 and jobs["omission"] == 2  # SUM's two pathways
+    assert "train_model (wildcards: model=sum)" in proc.stdout.replace("\n    ", " ") or "model=sum" in proc.stdout
+    assert "model=imaginet" not in proc.stdout and "model=lm" not in proc.stdout
+    assert {"synth_coco", "ingest_coco", "parse_shard", "retrieval_examples", "examples_figure"}.isdisjoint(jobs)
+    assert {"training_summary", "omission_distributions", "ridge"} <= set(jobs)

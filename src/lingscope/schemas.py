@@ -196,9 +196,20 @@ TABLES: dict[str, pa.Schema] = {
 }
 
 
+def _add_analysis_tables() -> None:
+    # The analysis layer defines its own output tables; list them here too so that one
+    # registry (and one folder of JSON documents) covers every table the workflow writes.
+    from lingscope.analysis.tables import TABLES as analysis_tables
+
+    TABLES.update(analysis_tables)
+
+
+_add_analysis_tables()
+
+
 def _json_type(t: pa.DataType) -> dict:
     if pa.types.is_fixed_size_list(t):
-        return {"type": "array", "items": _json_type(t.value_type), "arrow": "fixed_size_list<float32>[dim]"}
+        return {"type": "array", "items": _json_type(t.value_type), "arrow": f"fixed_size_list<{t.value_type}>[dim]"}
     if pa.types.is_list(t):
         return {"type": "array", "items": _json_type(t.value_type), "arrow": str(t)}
     if pa.types.is_integer(t):

@@ -9,8 +9,15 @@ localrules:
 rule training_summary:
     input:
         metrics=expand(f"{RESULTS}/models/{{model}}/metrics.parquet", model=MODELS),
-        evaluation=expand(f"{RESULTS}/models/{{model}}/evaluation.parquet", model=MODELS),
-        code=code("analysis/training", "analysis/plotting"),
+        evaluation=expand(
+            f"{RESULTS}/models/{{model}}/evaluation.parquet", model=MODELS
+        ),
+        code=code(
+            "analysis/training",
+            "analysis/plotting",
+            "analysis/networks",
+            "analysis/tables",
+        ),
     output:
         curves_table=f"{RESULTS}/analysis/learning_curves.parquet",
         curves=report(
@@ -23,6 +30,7 @@ rule training_summary:
             caption="../report/model_results.rst",
             category="Models",
         ),
+        curves_svg=f"{RESULTS}/analysis/learning_curves.svg",
     log:
         f"{RESULTS}/logs/analysis/training_summary.log",
     conda:
@@ -39,7 +47,12 @@ rule training_summary:
 rule omission_distributions:
     input:
         omission=network_omission(),
-        code=code("analysis/distributions", "analysis/plotting", "analysis/networks"),
+        code=code(
+            "analysis/distributions",
+            "analysis/plotting",
+            "analysis/networks",
+            "analysis/tables",
+        ),
     output:
         by_label=f"{RESULTS}/analysis/omission_by_label.parquet",
         log_ratio=f"{RESULTS}/analysis/log_ratio_by_label.parquet",
@@ -67,6 +80,10 @@ rule omission_distributions:
             category="Omission",
             subcategory="Fig. 3",
         ),
+        fig2_xpos_svg=f"{RESULTS}/analysis/fig2_xpos.svg",
+        fig2_deprel_svg=f"{RESULTS}/analysis/fig2_deprel.svg",
+        fig3_xpos_svg=f"{RESULTS}/analysis/fig3_xpos.svg",
+        fig3_deprel_svg=f"{RESULTS}/analysis/fig3_deprel.svg",
     log:
         f"{RESULTS}/logs/analysis/omission_distributions.log",
     conda:
@@ -87,7 +104,12 @@ rule omission_distributions:
 rule ridge:
     input:
         omission=network_omission(),
-        code=code("analysis/ridge", "analysis/plotting", "analysis/networks"),
+        code=code(
+            "analysis/ridge",
+            "analysis/plotting",
+            "analysis/networks",
+            "analysis/tables",
+        ),
     output:
         r2=f"{RESULTS}/analysis/ridge_r2.parquet",
         positions=f"{RESULTS}/analysis/ridge_positions.parquet",
@@ -103,6 +125,8 @@ rule ridge:
             category="Omission",
             subcategory="Figs. 4 and 6",
         ),
+        fig4_svg=f"{RESULTS}/analysis/fig4_r2.svg",
+        fig6_svg=f"{RESULTS}/analysis/fig6_positions.svg",
     log:
         f"{RESULTS}/logs/analysis/ridge.log",
     benchmark:
@@ -125,7 +149,12 @@ rule examples_figure:
     input:
         omission=[omission_path("imaginet", p) for p in PATHWAYS],
         retrieval=f"{RESULTS}/analysis/retrieval_examples.parquet",
-        code=code("analysis/examples", "analysis/plotting"),
+        code=code(
+            "analysis/examples",
+            "analysis/plotting",
+            "analysis/networks",
+            "analysis/tables",
+        ),
     output:
         table=f"{RESULTS}/analysis/fig1_examples.parquet",
         figure=report(
@@ -134,6 +163,7 @@ rule examples_figure:
             category="Omission",
             subcategory="Fig. 1",
         ),
+        figure_svg=f"{RESULTS}/analysis/fig1_examples.svg",
     log:
         f"{RESULTS}/logs/analysis/examples_figure.log",
     conda:

@@ -213,7 +213,11 @@ def train_inputs(wildcards):
 
 
 def image_args(wildcards, input):
-    return f"--image-features {input.image_features}" if "image_features" in input.keys() else ""
+    return (
+        f"--image-features {input.image_features}"
+        if "image_features" in input.keys()
+        else ""
+    )
 
 
 def train_args(wildcards):

@@ -1,0 +1,172 @@
+"""Omission scores per POS tag and per dependency label (Kadar et al. 2017, sec. 5.2, Figs. 2 and 3).
+
+Fig. 2 shows, per label, the distribution of the omission scores of VISUAL beside those of
+TEXTUAL. Fig. 3 compares the two pathways token by token with ``ln(omission_V / omission_T)``:
+above zero a word matters relatively more to VISUAL, below zero to TEXTUAL. Both keep only
+labels with at least ``--min-count`` tokens (500 in the paper).
+
+The by-label table also summarises SUM and LM when their omission tables are given.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from lingscope.analysis.networks import read_omission, require
+from lingscope.analysis.plotting import NETWORK_COLOURS, boxplot, new_figure, save_figure
+from lingscope.analysis.tables import OMISSION_BY_LABEL, OMISSION_LOG_RATIO
+from lingscope.errors import InputError, run_cli
+from lingscope.io import write_parquet
+
+LABEL_KINDS = ("xpos", "deprel")
+PAIR = ("Visual", "Textual")  # the two IMAGINET pathways the figures compare
+
+# Omission scores are floored here before the log ratio is taken. A score of 0 (the state
+# at <eos> did not move) would make the ratio infinite, and below about 1e-6 a score
+# computed from float32 states is rounding noise: cos near 1 is resolved to 2^-24 = 6e-8.
+EPSILON = 1e-6
+
+_COLUMNS = ["sentence_id", "position", "token", "xpos", "deprel", "model", "pathway", "omission"]
+
+
+def label_summary(frame: pl.DataFrame, value: str, label_kind: str, min_count: int) -> pl.DataFrame:
+    """n, mean, median and quartiles of ``value`` per ``label_kind`` label with >= ``min_count`` rows."""
+    stats = frame.group_by(pl.col(label_kind).alias("label")).agg(
+        pl.len().cast(pl.Int64).alias("n"),
+        pl.col(value).mean().alias("mean"),
+        pl.col(value).median().alias("median"),
+        pl.col(value).quantile(0.25, "linear").alias("q25"),
+        pl.col(value).quantile(0.75, "linear").alias("q75"),
+    )
+    return (stats.filter(pl.col("n") >= min_count).sort("label")
+            .select(pl.lit(label_kind).alias("label_kind"), pl.all()))
+
+
+def omission_by_label(frames: dict[str, pl.DataFrame], min_count: int) -> pl.DataFrame:
+    """The by-label table (``OMISSION_BY_LABEL``) for every network in ``frames``."""
+    parts = [label_summary(frame, "omission", kind, min_count).select(pl.lit(name).alias("network"), pl.all())
+             for name, frame in frames.items() for kind in LABEL_KINDS]
+    return pl.concat(parts).select(OMISSION_BY_LABEL.names)
+
+
+def log_ratio_tokens(visual: pl.DataFrame, textual: pl.DataFrame, epsilon: float = EPSILON) -> pl.DataFrame:
+    """Per token, ``ln(max(omission_V, eps) / max(omission_T, eps))``, joined on sentence_id and position.
+
+    Tokens scored by one pathway only are dropped. Labels come from the VISUAL table; the
+    two tables must agree on the word at every shared position.
+    """
+    keys = ["sentence_id", "position"]
+    joined = visual.select(keys + ["token", "xpos", "deprel", "omission"]).join(
+        textual.select(keys + [pl.col("token").alias("token_textual"), pl.col("omission").alias("omission_textual")]),
+        on=keys, how="inner")
+    mismatch = joined.filter(pl.col("token") != pl.col("token_textual"))
+    if not mismatch.is_empty():
+        row = mismatch.row(0, named=True)
+        raise InputError(None, f"sentence {row['sentence_id']} position {row['position']}",
+                         f"VISUAL's table has the word {row['token']!r} but TEXTUAL's has {row['token_textual']!r}; "
+                         "were they scored on the same parsed sentences?")
+    return joined.select(
+        *keys, "token", "xpos", "deprel",
+        (pl.col("omission").clip(lower_bound=epsilon) / pl.col("omission_textual").clip(lower_bound=epsilon))
+        .log().alias("log_ratio"),
+    )
+
+
+def log_ratio_by_label(tokens: pl.DataFrame, min_count: int) -> pl.DataFrame:
+    """The log-ratio table (``OMISSION_LOG_RATIO``) from :func:`log_ratio_tokens`' output."""
+    parts = [label_summary(tokens, "log_ratio", kind, min_count) for kind in LABEL_KINDS]
+    return pl.concat(parts).select(OMISSION_LOG_RATIO.names)
+
+
+def _values_by_label(frame: pl.DataFrame, kind: str, value: str) -> dict[str, np.ndarray]:
+    return {key[0]: part[value].to_numpy() for key, part in frame.partition_by(kind, as_dict=True).items()}
+
+
+def figure2(frames: dict[str, pl.DataFrame], by_label: pl.DataFrame, kind: str):
+    """Fig. 2: per label, a VISUAL box beside a TEXTUAL box; labels by VISUAL's median, highest first."""
+    kept = by_label.filter(pl.col("label_kind") == kind)
+    visual = kept.filter(pl.col("network") == PAIR[0]).select("label", "median")
+    textual_labels = set(kept.filter(pl.col("network") == PAIR[1])["label"])
+    labels = visual.filter(pl.col("label").is_in(textual_labels)).sort(["median", "label"], descending=[True, False])
+    labels = labels["label"].to_list()
+    fig = new_figure(max(4.0, 0.45 * len(labels) + 1.5), 3.6)
+    ax = fig.add_subplot()
+    x = np.arange(len(labels), dtype=float)
+    for offset, name in zip((-0.2, 0.2), PAIR):
+        values = _values_by_label(frames[name], kind, "omission")
+        if labels:
+            boxplot(ax, [values[label] for label in labels], x + offset, 0.36, NETWORK_COLOURS[name], name.upper())
+    ax.set_xticks(x, labels, rotation=90)
+    ax.set_xlim(-0.7, max(len(labels), 1) - 0.3)
+    ax.set_xlabel("Penn POS tag" if kind == "xpos" else "dependency label")
+    ax.set_ylabel("omission score")
+    ax.set_title(f"Omission scores per {'POS tag' if kind == 'xpos' else 'dependency label'}")
+    if labels:
+        ax.legend(frameon=False)
+    return fig
+
+
+def figure3(tokens: pl.DataFrame, log_ratio: pl.DataFrame, kind: str):
+    """Fig. 3: per label, the log ratio's distribution; highest median (most VISUAL) first, zero line drawn."""
+    kept = log_ratio.filter(pl.col("label_kind") == kind).sort(["median", "label"], descending=[True, False])
+    labels = kept["label"].to_list()
+    fig = new_figure(max(5.0, 0.3 * len(labels) + 1.5), 3.6)
+    ax = fig.add_subplot()
+    x = np.arange(len(labels), dtype=float)
+    values = _values_by_label(tokens, kind, "log_ratio")
+    if labels:
+        boxplot(ax, [values[label] for label in labels], x, 0.6, "#bbbbbb")
+    ax.axhline(0.0, color="black", linewidth=0.8, linestyle="--")
+    ax.set_xticks(x, labels, rotation=90)
+    ax.set_xlim(-0.7, max(len(labels), 1) - 0.3)
+    ax.set_xlabel("Penn POS tag" if kind == "xpos" else "dependency label")
+    ax.set_ylabel("ln(omission VISUAL / TEXTUAL)")
+    ax.set_title("Log ratio of omission scores\n(above 0: VISUAL more sensitive, below 0: TEXTUAL)", fontsize=9)
+    return fig
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--omission", type=Path, nargs="+", required=True,
+                    help="OMISSION tables; must include IMAGINET visual and textual")
+    ap.add_argument("--min-count", type=int, default=500, help="keep labels with at least this many tokens")
+    ap.add_argument("--epsilon", type=float, default=EPSILON, help="floor on omission scores before the log ratio")
+    ap.add_argument("--by-label", type=Path, required=True, help="OMISSION_BY_LABEL table (Parquet)")
+    ap.add_argument("--log-ratio", type=Path, required=True, help="OMISSION_LOG_RATIO table (Parquet)")
+    ap.add_argument("--fig2-xpos", type=Path, required=True, help="Fig. 2 per POS tag (PNG; SVG beside it)")
+    ap.add_argument("--fig2-deprel", type=Path, required=True, help="Fig. 2 per deprel (PNG; SVG beside it)")
+    ap.add_argument("--fig3-xpos", type=Path, required=True, help="Fig. 3 per POS tag (PNG; SVG beside it)")
+    ap.add_argument("--fig3-deprel", type=Path, required=True, help="Fig. 3 per deprel (PNG; SVG beside it)")
+    args = ap.parse_args(argv)
+    if args.min_count < 1:
+        raise InputError(None, "--min-count", f"must be at least 1, got {args.min_count}")
+    if not args.epsilon > 0:
+        raise InputError(None, "--epsilon", f"must be positive, got {args.epsilon}")
+
+    frames = read_omission(args.omission, _COLUMNS)
+    require(frames, list(PAIR), args.omission)
+    by_label = omission_by_label(frames, args.min_count)
+    tokens = log_ratio_tokens(frames["Visual"], frames["Textual"], args.epsilon)
+    unmatched = max(len(frames["Visual"]), len(frames["Textual"])) - len(tokens)
+    if unmatched:
+        print(f"note: {unmatched} tokens are scored by one pathway only and are left out of the log ratio")
+    log_ratio = log_ratio_by_label(tokens, args.min_count)
+
+    write_parquet(by_label.to_arrow(), args.by_label, OMISSION_BY_LABEL, "omission_by_label")
+    write_parquet(log_ratio.to_arrow(), args.log_ratio, OMISSION_LOG_RATIO, "omission_log_ratio")
+    for kind, fig2, fig3 in (("xpos", args.fig2_xpos, args.fig3_xpos), ("deprel", args.fig2_deprel, args.fig3_deprel)):
+        save_figure(figure2(frames, by_label, kind), fig2)
+        save_figure(figure3(tokens, log_ratio, kind), fig3)
+    for kind in LABEL_KINDS:
+        kept = log_ratio.filter(pl.col("label_kind") == kind).sort("median", descending=True)
+        print(f"{kind}: {len(kept)} labels with >= {args.min_count} tokens; most VISUAL: "
+              f"{', '.join(kept['label'].head(5))}; most TEXTUAL: {', '.join(kept['label'].tail(5).reverse())}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))
