@@ -17,6 +17,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 
+ROW_GROUP_ROWS = 65_536
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` on success, delete it on error."""
@@ -68,5 +71,8 @@ def write_parquet(table: pa.Table, path: str | Path, schema: pa.Schema, name: st
     """Check ``table`` against ``schema`` and write it atomically as zstd-compressed Parquet."""
     table = conform(table, schema, name)
     kwargs.setdefault("compression", "zstd")
+    # Bounded row groups let the streaming stages (dumps, omission) read any corpus in
+    # bounded memory, and let readers skip row groups by their statistics.
+    kwargs.setdefault("row_group_size", ROW_GROUP_ROWS)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, **kwargs)

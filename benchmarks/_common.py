@@ -1,0 +1,110 @@
+"""Shared pieces of the model benchmarks: synthetic data built once with lingscope's own
+CLIs (under ``benchmarks/out/data/``, reused when present), best-of-N timing, Markdown tables
+and JSON results.
+
+Not a benchmark itself; the scripts beside it import it (``python benchmarks/<name>.py``
+puts this folder on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent / "out"
+DATA = OUT / "data"
+SEED = 2017
+
+
+def _run(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", *args], check=True, stdout=subprocess.DEVNULL)
+
+
+def corpus(n_train: int, n_val: int, n_test: int = 10, parse: bool = False, dim: int = 128) -> dict[str, Path]:
+    """A synthetic MSCOCO corpus (generator + ingest + vocabulary, and the parsed val split
+    when ``parse``), built once per size under ``benchmarks/out/data/`` and reused."""
+    folder = DATA / f"coco-s{SEED}-t{n_train}-v{n_val}-x{n_test}-d{dim}"
+    paths = {
+        "dir": folder, "sentences": folder / "sentences.parquet", "images": folder / "image_features.parquet",
+        "vocab": folder / "vocab.parquet", "tokens": folder / "tokens_val.parquet",
+    }
+    syn = folder / "synth"
+    if not (syn / "dataset_coco.json").exists() or not (syn / "features.npy").exists():
+        print(f"[data] generating {folder.name} ...", file=sys.stderr, flush=True)
+        _run("lingscope.synth.coco", "--out-dir", str(syn), "--seed", str(SEED), "--n-train", str(n_train),
+             "--n-val", str(n_val), "--n-test", str(n_test), "--dim", str(dim))
+    if not paths["sentences"].exists() or not paths["images"].exists():
+        _run("lingscope.data.coco", "--karpathy", str(syn / "dataset_coco.json"), "--features", str(syn / "features.npy"),
+             "--sentences", str(paths["sentences"]), "--image-features", str(paths["images"]))
+    if not paths["vocab"].exists():
+        _run("lingscope.data.vocab", "--sentences", str(paths["sentences"]), "--out", str(paths["vocab"]), "--min-count", "5")
+    if parse and not paths["tokens"].exists():
+        print(f"[data] parsing the val split of {folder.name} ...", file=sys.stderr, flush=True)
+        part = folder / "tokens_val.part-0.parquet"
+        _run("lingscope.parse.shard", "--sentences", str(paths["sentences"]), "--split", "val", "--shard", "0",
+             "--n-shards", "1", "--out", str(part))
+        _run("lingscope.parse.merge", str(part), "--out", str(paths["tokens"]))
+        part.unlink()
+    return paths
+
+
+def val_subset(paths: dict[str, Path], n_sentences: int) -> Path:
+    """A SENTENCES table holding only the first ``n_sentences`` val captions (for a CLI or
+    function that reads a whole split)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    out = paths["dir"] / f"sentences_val{n_sentences}.parquet"
+    if not out.exists():
+        table = pq.read_table(paths["sentences"])
+        table = table.filter(pc.equal(table["split"], "val")).slice(0, n_sentences)
+        tmp = out.with_suffix(".tmp")
+        pq.write_table(table, tmp, compression="zstd")
+        tmp.replace(out)
+    return out
+
+
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def best_of(fn, repeats: int) -> tuple[float, list[float]]:
+    """Fastest of ``repeats`` calls, in seconds, and all the times."""
+    times = [timed(fn) for _ in range(repeats)]
+    return min(times), times
+
+
+def table(headers: list[str], rows: list[list]) -> str:
+    """A Markdown table; numbers formatted by the caller."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---:" if k else "---" for k in range(len(headers))) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def machine() -> dict:
+    import torch
+
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(), "loadavg_at_start": os.getloadavg()}
+
+
+def write_results(name: str, obj: dict, out: Path | None = None) -> Path:
+    path = out or OUT / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=1, default=float) + "\n")
+    return path

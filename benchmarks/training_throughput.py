@@ -1,0 +1,150 @@
+"""Training throughput, tokens/s of one epoch on one core.
+
+lingscope: ``lingscope.train.Trainer.run_epoch`` on an IMAGINET ``CaptionModel`` (both
+pathways, loss ``alpha * L_T + (1 - alpha) * L_V``, Adam, length-bucketed batches, tqdm,
+running metrics).
+Baseline, measured in the same run: a bare torch loop of the same size (``nn.Embedding`` +
+two ``nn.GRU(batch_first=True)`` + the two linear heads, the same losses and Adam) over
+pre-built padded tensors of exactly the same batches: no bucketing, no progress bar, no
+metrics. Both count the same tokens (every caption token plus its <eos>).
+Target: lingscope >= 80% of the bare loop.
+
+    python benchmarks/training_throughput.py [--n-train 2000] [--sizes 128x256 64x128] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+from _common import corpus, machine, table, timed, write_results  # noqa: E402
+from lingscope.data.vocab import PAD_ID  # noqa: E402
+from lingscope.models.data import length_batches, load_captions, load_images, load_vocab_checked, zscore_stats  # noqa: E402
+from lingscope.models.imaginet import Architecture, CaptionModel  # noqa: E402
+from lingscope.train import Trainer, _epoch_rng, build_parser  # noqa: E402
+
+EPOCH = 1  # every timed epoch (both loops) uses the batches of this epoch
+
+
+class Bare(nn.Module):
+    def __init__(self, vocab_size: int, image_dim: int, E: int, H: int):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, E, padding_idx=PAD_ID)
+        self.gru_t = nn.GRU(E, H, batch_first=True)
+        self.out_t = nn.Linear(H, vocab_size)
+        self.gru_v = nn.GRU(E, H, batch_first=True)
+        self.out_v = nn.Linear(H, image_dim)
+
+
+def bare_epoch(model: Bare, opt, batches, alpha: float) -> None:
+    model.train()
+    for ids, last, images in batches:
+        emb = model.embedding(ids)
+        states = model.gru_t(emb)[0]
+        shifted = torch.cat([states.new_zeros(states.shape[0], 1, states.shape[2]), states[:, :-1]], 1)
+        l_t = F.cross_entropy(model.out_t(shifted).flatten(0, 1), ids.flatten(), ignore_index=PAD_ID)
+        h_end = model.gru_v(emb)[0].gather(1, last).squeeze(1)
+        l_v = (1.0 - F.cosine_similarity(model.out_v(h_end), images, dim=1)).mean()
+        loss = alpha * l_t + (1 - alpha) * l_v
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    e, _, h = text.partition("x")
+    return int(e), int(h)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n-train", type=int, default=2000, help="train images (x5 captions)")
+    ap.add_argument("--n-val", type=int, default=5000, help="val images of the corpus (shared with the other benchmarks)")
+    ap.add_argument("--sizes", nargs="+", type=parse_size, default=[(128, 256), (64, 128)],
+                    metavar="ExH", help="embedding x hidden sizes")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--repeats", type=int, default=3, help="timed epochs per loop (best counts)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--show-progress", action="store_true", help="let lingscope's tqdm bar print (hidden by default)")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    paths = corpus(args.n_train, args.n_val)
+    vocab = load_vocab_checked(paths["vocab"])
+    train = load_captions(paths["sentences"], vocab, "train")
+    val = load_captions(paths["sentences"], vocab, "val")
+    warm = load_captions(paths["sentences"], vocab, "train", limit=640)
+    imgs = load_images(paths["images"])
+    mean, std = zscore_stats(imgs.features[imgs.splits == "train"])
+    image_dim = imgs.features.shape[1]
+    n_tokens = int(train.lengths.sum())
+    quiet = contextlib.nullcontext if args.show_progress else lambda: contextlib.redirect_stderr(open(os.devnull, "w"))
+
+    results = []
+    for E, H in args.sizes:
+        targs = build_parser().parse_args([
+            "--name", "imaginet", "--kind", "imaginet", "--sentences", str(paths["sentences"]), "--vocab", str(paths["vocab"]),
+            "--image-features", str(paths["images"]), "--embedding-dim", str(E), "--hidden-dim", str(H),
+            "--batch-size", str(args.batch_size), "--device", "cpu", "--threads", str(args.threads),
+            "--checkpoint-dir", "-", "--out-model", "-", "--out-metrics", "-"])
+        device = torch.device("cpu")
+        trainer = Trainer(targs, train, val, (imgs, mean, std), device)
+        warm_trainer = Trainer(targs, warm, val, (imgs, mean, std), device)
+        torch.manual_seed(targs.seed)
+        model = CaptionModel(Architecture("imaginet", len(vocab), image_dim, E, H))
+        opt = torch.optim.Adam(model.parameters(), lr=targs.learning_rate)
+
+        # The bare loop: the same batches (this epoch's order), padded once, outside the timing.
+        index_batches = length_batches(train.lengths, args.batch_size, _epoch_rng(targs.seed, EPOCH))
+        targets = trainer.image_targets["train"]
+        batches = []
+        for index in index_batches:
+            ids, lengths = train.padded(index)
+            last = torch.from_numpy(lengths - 1).view(-1, 1, 1).expand(-1, 1, H).contiguous()
+            batches.append((torch.from_numpy(ids), last, targets[torch.from_numpy(index)]))
+        torch.manual_seed(targs.seed)
+        bare = Bare(len(vocab), image_dim, E, H)
+        bare_opt = torch.optim.Adam(bare.parameters(), lr=targs.learning_rate)
+        assert sum(p.numel() for p in bare.parameters()) == sum(p.numel() for p in model.parameters())
+
+        with quiet():
+            warm_trainer.run_epoch(model, opt, 0)  # warm-up: allocator, MKL, Adam state
+            bare_epoch(bare, bare_opt, batches[:10], targs.alpha)
+            lings, bares, inner = [], [], []
+            for _ in range(args.repeats):  # interleaved, so a slow spell hits both
+                holder = {}
+                lings.append(timed(lambda: holder.update(trainer.run_epoch(model, opt, EPOCH))))
+                inner.append(holder["tokens_per_second"])
+                bares.append(timed(lambda: bare_epoch(bare, bare_opt, batches, targs.alpha)))
+        row = {"embedding_dim": E, "hidden_dim": H, "batch_size": args.batch_size, "captions": len(train),
+               "tokens": n_tokens, "batches": len(batches),
+               "lingscope_seconds": lings, "bare_seconds": bares,
+               "lingscope_tokens_per_s": n_tokens / min(lings), "bare_tokens_per_s": n_tokens / min(bares),
+               "lingscope_reported_tokens_per_s": max(inner)}
+        row["ratio"] = row["lingscope_tokens_per_s"] / row["bare_tokens_per_s"]
+        results.append(row)
+        print(f"[{E}x{H}] lingscope {row['lingscope_tokens_per_s']:,.0f} tok/s, bare {row['bare_tokens_per_s']:,.0f} tok/s",
+              file=sys.stderr, flush=True)
+
+    print(f"\nTraining throughput: {len(train):,} captions ({n_tokens:,} tokens incl. <eos>) per epoch, "
+          f"batch {args.batch_size}, {args.threads} thread(s), best of {args.repeats} epochs\n")
+    print(table(
+        ["embedding x hidden", "lingscope Trainer.run_epoch (tokens/s)", "bare torch loop (tokens/s)", "lingscope / bare", "target >= 0.80"],
+        [[f"{r['embedding_dim']}x{r['hidden_dim']}", f"{r['lingscope_tokens_per_s']:,.0f}", f"{r['bare_tokens_per_s']:,.0f}",
+          f"{r['ratio']:.2f}", "met" if r["ratio"] >= 0.8 else "NOT MET"] for r in results]))
+    path = write_results("training_throughput", {"machine": machine(), "repeats": args.repeats, "results": results}, args.out)
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()
