@@ -34,7 +34,7 @@ import torch
 
 from lingscope.errors import InputError, run_cli
 from lingscope.models.data import load_vocab_checked
-from lingscope.models.imaginet import CaptionModel, load_model
+from lingscope.models.imaginet import CaptionModel, load_pathway_model
 from lingscope.models.runs import all_states
 from lingscope.models.stream import csr_with_eos, encode_forms
 from lingscope.schemas import activations_schema, h_end_schema
@@ -62,8 +62,9 @@ def iter_caption_chunks(path: str | Path, split: str, chunk_sentences: int) -> I
 class ChunkComputer:
     """Token ids and hidden states of one chunk of captions."""
 
-    def __init__(self, model: CaptionModel, pathway: str, vocab: dict[str, int], device, batch_rows: int):
+    def __init__(self, model: CaptionModel, pathway: str, vocab: dict[str, int], device, batch_rows: int, source: str | Path):
         self.model, self.pathway, self.device, self.batch_rows = model, pathway, device, batch_rows
+        self.source = source
         self.vocab = vocab
         self.itos = pa.array(sorted(vocab, key=vocab.get))
 
@@ -72,7 +73,7 @@ class ChunkComputer:
         n_words = pc.list_value_length(tokens).to_numpy(zero_copy_only=False).astype(np.int64)
         if (n_words == 0).any():
             bad = chunk.column("sentence_id")[int(np.flatnonzero(n_words == 0)[0])].as_py()
-            raise InputError(None, f"sentence_id {bad}", "caption has no tokens")
+            raise InputError(self.source, f"sentence_id {bad}", "caption has no tokens")
         flat, offsets = csr_with_eos(encode_forms(tokens.flatten(), self.vocab), n_words)
         ids = torch.from_numpy(flat).to(self.device)
         states = all_states(self.model, self.pathway, ids, offsets, self.batch_rows)
@@ -160,11 +161,9 @@ def _publish(tmp: Path, folder: Path) -> None:
 def dump(args: argparse.Namespace) -> dict:
     device = pick_device(args.device)
     torch.set_num_threads(args.threads)
-    model, extra = load_model(args.model, device)
-    if args.pathway not in model.pathways:
-        raise InputError(args.model, f"model {extra.get('name')}", f"has no {args.pathway!r} pathway (it has {model.pathways})")
+    model, extra = load_pathway_model(args.model, args.pathway, device)
     vocab = load_vocab_checked(args.vocab)
-    compute = ChunkComputer(model, args.pathway, vocab, device, args.batch_rows)
+    compute = ChunkComputer(model, args.pathway, vocab, device, args.batch_rows, args.sentences)
     dim = model.state_dim(args.pathway)
     tokens_dir, h_end_dir = Path(args.tokens_dir), Path(args.h_end_dir)
     tokens_tmp, h_end_tmp = _staging(tokens_dir), _staging(h_end_dir)

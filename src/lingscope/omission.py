@@ -28,10 +28,10 @@ import pyarrow.parquet as pq
 import torch
 import torch.nn.functional as F
 
-from lingscope.errors import InputError, run_cli
+from lingscope.errors import run_cli
 from lingscope.models.data import load_vocab_checked
 from lingscope.models.gru import step_inputs
-from lingscope.models.imaginet import CaptionModel, load_model
+from lingscope.models.imaginet import CaptionModel, load_pathway_model
 from lingscope.models.runs import run_segments
 from lingscope.models.stream import csr_with_eos, encode_forms, iter_sentence_chunks, sentence_runs
 from lingscope.schemas import OMISSION
@@ -102,9 +102,7 @@ def naive_omission(model: CaptionModel, pathway: str, sentences: list[np.ndarray
 def run(args: argparse.Namespace) -> None:
     device = pick_device(args.device)
     torch.set_num_threads(args.threads)
-    model, extra = load_model(args.model, device)
-    if args.pathway not in model.pathways:
-        raise InputError(args.model, f"model {extra.get('name')}", f"has no {args.pathway!r} pathway (it has {model.pathways})")
+    model, extra = load_pathway_model(args.model, args.pathway, device)
     vocab = load_vocab_checked(args.vocab)
     tmp = Path(args.out).with_name(f".{Path(args.out).name}.tmp")
     tmp.parent.mkdir(parents=True, exist_ok=True)

@@ -139,3 +139,13 @@ def load_model(path, device: str | torch.device = "cpu") -> tuple[CaptionModel, 
     model = CaptionModel(Architecture(**blob.pop("architecture")))
     model.load_state_dict(blob.pop("state_dict"))
     return model.to(device).eval(), blob
+
+
+def load_pathway_model(path, pathway: str, device: str | torch.device = "cpu") -> tuple[CaptionModel, dict]:
+    """:func:`load_model`, checking that the model has ``pathway`` (LM has no visual one)."""
+    from lingscope.errors import InputError
+
+    model, extra = load_model(path, device)
+    if pathway not in model.pathways:
+        raise InputError(path, f"model {extra.get('name')}", f"has no {pathway!r} pathway (it has {model.pathways})")
+    return model, extra
