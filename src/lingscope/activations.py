@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 import torch
 
 from lingscope.errors import InputError, run_cli
-from lingscope.models.data import load_vocab_checked
+from lingscope.models.data import load_vocab_checked, require_columns
 from lingscope.models.imaginet import CaptionModel, load_pathway_model
 from lingscope.models.runs import all_states
 from lingscope.models.stream import csr_with_eos, encode_forms
@@ -44,13 +44,7 @@ from lingscope.train import pick_device
 def iter_caption_chunks(path: str | Path, split: str, chunk_sentences: int) -> Iterator[pa.Table]:
     """``sentence_id, tokens`` of one split of a SENTENCES table, streamed in file order."""
     path = Path(path)
-    try:
-        names = pq.read_schema(path).names
-    except (OSError, pa.ArrowException) as err:
-        raise InputError(path, None, f"cannot read Parquet: {err}") from None
-    missing = [c for c in ("split", "sentence_id", "tokens") if c not in names]
-    if missing:
-        raise InputError(path, None, f"missing column(s) {missing}")
+    require_columns(path, ["split", "sentence_id", "tokens"])
     scanner = ds.dataset(path, format="parquet").scanner(
         columns=["sentence_id", "tokens"], filter=pc.field("split") == split, batch_size=chunk_sentences
     )

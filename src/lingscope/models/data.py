@@ -45,8 +45,13 @@ class Captions:
         return ids, lengths
 
 
-def _require(path: Path, table_columns: list[str], needed: list[str]) -> None:
-    missing = [c for c in needed if c not in table_columns]
+def require_columns(path: str | Path, needed: list[str]) -> None:
+    """Fail with a clear message unless ``path`` is a Parquet file with the ``needed`` columns."""
+    try:
+        names = pq.read_schema(path).names
+    except (OSError, pa.ArrowException) as err:
+        raise InputError(path, None, f"cannot read Parquet: {err}") from None
+    missing = [c for c in needed if c not in names]
     if missing:
         raise InputError(path, None, f"missing column(s) {missing}; expected at least {needed}")
 
@@ -65,11 +70,7 @@ def encode_captions(token_lists: list[list[str]], vocab: dict[str, int]) -> tupl
 def load_captions(sentences: str | Path, vocab: dict[str, int], split: str, limit: int | None = None) -> Captions:
     """One split of a SENTENCES table, encoded with ``vocab``, in file order."""
     path = Path(sentences)
-    try:
-        schema = pq.read_schema(path)
-    except (OSError, pa.ArrowException) as err:
-        raise InputError(path, None, f"cannot read Parquet: {err}") from None
-    _require(path, schema.names, ["split", "sentence_id", "image_id", "tokens"])
+    require_columns(path, ["split", "sentence_id", "image_id", "tokens"])
     table = pq.read_table(path, columns=["sentence_id", "image_id", "tokens"], filters=[("split", "=", split)])
     if limit:
         table = table.slice(0, limit)
@@ -105,8 +106,8 @@ class Images:
 
 def load_images(path: str | Path) -> Images:
     path = Path(path)
-    table = pq.read_table(path)
-    _require(path, table.column_names, ["image_id", "split", "features"])
+    require_columns(path, ["image_id", "split", "features"])
+    table = pq.read_table(path, columns=["image_id", "split", "features"])
     column = table.column("features").combine_chunks()
     dim = column.type.list_size if pa.types.is_fixed_size_list(column.type) else None
     if dim is None:

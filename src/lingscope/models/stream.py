@@ -13,10 +13,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
 from lingscope.data.vocab import EOS_ID, UNK_ID
 from lingscope.errors import InputError
+from lingscope.models.data import require_columns
 
 
 def encode_forms(forms: pa.Array, vocab: dict[str, int]) -> np.ndarray:
@@ -47,13 +47,7 @@ def iter_sentence_chunks(path: str | Path, columns: list[str], chunk_tokens: int
     Rows of a sentence must be contiguous with positions 1..n, as the parse stage writes them.
     """
     path = Path(path)
-    try:
-        schema = pq.read_schema(path)
-    except (OSError, pa.ArrowException) as err:
-        raise InputError(path, None, f"cannot read Parquet: {err}") from None
-    missing = [c for c in ["sentence_id", "position", *columns] if c not in schema.names]
-    if missing:
-        raise InputError(path, None, f"missing column(s) {missing}")
+    require_columns(path, ["sentence_id", "position", *columns])
     cols = ["sentence_id", "position", *[c for c in columns if c not in ("sentence_id", "position")]]
     scanner = ds.dataset(path, format="parquet").scanner(
         columns=cols, filter=None if split is None else pc.field("split") == split, batch_size=chunk_tokens
