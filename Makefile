@@ -22,7 +22,7 @@ $(VENV)/.dev: $(VENV)/.runtime
 	touch $@
 
 run: $(VENV)/.runtime
-	snakemake --cores $(CORES)
+	snakemake --workflow-profile workflow/profiles/local --cores $(CORES)
 
 test: $(VENV)/.dev
 	pytest -q

@@ -1,11 +1,15 @@
 # lingscope: what recurrent networks learn about language.
 # Thin entry point: the rules live in workflow/rules/, the logic in src/lingscope/.
+from pathlib import Path
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# The defaults always come from this checkout's config.yaml, whatever the working directory;
+# --configfile files are merged over them (workflow/configs/paper.yaml lists only changes).
+configfile: Path(workflow.basedir) / "config.yaml"
 
 
 include: "workflow/rules/common.smk"

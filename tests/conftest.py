@@ -11,6 +11,15 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+# Lines a test wants in the CI log whatever the capture mode: printed after the run.
+SUMMARY: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    if SUMMARY:
+        terminalreporter.section("lingscope")
+        for line in SUMMARY:
+            terminalreporter.write_line(line)
 
 
 def tiny_config() -> dict:
@@ -21,7 +30,9 @@ def tiny_config() -> dict:
     corpora["sst"]["synthetic"].update(n_train=30, n_val=10, n_test=10)
     corpora["wmt"]["synthetic"].update(n_train=60, n_val=10, n_test=10)
     config["vocab"]["coco"]["min_count"] = 1
-    config["parse"]["splits"] = {"coco": ["val", "test"], "sst": ["val"], "wmt": ["val", "test"]}
+    # One shard per split keeps the SLURM test's job count down; the default config's run
+    # (default_run) parses in two shards, and test_parse checks shards against one pass.
+    config["parse"].update(shards=1, splits={"coco": ["val", "test"], "sst": ["val"], "wmt": ["val"]})
     for model in config["models"].values():
         model.update(embedding_dim=12, hidden_dim=16, max_epochs=2, patience=1, batch_size=32)
     config["activations"].update(chunk_sentences=16, row_group_rows=64)
@@ -37,12 +48,12 @@ def write_config(folder: Path, config: dict, name: str = "tiny.yaml") -> Path:
     return path
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: float | None = None) -> subprocess.CompletedProcess:
     """Run snakemake from this venv on the repository's Snakefile, in ``workdir``."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     return proc

@@ -11,7 +11,7 @@ import torch
 from lingscope.evaluate import ranks_of_true_image
 from lingscope.models.data import Captions, encode_captions, length_batches
 from lingscope.models.gru import CLIP, STEEP, AuthorsGRU, make_gru
-from lingscope.models.imaginet import Architecture, CaptionModel
+from lingscope.models.imaginet import Architecture, CaptionModel, load_model, save_model
 from lingscope.models.runs import all_states
 from lingscope.models.stream import csr_with_eos
 from lingscope.omission import naive_omission, omission_scores
@@ -168,3 +168,17 @@ def test_ranks_of_true_image():
     ranks = ranks_of_true_image(pred, feats, np.array([10, 11, 12]), np.array([10, 11]))
     assert ranks.tolist() == [1, 3]
     assert math.isclose(float((ranks <= 1).mean()), 0.5)
+
+
+def test_saved_model_bytes_depend_only_on_the_model(tmp_path):
+    """Two saves of the same weights, under different names, are byte-identical (the
+    atomic temporary name must not leak into the archive), and load back exactly."""
+    model = _model("imaginet", seed=3)
+    save_model(tmp_path / "a.pt", model, {"name": "imaginet"})
+    (tmp_path / "other").mkdir()
+    save_model(tmp_path / "other" / "model.pt", model, {"name": "imaginet"})
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "other" / "model.pt").read_bytes()
+    loaded, extra = load_model(tmp_path / "a.pt")
+    assert extra["name"] == "imaginet"
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -21,8 +23,21 @@ class InputError(Exception):
         super().__init__(": ".join(parts))
 
 
+def batch_job_line() -> str | None:
+    """Where this process runs, when it is a SLURM job step: the first line of a rule's log,
+    so a log read later says which cluster job produced the output."""
+    job = os.environ.get("SLURM_JOB_ID")
+    if not job:
+        return None
+    step = os.environ.get("SLURM_STEP_ID", "batch")
+    return f"lingscope: SLURM job {job} (step {step}) on {socket.gethostname()}"
+
+
 def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
     """Run an entry point, turning :class:`InputError` into one clear line on stderr and exit 2."""
+    where = batch_job_line()
+    if where:
+        print(where, file=sys.stderr, flush=True)
     try:
         return main(argv) or 0
     except InputError as err:

@@ -18,8 +18,9 @@ rule dump_activations:
         env("lingscope")
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=mem_mb(4000, 2),
+        runtime=runtime(120),
+        gpu=gpus(),
     params:
         split=analysis_split(),
         opts=lookup(dpath="activations", within=config),
@@ -49,8 +50,9 @@ rule omission:
         env("lingscope")
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=mem_mb(4000, 2),
+        runtime=runtime(240),
+        gpu=gpus(),
     params:
         opts=lookup(dpath="omission", within=config),
         device=lookup(dpath="training/device", within=config),
@@ -76,8 +78,8 @@ rule retrieval_examples:
         env("lingscope")
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=20,
+        mem_mb=mem_mb(3000, 3),
+        runtime=runtime(30),
     params:
         split=analysis_split(),
         n=lookup(dpath="analysis/examples/n", within=config),

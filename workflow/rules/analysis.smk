@@ -1,8 +1,10 @@
 # Analyses and figures of Kadar et al. 2017 (Figs. 1-4 and 6), each with its table.
 
 
+# Plots and small tables run on the submit host, not as cluster jobs.
 localrules:
     training_summary,
+    omission_distributions,
     examples_figure,
 
 
@@ -37,8 +39,8 @@ rule training_summary:
         env("lingscope")
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=mem_mb(1000, 4),
+        runtime=runtime(10),
     shell:
         "python -m lingscope.analysis.training --metrics {input.metrics} --evaluation {input.evaluation}"
         " --curves-table {output.curves_table} --curves {output.curves} --results {output.results} > {log} 2>&1"
@@ -90,8 +92,8 @@ rule omission_distributions:
         env("lingscope")
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=20,
+        mem_mb=mem_mb(1000, 10),
+        runtime=runtime(20),
     params:
         min_count=lookup(dpath="analysis/min_count", within=config),
     shell:
@@ -135,8 +137,8 @@ rule ridge:
         env("lingscope")
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=mem_mb(2000, 20),
+        runtime=runtime(60),
     params:
         opts=lookup(dpath="analysis/ridge", within=config),
     shell:
@@ -170,8 +172,8 @@ rule examples_figure:
         env("lingscope")
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=mem_mb(1000, 4),
+        runtime=runtime(10),
     shell:
         "python -m lingscope.analysis.examples --omission {input.omission} --retrieval {input.retrieval}"
         " --table {output.table} --figure {output.figure} > {log} 2>&1"

@@ -60,6 +60,38 @@ def coco_synthetic_args():
     )
 
 
+# --- resources -------------------------------------------------------------------------------
+# Every rule declares threads, mem_mb and runtime (and gpu where it runs torch), so the same
+# rules schedule on a laptop and on SLURM. Memory follows the data: a base for the
+# interpreter and its libraries plus a multiple of what the job reads, so the tiny test
+# config asks for little and the paper config for enough. Both grow with each retry
+# (the SLURM profile retries once). Site details (partition, account) live in the profiles.
+def mem_mb(base, per_input_mb=0.0):
+    def mem(wildcards, input, attempt):
+        return int((base + per_input_mb * input.size_mb) * attempt)
+
+    return mem
+
+
+def runtime(minutes):
+    def minutes_for(wildcards, attempt):
+        return minutes * attempt
+
+    return minutes_for
+
+
+def gpus():
+    """GPUs for each training, evaluation, dump and omission job (training.gpus)."""
+    return lookup(dpath="training/gpus", within=config)
+
+
+def synth_coco_mem_mb(wildcards, attempt):
+    """The generator holds the image features (float32) about three times over."""
+    syn = lookup(dpath="corpora/coco/synthetic", within=config)
+    images = sum(synthetic_size("coco", k) for k in ("n_train", "n_val", "n_test"))
+    return int((1000 + 3 * images * syn["feature_dim"] * 4 / 1e6) * attempt)
+
+
 # --- raw inputs: synthetic outputs or the user's files ---------------------------------------
 def raw(corpus, name):
     return f"{RESULTS}/raw/{corpus}/{name}"

@@ -1,6 +1,13 @@
 # Corpus stage: synthetic corpora in the published formats, then ingest into Parquet.
 
 
+# The Stanford Sentiment Treebank has 11,855 sentences: generating or ingesting it takes a
+# second at full size, less than a cluster job's start-up, so it runs on the submit host.
+localrules:
+    synth_sst,
+    ingest_sst,
+
+
 rule synth_coco:
     input:
         code=code("synth/coco", "synth/coco_grammar"),
@@ -17,8 +24,8 @@ rule synth_coco:
         env("lingscope")
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=synth_coco_mem_mb,
+        runtime=runtime(30),
     params:
         args=coco_synthetic_args(),
     shell:
@@ -38,8 +45,8 @@ rule synth_sst:
         env("lingscope")
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=mem_mb(1000),
+        runtime=runtime(10),
     params:
         args=synthetic_args("sst"),
     shell:
@@ -59,8 +66,8 @@ rule synth_wmt:
         env("lingscope")
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=mem_mb(2000),
+        runtime=runtime(60),
     params:
         args=synthetic_args("wmt"),
     shell:
@@ -82,8 +89,8 @@ rule ingest_coco:
         env("lingscope")
     threads: 1
     resources:
-        mem_mb=16000,
-        runtime=60,
+        mem_mb=mem_mb(1500, 2.5),
+        runtime=runtime(30),
     params:
         args=coco_ingest_args,
     shell:
@@ -104,8 +111,8 @@ rule ingest_sst:
         env("lingscope")
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=20,
+        mem_mb=mem_mb(1000, 20),
+        runtime=runtime(10),
     params:
         trees_dir=sst_trees_dir(),
     shell:
@@ -127,8 +134,8 @@ rule ingest_wmt:
         env("lingscope")
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=120,
+        mem_mb=mem_mb(2000, 6),
+        runtime=runtime(60),
     params:
         max_lines=wmt_max_lines(),
     shell:
@@ -148,8 +155,8 @@ rule vocab:
         env("lingscope")
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=20,
+        mem_mb=mem_mb(1500, 10),
+        runtime=runtime(30),
     params:
         min_count=lookup(dpath="vocab/{corpus}/min_count", within=config),
         max_size=lookup(dpath="vocab/{corpus}/max_size", within=config),

@@ -23,8 +23,8 @@ rule parse_shard:
         env("lingscope")
     threads: 1
     resources:
-        mem_mb=3000,
-        runtime=120,
+        mem_mb=mem_mb(2000, 1),
+        runtime=runtime(120),
     params:
         args=parse_args(),
     shell:
@@ -45,8 +45,8 @@ rule merge_parse:
         env("lingscope")
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=20,
+        mem_mb=mem_mb(1000, 2),
+        runtime=runtime(10),
     shell:
         "python -m lingscope.parse.merge {input.shards} --out {output.tokens} > {log} 2>&1"
 
@@ -69,8 +69,8 @@ rule parse_accuracy:
         env("lingscope")
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=20,
+        mem_mb=mem_mb(1000, 4),
+        runtime=runtime(10),
     params:
         splits=parse_splits("coco"),
         backend=lookup(dpath="parse/backend", within=config),

@@ -16,8 +16,9 @@ rule train_model:
         env("lingscope")
     threads: lookup(dpath="training/threads", within=config)
     resources:
-        mem_mb=6000,
-        runtime=240,
+        mem_mb=mem_mb(4000, 3),
+        runtime=runtime(720),
+        gpu=gpus(),
     params:
         args=train_args,
         images=image_args,
@@ -43,8 +44,9 @@ rule evaluate_model:
         env("lingscope")
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=mem_mb(4000, 3),
+        runtime=runtime(60),
+        gpu=gpus(),
     params:
         images=image_args,
         device=lookup(dpath="training/device", within=config),

@@ -17,6 +17,7 @@ every token of the sentence.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -126,11 +127,19 @@ class CaptionModel(nn.Module):
 
 
 def save_model(path, model: CaptionModel, extra: dict) -> None:
-    """The trained weights plus everything needed to rebuild the model, written atomically."""
+    """The trained weights plus everything needed to rebuild the model, written atomically.
+
+    Serialised to memory first: torch names the archive's records after the file it writes,
+    and the atomic temporary name is random, so saving to it directly would make two runs
+    of the same config give different bytes."""
+    import io
+
     from lingscope.io import atomic_path
 
+    buffer = io.BytesIO()
+    torch.save({"architecture": model.arch.to_dict(), "state_dict": model.state_dict(), **extra}, buffer)
     with atomic_path(path) as tmp:
-        torch.save({"architecture": model.arch.to_dict(), "state_dict": model.state_dict(), **extra}, tmp)
+        Path(tmp).write_bytes(buffer.getvalue())
 
 
 def load_model(path, device: str | torch.device = "cpu") -> tuple[CaptionModel, dict]:

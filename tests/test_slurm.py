@@ -1,0 +1,149 @@
+"""The SLURM profile against a real SLURM: the tiny workflow through sbatch equals a local run.
+
+A single-node cluster (slurmctld, slurmd, munge from Debian) is started on this machine by
+tests/slurm_cluster.py, and stopped again by pid file. Where that cannot be done (no root,
+no apt-get, a SLURM setup of the machine's own) the test is skipped with the reason; with
+LINGSCOPE_REQUIRE_SLURM=1 (CI sets it) the same reason fails the test instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import REPO, SUMMARY, snakemake, tiny_config, write_config
+from slurm_cluster import LocalSlurm
+
+R = "results"
+PROFILE = REPO / "workflow" / "profiles" / "slurm"
+# Poll SLURM every second instead of the profile's site-friendly pace: CI time is short.
+FAST_POLLING = ["--seconds-between-status-checks", "1", "--slurm-init-seconds-before-status-checks", "1"]
+# Wall-clock columns of the training metrics: the only values that differ between two runs.
+TIMING_COLUMNS = {"seconds", "tokens_per_second"}
+SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (.+?)\)\.")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    slurm = LocalSlurm(tmp_path_factory.mktemp("slurm-state"))
+    reason = slurm.unavailable()
+    if reason:
+        if os.environ.get("LINGSCOPE_REQUIRE_SLURM") == "1":
+            pytest.fail(f"LINGSCOPE_REQUIRE_SLURM=1 but no local SLURM can run: {reason}")
+        pytest.skip(f"no local SLURM cluster: {reason}")
+    t0 = time.monotonic()
+    try:
+        slurm.start()
+    except Exception:
+        slurm.stop()
+        raise
+    SUMMARY.append(f"local SLURM {slurm.version()} up in {time.monotonic() - t0:.1f} s (install included)")
+    yield slurm
+    SUMMARY.append(f"local SLURM stopped by pid file: {', '.join(slurm.stop())}")
+
+
+@pytest.fixture(scope="module")
+def slurm_run(cluster, tmp_path_factory):
+    """The tiny workflow through `--workflow-profile workflow/profiles/slurm`."""
+    workdir = tmp_path_factory.mktemp("slurm-run")
+    config = write_config(workdir, tiny_config())
+    t0 = time.monotonic()
+    try:
+        proc = snakemake(workdir, "--configfile", str(config), "--workflow-profile", str(PROFILE), *FAST_POLLING,
+                         check=False, timeout=600)
+    except subprocess.TimeoutExpired as err:
+        subprocess.run(["scancel", "--user", "root"], check=False)
+        raise AssertionError(f"the SLURM run did not finish in 600 s:\n{(err.stderr or b'')[-3000:]}") from err
+    seconds = time.monotonic() - t0
+    log = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        ctld = (cluster.state / "slurmctld.log").read_text(errors="replace")[-2000:]
+        raise AssertionError(f"snakemake on SLURM failed ({proc.returncode}):\n{log[-5000:]}\nslurmctld.log:\n{ctld}")
+    return workdir, log, seconds
+
+
+def _scontrol(job_id: str) -> dict[str, str]:
+    out = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True, text=True, check=True).stdout
+    return dict(field.split("=", 1) for field in out.split() if "=" in field)
+
+
+def _remote_jobs(log: str) -> list[tuple[str, str, Path]]:
+    return [(m.group(1), m.group(2), Path(m.group(3))) for m in SUBMITTED.finditer(log)]
+
+
+def test_jobs_ran_under_sbatch(slurm_run):
+    """Every non-local rule was a SLURM job: submitted with a job id, logged under that id,
+    COMPLETED according to slurmctld, and its command ran in that job's step."""
+    workdir, log, seconds = slurm_run
+    jobs = _remote_jobs(log)
+    rules_run = set(re.findall(r"^(?:local)?rule (\w+):", log, flags=re.M))
+    local_rules = set(re.findall(r"^localrule (\w+):", log, flags=re.M))
+    remote_rules = set(re.findall(r"^rule (\w+):", log, flags=re.M))
+    assert remote_rules >= {"synth_coco", "ingest_coco", "parse_shard", "train_model", "dump_activations", "omission",
+                            "ridge"}
+    assert local_rules == {"synth_sst", "ingest_sst", "merge_parse", "parse_accuracy", "training_summary",
+                           "omission_distributions", "examples_figure", "all"}
+    assert len(jobs) == len(re.findall(r"^rule \w+:", log, flags=re.M)) >= 25
+    slurm_ids = []
+    for _, job_id, slurm_log in jobs:
+        slurm_ids.append(int(job_id))
+        assert slurm_log.name == f"{job_id}.log" and slurm_log.is_file(), slurm_log
+        text = slurm_log.read_text()
+        rule = re.search(r"^rule (\w+):", text, flags=re.M).group(1)
+        assert f"rule_{rule}" in slurm_log.parts
+        info = _scontrol(job_id)
+        assert info["JobState"] == "COMPLETED", (job_id, info["JobState"])
+        assert info["WorkDir"] == str(workdir) and info["Partition"] == "debug"
+        # The command itself ran inside that job: lingscope's CLIs open their log with it.
+        rule_log = workdir / re.search(r"^    log: (\S+)", text, flags=re.M).group(1)
+        assert f"lingscope: SLURM job {job_id} (step 0) on " in rule_log.read_text(), rule_log
+        assert f"Finished jobid: 0 (Rule: {rule})" in text
+    assert len(set(slurm_ids)) == len(slurm_ids)
+    SUMMARY.append(f"SLURM: {len(jobs)} jobs of {len(remote_rules)} rules ran under sbatch (job ids "
+                   f"{min(slurm_ids)}-{max(slurm_ids)}, all COMPLETED), {len(local_rules)} local rules; "
+                   f"tiny workflow in {seconds:.0f} s")
+    assert rules_run == remote_rules | local_rules
+
+
+def _files(root: Path) -> dict[str, Path]:
+    """Every output under results/, except logs, benchmarks and the resume checkpoints."""
+    skip = ("logs/", "benchmarks/")
+    return {
+        str(p.relative_to(root)): p
+        for p in root.rglob("*")
+        if p.is_file() and not str(p.relative_to(root)).startswith(skip) and "/checkpoints/" not in str(p)
+    }
+
+
+def test_outputs_equal_a_local_run(slurm_run, tiny_run):
+    """Same config, same tables, figures and model files: byte for byte, except the
+    wall-clock columns of the training metrics."""
+    workdir, _, _ = slurm_run
+    local, remote = _files(tiny_run / R), _files(workdir / R)
+    assert sorted(local) == sorted(remote)
+    assert len(local) > 60
+    differ = [name for name in local if local[name].read_bytes() != remote[name].read_bytes()]
+    metrics = [f"models/{m}/metrics.parquet" for m in ("imaginet", "lm", "sum")]
+    assert set(differ) <= set(metrics), differ
+    for name in metrics:
+        a, b = pq.read_table(local[name]), pq.read_table(remote[name])
+        keep = [c for c in a.column_names if c not in TIMING_COLUMNS]
+        assert a.num_rows == b.num_rows > 0 and a.select(keep).equals(b.select(keep)), name
+    SUMMARY.append(f"SLURM outputs equal the local run: {len(local)} files, {len(local) - len(differ)} "
+                   f"byte-identical, {len(differ)} equal but for wall-clock columns")
+
+
+def test_cli_logs_name_their_slurm_job(monkeypatch):
+    from lingscope.errors import batch_job_line
+
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    assert batch_job_line() is None
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    monkeypatch.setenv("SLURM_STEP_ID", "0")
+    assert batch_job_line().startswith("lingscope: SLURM job 4242 (step 0) on ")
