@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -48,12 +51,18 @@ def write_config(folder: Path, config: dict, name: str = "tiny.yaml") -> Path:
     return path
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, timeout: float | None = None) -> subprocess.CompletedProcess:
-    """Run snakemake from this venv on the repository's Snakefile, in ``workdir``."""
+def snakemake_command(workdir: Path, *args: str) -> tuple[list[str], dict[str, str]]:
+    """snakemake from this venv on the repository's Snakefile, in ``workdir``, and its env."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir, timeout=timeout)
+    return cmd, env
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run snakemake from this venv on the repository's Snakefile, in ``workdir``."""
+    cmd, env = snakemake_command(workdir, *args)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     return proc
@@ -90,3 +99,98 @@ def default_run(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("default")
     snakemake(workdir, "--configfile", str(REPO / "config.yaml"), "--cores", "2")
     return workdir
+
+
+# --- the SLURM run ------------------------------------------------------------------------------
+class BackgroundSlurmRun:
+    """The tiny workflow through workflow/profiles/slurm on a local single-node SLURM.
+
+    Started as soon as the SLURM tests are collected, it runs while the other tests do: its
+    jobs spend much of their time waiting on SLURM's job polling, which the other tests
+    fill. The SLURM tests are moved to the end of the session and wait for it.
+    """
+
+    PROFILE = REPO / "workflow" / "profiles" / "slurm"
+    # Poll SLURM every second instead of the profile's site-friendly pace: CI time is short.
+    FAST_POLLING = ("--seconds-between-status-checks", "1", "--slurm-init-seconds-before-status-checks", "1")
+
+    def __init__(self):
+        from slurm_cluster import LocalSlurm
+
+        self.base = Path(tempfile.mkdtemp(prefix="lingscope-slurm-"))
+        self.cluster = LocalSlurm(self.base / "state")
+        self.workdir = self.base / "run"
+        self.reason = self.cluster.unavailable()  # why this machine cannot run it, or None
+        self.error = None
+        self.proc = None
+
+    def start(self) -> None:
+        if self.reason:
+            return
+        t0 = time.monotonic()
+        try:
+            self.cluster.start()
+        except Exception as err:  # reported by the SLURM tests, which fail on it
+            self.error = f"the local SLURM cluster did not start: {err}"
+            self.cluster.stop()
+            return
+        SUMMARY.append(f"local SLURM {self.cluster.version()} up in {time.monotonic() - t0:.1f} s (install included)")
+        self.workdir.mkdir()
+        config = write_config(self.workdir, tiny_config())
+        cmd, env = snakemake_command(self.workdir, "--configfile", str(config), "--workflow-profile",
+                                     str(self.PROFILE), *self.FAST_POLLING)
+        self.log = self.workdir / "snakemake.log"
+        self.t0, self.started = time.monotonic(), time.time()
+        with self.log.open("w") as out:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=self.workdir)
+
+    def wait(self, timeout: float) -> tuple[int, str, float]:
+        """(exit code, snakemake's output, seconds) once the run is over; kills it after
+        ``timeout`` seconds from its start."""
+        try:
+            code = self.proc.wait(timeout=max(1.0, timeout - (time.monotonic() - self.t0)))
+        except subprocess.TimeoutExpired:
+            self._kill()
+            code = -9
+        # snakemake's last line was its last act: the log's mtime is when the run ended
+        return code, self.log.read_text(errors="replace"), self.log.stat().st_mtime - self.started
+
+    def _kill(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        subprocess.run(["scancel", "--user", str(os.geteuid())], capture_output=True)
+
+    def close(self, passed: bool) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self._kill()
+        if self.reason is None:
+            stopped = self.cluster.stop()
+            SUMMARY.append(f"local SLURM stopped by pid file: {', '.join(stopped) or 'nothing was running'}")
+        if passed:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+
+SLURM_RUN: BackgroundSlurmRun | None = None
+
+
+def _needs_slurm(item) -> bool:
+    return "slurm_run" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(session, config, items):
+    items.sort(key=_needs_slurm)  # stable: the SLURM checks last, after the run had time
+
+
+def pytest_collection_finish(session):
+    global SLURM_RUN
+    if any(_needs_slurm(item) for item in session.items):
+        SLURM_RUN = BackgroundSlurmRun()
+        SLURM_RUN.start()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if SLURM_RUN is not None:
+        SLURM_RUN.close(passed=exitstatus == 0)

@@ -11,61 +11,36 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, SUMMARY, snakemake, tiny_config, write_config
-from slurm_cluster import LocalSlurm
+import conftest
+from conftest import SUMMARY
 
 R = "results"
-PROFILE = REPO / "workflow" / "profiles" / "slurm"
-# Poll SLURM every second instead of the profile's site-friendly pace: CI time is short.
-FAST_POLLING = ["--seconds-between-status-checks", "1", "--slurm-init-seconds-before-status-checks", "1"]
 # Wall-clock columns of the training metrics: the only values that differ between two runs.
 TIMING_COLUMNS = {"seconds", "tokens_per_second"}
 SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (.+?)\)\.")
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    slurm = LocalSlurm(tmp_path_factory.mktemp("slurm-state"))
-    reason = slurm.unavailable()
-    if reason:
+def slurm_run():
+    """The tiny workflow through `--workflow-profile workflow/profiles/slurm`, started in the
+    background when this module was collected (conftest.BackgroundSlurmRun)."""
+    run = conftest.SLURM_RUN
+    if run.reason:
         if os.environ.get("LINGSCOPE_REQUIRE_SLURM") == "1":
-            pytest.fail(f"LINGSCOPE_REQUIRE_SLURM=1 but no local SLURM can run: {reason}")
-        pytest.skip(f"no local SLURM cluster: {reason}")
-    t0 = time.monotonic()
-    try:
-        slurm.start()
-    except Exception:
-        slurm.stop()
-        raise
-    SUMMARY.append(f"local SLURM {slurm.version()} up in {time.monotonic() - t0:.1f} s (install included)")
-    yield slurm
-    SUMMARY.append(f"local SLURM stopped by pid file: {', '.join(slurm.stop())}")
-
-
-@pytest.fixture(scope="module")
-def slurm_run(cluster, tmp_path_factory):
-    """The tiny workflow through `--workflow-profile workflow/profiles/slurm`."""
-    workdir = tmp_path_factory.mktemp("slurm-run")
-    config = write_config(workdir, tiny_config())
-    t0 = time.monotonic()
-    try:
-        proc = snakemake(workdir, "--configfile", str(config), "--workflow-profile", str(PROFILE), *FAST_POLLING,
-                         check=False, timeout=600)
-    except subprocess.TimeoutExpired as err:
-        subprocess.run(["scancel", "--user", "root"], check=False)
-        raise AssertionError(f"the SLURM run did not finish in 600 s:\n{(err.stderr or b'')[-3000:]}") from err
-    seconds = time.monotonic() - t0
-    log = proc.stdout + proc.stderr
-    if proc.returncode != 0:
-        ctld = (cluster.state / "slurmctld.log").read_text(errors="replace")[-2000:]
-        raise AssertionError(f"snakemake on SLURM failed ({proc.returncode}):\n{log[-5000:]}\nslurmctld.log:\n{ctld}")
-    return workdir, log, seconds
+            pytest.fail(f"LINGSCOPE_REQUIRE_SLURM=1 but no local SLURM can run: {run.reason}")
+        pytest.skip(f"no local SLURM cluster: {run.reason}")
+    if run.error:
+        pytest.fail(run.error)
+    code, log, seconds = run.wait(timeout=900)
+    if code != 0:
+        ctld = (run.cluster.state / "slurmctld.log").read_text(errors="replace")[-2000:]
+        raise AssertionError(f"snakemake on SLURM failed ({code}):\n{log[-5000:]}\nslurmctld.log:\n{ctld}")
+    return run.workdir, log, seconds
 
 
 def _scontrol(job_id: str) -> dict[str, str]:
@@ -107,7 +82,7 @@ def test_jobs_ran_under_sbatch(slurm_run):
     assert len(set(slurm_ids)) == len(slurm_ids)
     SUMMARY.append(f"SLURM: {len(jobs)} jobs of {len(remote_rules)} rules ran under sbatch (job ids "
                    f"{min(slurm_ids)}-{max(slurm_ids)}, all COMPLETED), {len(local_rules)} local rules; "
-                   f"tiny workflow in {seconds:.0f} s")
+                   f"tiny workflow in {seconds:.0f} s, beside the other tests")
     assert rules_run == remote_rules | local_rules
 
 
