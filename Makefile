@@ -37,6 +37,7 @@ bench: $(VENV)/.bench
 	python benchmarks/dump_throughput.py
 	python benchmarks/omission_speed.py
 	python benchmarks/memory_flat.py
+	python benchmarks/paper_step.py
 
 clean:
 	rm -rf results .snakemake

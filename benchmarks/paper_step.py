@@ -1,0 +1,79 @@
+"""Training cost at paper scale: one optimiser step of IMAGINET, SUM and LM with the paper's
+1024-d embeddings and states, projected to an epoch of the 566,435 MSCOCO training captions.
+
+    python benchmarks/paper_step.py [--threads N] [--device auto|cpu|cuda]
+
+A step is forward, both losses, backward and Adam on a batch of 64 captions of 12 tokens
+(11.3 words + <eos> on average in MSCOCO), a 10,000-word vocabulary (Karpathy's
+preprocessing keeps words seen 5 times, about 10k) and 4096-d image targets. The baseline,
+timed in the same run, is the same step at the default config's sizes (64-d embeddings,
+128-d states), so the ratio says what the paper's sizes cost over the laptop run. Results
+go to ``benchmarks/out/paper_step.json``; the README's "Paper scale" quotes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import best_of, machine, table, write_results  # noqa: E402
+
+from lingscope.models.imaginet import Architecture, CaptionModel  # noqa: E402
+from lingscope.train import pick_device  # noqa: E402
+
+CAPTIONS = 566_435
+BATCH, LENGTH, VOCAB, IMAGE_DIM = 64, 12, 10_000, 4096
+
+
+def step_seconds(kind: str, dim_e: int, dim_h: int, device: torch.device, repeats: int) -> float:
+    torch.manual_seed(0)
+    model = CaptionModel(Architecture(kind, VOCAB, IMAGE_DIM, dim_e, dim_h)).to(device).train()
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
+    ids = torch.randint(3, VOCAB, (BATCH, LENGTH), device=device)
+    ids[:, -1] = 2  # <eos>
+    lengths = torch.full((BATCH,), LENGTH, device=device)
+    images = torch.randn(BATCH, IMAGE_DIM, device=device)
+
+    def step():
+        optimiser.zero_grad(set_to_none=True)
+        losses = model.losses(ids, lengths, images)
+        sum(losses.values()).backward()
+        optimiser.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    for _ in range(2):  # warm-up
+        step()
+    best, _ = best_of(step, repeats)
+    return best
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, default=torch.get_num_threads())
+    p.add_argument("--device", default="auto")
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    rows, results = [], []
+    for kind in ("imaginet", "sum", "lm"):
+        base = step_seconds(kind, 64, 128, device, args.repeats)
+        paper = step_seconds(kind, 1024, 1024, device, args.repeats)
+        epoch_h = paper * CAPTIONS / BATCH / 3600
+        results.append({"kind": kind, "default_step_s": base, "paper_step_s": paper, "ratio": paper / base,
+                        "paper_epoch_hours": epoch_h})
+        rows.append([kind, f"{base * 1e3:.1f}", f"{paper * 1e3:.0f}", f"{paper / base:.0f}x", f"{epoch_h:.2f}"])
+    print(f"device {device}, {args.threads} thread(s), batch {BATCH} x {LENGTH} tokens, vocabulary {VOCAB}")
+    print(table(["model", "64/128 step (ms)", "1024/1024 step (ms)", "cost", "epoch of 566k captions (h)"], rows))
+    write_results("paper_step", {"device": str(device), "threads": args.threads, "machine": machine(),
+                                 "results": results})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
