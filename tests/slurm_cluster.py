@@ -126,7 +126,9 @@ class LocalSlurm:
             "AccountingStorageType=accounting_storage/none",
             "JobAcctGatherType=jobacct_gather/none",
             "JobCompType=jobcomp/none",
-            "MinJobAge=300",  # finished jobs stay visible to squeue/scontrol for 5 minutes
+            # Finished jobs stay visible to squeue (the profile's status command) and to
+            # scontrol for an hour: the test checks them at the end of the test session.
+            "MinJobAge=3600",
             "ReturnToService=2",
             "SchedulerType=sched/backfill",
             f"NodeName={self.host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={real_memory} State=UNKNOWN",
