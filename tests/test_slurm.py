@@ -122,3 +122,20 @@ def test_cli_logs_name_their_slurm_job(monkeypatch):
     monkeypatch.setenv("SLURM_JOB_ID", "4242")
     monkeypatch.setenv("SLURM_STEP_ID", "0")
     assert batch_job_line().startswith("lingscope: SLURM job 4242 (step 0) on ")
+
+
+def test_cluster_refuses_without_root_or_over_a_real_setup(tmp_path, monkeypatch):
+    import slurm_cluster
+
+    cluster = slurm_cluster.LocalSlurm(tmp_path / "state")
+    monkeypatch.setattr(slurm_cluster.os, "geteuid", lambda: 1000)
+    assert "needs root" in cluster.unavailable()
+    monkeypatch.setattr(slurm_cluster.os, "geteuid", lambda: 0)
+    foreign = tmp_path / "slurm.conf"
+    foreign.write_text("ClusterName=site\n")
+    monkeypatch.setattr(slurm_cluster, "SLURM_CONF", foreign)
+    monkeypatch.setattr(slurm_cluster, "_which", lambda name: f"/usr/bin/{name}")
+    assert "not written by this test" in cluster.unavailable()
+    foreign.write_text(slurm_cluster.MARKER + "\n")
+    monkeypatch.setattr(slurm_cluster, "_running", lambda name: [])
+    assert cluster.unavailable() is None
