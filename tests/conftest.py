@@ -140,7 +140,7 @@ class BackgroundSlurmRun:
         cmd, env = snakemake_command(self.workdir, "--configfile", str(config), "--workflow-profile",
                                      str(self.PROFILE), *self.FAST_POLLING)
         self.log = self.workdir / "snakemake.log"
-        self.t0, self.started = time.monotonic(), time.time()
+        self.started = time.time()
         with self.log.open("w") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=self.workdir)
 
@@ -148,7 +148,7 @@ class BackgroundSlurmRun:
         """(exit code, snakemake's output, seconds) once the run is over; kills it after
         ``timeout`` seconds from its start."""
         try:
-            code = self.proc.wait(timeout=max(1.0, timeout - (time.monotonic() - self.t0)))
+            code = self.proc.wait(timeout=max(1.0, timeout - (time.time() - self.started)))
         except subprocess.TimeoutExpired:
             self._kill()
             code = -9

@@ -57,7 +57,6 @@ def test_jobs_ran_under_sbatch(slurm_run):
     COMPLETED according to slurmctld, and its command ran in that job's step."""
     workdir, log, seconds = slurm_run
     jobs = _remote_jobs(log)
-    rules_run = set(re.findall(r"^(?:local)?rule (\w+):", log, flags=re.M))
     local_rules = set(re.findall(r"^localrule (\w+):", log, flags=re.M))
     remote_rules = set(re.findall(r"^rule (\w+):", log, flags=re.M))
     assert remote_rules >= {"synth_coco", "ingest_coco", "parse_shard", "train_model", "dump_activations", "omission",
@@ -83,7 +82,6 @@ def test_jobs_ran_under_sbatch(slurm_run):
     SUMMARY.append(f"SLURM: {len(jobs)} jobs of {len(remote_rules)} rules ran under sbatch (job ids "
                    f"{min(slurm_ids)}-{max(slurm_ids)}, all COMPLETED), {len(local_rules)} local rules; "
                    f"tiny workflow in {seconds:.0f} s, beside the other tests")
-    assert rules_run == remote_rules | local_rules
 
 
 def _files(root: Path) -> dict[str, Path]:

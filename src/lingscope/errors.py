@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +29,7 @@ def batch_job_line() -> str | None:
     if not job:
         return None
     step = os.environ.get("SLURM_STEP_ID", "batch")
-    return f"lingscope: SLURM job {job} (step {step}) on {socket.gethostname()}"
+    return f"lingscope: SLURM job {job} (step {step}) on {os.uname().nodename}"
 
 
 def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
