@@ -27,7 +27,7 @@ wildcard_constraints:
 include: "workflow/rules/data.smk"
 include: "workflow/rules/parse.smk"
 include: "workflow/rules/train.smk"
-include: "workflow/rules/activations.smk"
+include: "workflow/rules/methods.smk"
 include: "workflow/rules/analysis.smk"
 
 

@@ -37,7 +37,7 @@ def corpus(n_train: int, n_val: int, n_test: int = 10, parse: bool = False, dim:
     if not (syn / "dataset_coco.json").exists() or not (syn / "features.npy").exists():
         print(f"[data] generating {folder.name} ...", file=sys.stderr, flush=True)
         _run("lingscope.synth.coco", "--out-dir", str(syn), "--seed", str(SEED), "--n-train", str(n_train),
-             "--n-val", str(n_val), "--n-test", str(n_test), "--dim", str(dim))
+             "--n-val", str(n_val), "--n-test", str(n_test), "--feature-dim", str(dim))
     if not paths["sentences"].exists() or not paths["images"].exists():
         _run("lingscope.data.coco", "--karpathy", str(syn / "dataset_coco.json"), "--features", str(syn / "features.npy"),
              "--sentences", str(paths["sentences"]), "--image-features", str(paths["images"]))

@@ -1,9 +1,9 @@
 """Activation dump throughput, tokens/s on one core (torch) plus lingscope's writer thread.
 
-Full: ``lingscope.activations.dump``, as the CLI runs it (model load, streaming read of the
-val split, forward, Arrow conversion, zstd Parquet writing in its writer thread, publish).
+Full: ``lingscope.methods.activations.dump``, as the CLI runs it (model load, streaming read of
+the val split, forward, Arrow conversion, zstd Parquet writing in its writer thread, publish).
 Baseline, measured in the same run: forward only, i.e. the same chunks (read and encoded
-beforehand) through ``lingscope.models.runs.all_states``, with no table building or writing.
+beforehand) through ``lingscope.models.runs.run_network``, with no table building or writing.
 Also the float16 dump. Target: full float32 dump >= 80% of forward-only.
 
 Models are random-init IMAGINET (kind imaginet); hidden 1024 runs on the first 5,000 val
@@ -25,11 +25,14 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import torch  # noqa: E402
 
 from _common import OUT, corpus, machine, table, timed, val_subset, write_results  # noqa: E402
-from lingscope.activations import build_parser, dump, iter_caption_chunks  # noqa: E402
-from lingscope.models.data import load_vocab_checked  # noqa: E402
-from lingscope.models.imaginet import Architecture, CaptionModel, save_model  # noqa: E402
-from lingscope.models.runs import all_states  # noqa: E402
-from lingscope.models.stream import csr_with_eos, encode_forms  # noqa: E402
+from lingscope.core.settings import ActivationSettings, Runtime  # noqa: E402
+from lingscope.encoding.csr import to_csr  # noqa: E402
+from lingscope.encoding.ids import encode_forms, load_vocab_checked  # noqa: E402
+from lingscope.encoding.stream import iter_sentence_chunks  # noqa: E402
+from lingscope.methods.activations import dump  # noqa: E402
+from lingscope.models.base import save_model  # noqa: E402
+from lingscope.models.imaginet import Architecture, CaptionModel  # noqa: E402
+from lingscope.models.runs import run_network  # noqa: E402
 
 
 def parse_run(text: str) -> tuple[int, int]:
@@ -75,33 +78,30 @@ def main() -> None:
 
         # Forward only: the same chunks, read and encoded outside the timing.
         chunks = []
-        for chunk in iter_caption_chunks(sentences, "val", args.chunk_sentences):
+        for chunk in iter_sentence_chunks(sentences, "val", chunk_sentences=args.chunk_sentences):
             tokens = chunk.column("tokens").combine_chunks()
             n_words = tokens.value_lengths().to_numpy(zero_copy_only=False).astype("int64")
-            flat, offsets = csr_with_eos(encode_forms(tokens.flatten(), vocab), n_words)
+            flat, offsets = to_csr(encode_forms(tokens.flatten(), vocab), n_words)
             chunks.append((torch.from_numpy(flat), offsets))
         n_tokens = sum(len(c[0]) for c in chunks)
         n_sent = sum(len(c[1]) - 1 for c in chunks)
 
         def forward_only():
             for ids, offsets in chunks:
-                all_states(model, args.pathway, ids, offsets, args.batch_rows)
+                run_network(model, args.pathway, ids, offsets, args.batch_rows)
 
         def full(dtype: str, source=sentences):
             def go():
-                dump(build_parser().parse_args([
-                    "--model", str(model_path), "--pathway", args.pathway, "--sentences", str(source),
-                    "--vocab", str(paths["vocab"]), "--split", "val", "--dtype", dtype,
-                    "--chunk-sentences", str(args.chunk_sentences), "--batch-rows", str(args.batch_rows),
-                    "--device", "cpu", "--threads", str(args.threads),
-                    "--tokens-dir", str(work / f"tokens-{dtype}"), "--h-end-dir", str(work / f"h_end-{dtype}")]))
+                dump(model_path, args.pathway, source, paths["vocab"], work / f"tokens-{dtype}", work / f"h_end-{dtype}",
+                     ActivationSettings(split="val", dtype=dtype, chunk_sentences=args.chunk_sentences),
+                     Runtime(device="cpu", threads=args.threads), args.batch_rows)
             return go
 
         # Warm-up: a small dump of each dtype and one forward chunk.
         warm = val_subset(paths, 1000)
         full("float32", warm)()
         full("float16", warm)()
-        all_states(model, args.pathway, *chunks[0], args.batch_rows)
+        run_network(model, args.pathway, *chunks[0], args.batch_rows)
 
         times = {"forward": [], "float32": [], "float16": []}
         for _ in range(args.repeats):  # interleaved, so a slow spell hits all three

@@ -4,14 +4,14 @@ Each CLI runs in a fresh process, started by a fresh wrapper process that report
 ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`` after it exits (a wrapper per run,
 because that figure is a maximum over all the children a process has waited for):
 
-- ``python -m lingscope.activations`` (per-token and h_end dump of the val split);
-- ``python -m lingscope.omission`` (omission scores of the parsed val split).
+- ``python -m lingscope.methods.activations`` (per-token and h_end dump of the val split);
+- ``python -m lingscope.methods.omission`` (omission scores of the val split).
 
 Corpora: synthetic MSCOCO with 1,000 and 10,000 val images (x5 captions) by default, the
 val split parsed once by lingscope's parse stage. One random-init IMAGINET model (saved with
 ``save_model``) and one vocabulary serve both sizes. Each figure is the median of
 ``--repeats`` fresh runs. Also measured: the import floor
-(``python -c "import lingscope.activations, lingscope.omission"``), and, for the large
+(``python -c "import lingscope.methods.activations, lingscope.methods.omission"``), and, for the large
 corpus, the largest RSS sampled (``/proc``, every 50 ms) in the first and the second half
 of the run: a second half no higher than the first means memory stopped growing.
 Target: peak RSS at 10x within 1.2x of 1x (flat).
@@ -35,8 +35,9 @@ import pyarrow.parquet as pq  # noqa: E402
 import torch  # noqa: E402
 
 from _common import OUT, corpus, machine, table, write_results  # noqa: E402
-from lingscope.models.data import load_vocab_checked  # noqa: E402
-from lingscope.models.imaginet import Architecture, CaptionModel, save_model  # noqa: E402
+from lingscope.encoding.ids import load_vocab_checked  # noqa: E402
+from lingscope.models.base import save_model  # noqa: E402
+from lingscope.models.imaginet import Architecture, CaptionModel  # noqa: E402
 
 WRAPPER = r"""
 import json, resource, subprocess, sys, tempfile, time
@@ -110,15 +111,15 @@ def main() -> None:
         runs = sorted((peak_rss(cmd) for _ in range(args.repeats)), key=lambda r: r["peak_rss_mb"])
         return runs[(len(runs) - 1) // 2] | {"all_peak_rss_mb": [r["peak_rss_mb"] for r in runs]}
 
-    floor = measure([sys.executable, "-c", "import lingscope.activations, lingscope.omission"])
+    floor = measure([sys.executable, "-c", "import lingscope.methods.activations, lingscope.methods.omission"])
     results = {}
     for label, paths in sizes.items():
         tokens = pq.ParquetFile(paths["tokens"]).metadata.num_rows
         sentences = pq.read_table(paths["sentences"], columns=["split"]).column("split").to_pylist().count("val")
-        dump = measure(py + ["lingscope.activations", *common, "--sentences", str(paths["sentences"]), "--split", "val",
-                             "--tokens-dir", str(work / "tokens"), "--h-end-dir", str(work / "h_end")])
-        omission = measure(py + ["lingscope.omission", *common, "--tokens", str(paths["tokens"]),
-                                 "--out", str(work / "omission.parquet")])
+        dump = measure(py + ["lingscope.methods.activations", *common, "--sentences", str(paths["sentences"]),
+                             "--split", "val", "--tokens-dir", str(work / "tokens"), "--h-end-dir", str(work / "h_end")])
+        omission = measure(py + ["lingscope.methods.omission", *common, "--sentences", str(paths["sentences"]),
+                                 "--split", "val", "--out", str(work / "omission.parquet")])
         results[label] = {"val_sentences": sentences, "val_words": tokens, "activations": dump, "omission": omission}
         print(f"[{label}] activations {dump['peak_rss_mb']:.0f} MB ({dump['seconds']:.1f} s), "
               f"omission {omission['peak_rss_mb']:.0f} MB ({omission['seconds']:.1f} s)", file=sys.stderr, flush=True)
@@ -130,7 +131,8 @@ def main() -> None:
     print(f"\nPeak RSS (ru_maxrss of a fresh process, median of {args.repeats}): random-init IMAGINET hidden {args.hidden}, "
           f"{args.pathway} pathway, {args.threads} thread(s); import floor {floor['peak_rss_mb']:.0f} MB\n")
     rows = []
-    for stage, cli in (("activations", "python -m lingscope.activations"), ("omission", "python -m lingscope.omission")):
+    for stage, cli in (("activations", "python -m lingscope.methods.activations"),
+                       ("omission", "python -m lingscope.methods.omission")):
         b, g = results[base], results[large]
         rows.append([cli, f"{b[stage]['peak_rss_mb']:.0f} ({b['val_sentences']:,} sent., {b[stage]['seconds']:.0f} s)",
                      f"{g[stage]['peak_rss_mb']:.0f} ({g['val_sentences']:,} sent., {g[stage]['seconds']:.0f} s)",

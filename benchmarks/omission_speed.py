@@ -3,8 +3,9 @@
 omission(i, S) = 1 - cos(h_end(S), h_end(S without word i)), <eos> kept. Measured in the
 same run, on the same random-init IMAGINET models and val captions:
 
-(a) ``lingscope.omission.omission_scores``: prefix reuse and suffix batching;
-(b) ``lingscope.omission.naive_omission``: the authors' method, one batch of the n + 1
+(a) ``lingscope.methods.omission.omission_scores``: prefix reuse and suffix batching (the fast
+    path, which the GRU networks take because they offer a cell);
+(b) ``lingscope.methods.omission.naive_omission``: the authors' method, one batch of the n + 1
     variants of each sentence, each run from scratch;
 (c) Captum's ``FeatureAblation``, per sentence: the forward function takes the word ids as
     a float tensor ``(1, n)``, deletes every position equal to the baseline marker -1,
@@ -33,15 +34,20 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from _common import corpus, machine, table, timed, write_results  # noqa: E402
-from lingscope.data.vocab import EOS_ID  # noqa: E402
-from lingscope.models.data import load_captions, load_vocab_checked  # noqa: E402
+from lingscope.encoding.captions import load_sentences  # noqa: E402
+from lingscope.encoding.ids import EOS_ID, load_vocab_checked  # noqa: E402
+from lingscope.methods.omission import naive_omission, omission_scores  # noqa: E402
+from lingscope.models.base import Model  # noqa: E402
 from lingscope.models.imaginet import Architecture, CaptionModel  # noqa: E402
-from lingscope.omission import naive_omission, omission_scores  # noqa: E402
 
 MARKER = -1.0  # Captum baseline: "this word is deleted"
 
 
-def captum_omission(model: CaptionModel, pathway: str, sentences: list[np.ndarray], per_eval: int | None) -> list[np.ndarray]:
+def h_end(model: Model, pathway: str, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    return model.representation(pathway, model.embed(ids), lengths)
+
+
+def captum_omission(model: Model, pathway: str, sentences: list[np.ndarray], per_eval: int | None) -> list[np.ndarray]:
     """Omission scores through Captum's FeatureAblation, one attribution call per sentence.
     ``per_eval`` None means n (every ablation of a sentence in one forward call)."""
     from captum.attr import FeatureAblation
@@ -51,7 +57,7 @@ def captum_omission(model: CaptionModel, pathway: str, sentences: list[np.ndarra
         n = len(words)
         with torch.no_grad():
             full_ids = torch.from_numpy(np.append(words, EOS_ID)).unsqueeze(0)
-            h_full = model.h_end(pathway, full_ids, torch.tensor([n + 1]))
+            h_full = h_end(model, pathway, full_ids, torch.tensor([n + 1]))
 
         def forward(x: torch.Tensor) -> torch.Tensor:
             rows = [row[row != MARKER].long() for row in x]
@@ -60,7 +66,7 @@ def captum_omission(model: CaptionModel, pathway: str, sentences: list[np.ndarra
             for k, r in enumerate(rows):
                 ids[k, : len(r)] = r
                 ids[k, len(r)] = EOS_ID
-            h = model.h_end(pathway, ids, lengths)
+            h = h_end(model, pathway, ids, lengths)
             return 1.0 - F.cosine_similarity(h_full.expand_as(h), h, dim=1)
 
         inputs = torch.from_numpy(words.astype(np.float32)).unsqueeze(0)
@@ -91,9 +97,10 @@ def main() -> None:
 
     paths = corpus(args.n_train, args.n_val)
     vocab = load_vocab_checked(paths["vocab"])
-    caps = load_captions(paths["sentences"], vocab, "val", limit=args.sentences)
+    caps = load_sentences(paths["sentences"], vocab, "val", limit=args.sentences)
     flat, offsets = caps.flat, caps.offsets
     sentences = [flat[offsets[k] : offsets[k + 1] - 1] for k in range(len(caps))]
+    lengths = caps.lengths - 1  # words per sentence (<eos> after them)
     n_c = min(args.captum_sentences, len(sentences))
     n_words = int(caps.lengths.sum() - len(caps))
     n_words_c = int(sum(len(s) for s in sentences[:n_c]))
@@ -104,15 +111,15 @@ def main() -> None:
         model = CaptionModel(Architecture("imaginet", len(vocab), 128, args.embedding_dim, H)).eval()
         for pathway in args.pathways:
             methods = {
-                "fast": (len(caps), lambda: omission_scores(model, pathway, flat, offsets, "cpu", args.batch_rows)),
-                "naive": (len(caps), lambda: np.concatenate(naive_omission(model, pathway, sentences, "cpu"))),
+                "fast": (len(caps), lambda: omission_scores(model, pathway, flat, offsets, lengths, "cpu", args.batch_rows)),
+                "naive": (len(caps), lambda: np.concatenate(naive_omission(model, pathway, flat, offsets, lengths, "cpu"))),
                 "captum": (n_c, lambda: np.concatenate(captum_omission(model, pathway, sentences[:n_c], 1))),
             }
             if args.captum_batched:
                 methods["captum_batched"] = (n_c, lambda: np.concatenate(captum_omission(model, pathway, sentences[:n_c], None)))
             # Warm-up on a few sentences.
-            omission_scores(model, pathway, flat[: offsets[20]], offsets[:21], "cpu", args.batch_rows)
-            naive_omission(model, pathway, sentences[:20], "cpu")
+            omission_scores(model, pathway, flat[: offsets[20]], offsets[:21], lengths[:20], "cpu", args.batch_rows)
+            naive_omission(model, pathway, flat[: offsets[20]], offsets[:21], lengths[:20], "cpu")
             captum_omission(model, pathway, sentences[:5], 1)
             times = {name: [] for name in methods}
             scores = {}

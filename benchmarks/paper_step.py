@@ -22,8 +22,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import best_of, machine, table, write_results  # noqa: E402
 
+from lingscope.encoding.ids import EOS_ID  # noqa: E402
+from lingscope.models.base import pick_device  # noqa: E402
 from lingscope.models.imaginet import Architecture, CaptionModel  # noqa: E402
-from lingscope.train import pick_device  # noqa: E402
+from lingscope.training.objectives import Batch, loss  # noqa: E402
 
 CAPTIONS = 566_435
 BATCH, LENGTH, VOCAB, IMAGE_DIM = 64, 12, 10_000, 4096
@@ -34,14 +36,13 @@ def step_seconds(kind: str, dim_e: int, dim_h: int, device: torch.device, repeat
     model = CaptionModel(Architecture(kind, VOCAB, IMAGE_DIM, dim_e, dim_h)).to(device).train()
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
     ids = torch.randint(3, VOCAB, (BATCH, LENGTH), device=device)
-    ids[:, -1] = 2  # <eos>
+    ids[:, -1] = EOS_ID
     lengths = torch.full((BATCH,), LENGTH, device=device)
-    images = torch.randn(BATCH, IMAGE_DIM, device=device)
+    batch = Batch(ids, lengths, BATCH * LENGTH, {"image": torch.randn(BATCH, IMAGE_DIM, device=device)})
 
     def step():
         optimiser.zero_grad(set_to_none=True)
-        losses = model.losses(ids, lengths, images)
-        sum(losses.values()).backward()
+        model.combine({o.name: loss(model, o, batch) for o in model.objectives()}).backward()
         optimiser.step()
         if device.type == "cuda":
             torch.cuda.synchronize()

@@ -1,8 +1,8 @@
 """Training throughput, tokens/s of one epoch on one core.
 
-lingscope: ``lingscope.train.Trainer.run_epoch`` on an IMAGINET ``CaptionModel`` (both
-pathways, loss ``alpha * L_T + (1 - alpha) * L_V``, Adam, length-bucketed batches, tqdm,
-running metrics).
+lingscope: ``lingscope.training.train.Trainer.run_epoch`` on an IMAGINET model (both
+networks through the model contract, loss ``alpha * L_T + (1 - alpha) * L_V`` from the model's
+objectives, Adam, length-bucketed batches, tqdm, running metrics).
 Baseline, measured in the same run: a bare torch loop of the same size (``nn.Embedding`` +
 two ``nn.GRU(batch_first=True)`` + the two linear heads, the same losses and Adam) over
 pre-built padded tensors of exactly the same batches: no bucketing, no progress bar, no
@@ -27,10 +27,12 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from _common import corpus, machine, table, timed, write_results  # noqa: E402
-from lingscope.data.vocab import PAD_ID  # noqa: E402
-from lingscope.models.data import length_batches, load_captions, load_images, load_vocab_checked, zscore_stats  # noqa: E402
-from lingscope.models.imaginet import Architecture, CaptionModel  # noqa: E402
-from lingscope.train import Trainer, _epoch_rng, build_parser  # noqa: E402
+from lingscope.core.catalog import CaptionModelSettings  # noqa: E402
+from lingscope.encoding.captions import length_batches, load_sentences  # noqa: E402
+from lingscope.encoding.ids import PAD_ID, load_vocab_checked  # noqa: E402
+from lingscope.models.imaginet import create  # noqa: E402
+from lingscope.training.objectives import load_targets  # noqa: E402
+from lingscope.training.train import Trainer, _epoch_rng  # noqa: E402
 
 EPOCH = 1  # every timed epoch (both loops) uses the batches of this epoch
 
@@ -81,49 +83,45 @@ def main() -> None:
 
     paths = corpus(args.n_train, args.n_val)
     vocab = load_vocab_checked(paths["vocab"])
-    train = load_captions(paths["sentences"], vocab, "train")
-    val = load_captions(paths["sentences"], vocab, "val")
-    warm = load_captions(paths["sentences"], vocab, "train", limit=640)
-    imgs = load_images(paths["images"])
-    mean, std = zscore_stats(imgs.features[imgs.splits == "train"])
-    image_dim = imgs.features.shape[1]
+    train = load_sentences(paths["sentences"], vocab, "train")
+    val = load_sentences(paths["sentences"], vocab, "val")
+    warm = load_sentences(paths["sentences"], vocab, "train", limit=640)
+    device = torch.device("cpu")
+    targets = load_targets(["image"], {"image_features": paths["images"]}, {"train": train, "val": val}, device)
+    warm_targets = load_targets(["image"], {"image_features": paths["images"]}, {"train": warm, "val": val}, device)
+    image_dim = targets.units["image"]
     n_tokens = int(train.lengths.sum())
     quiet = contextlib.nullcontext if args.show_progress else lambda: contextlib.redirect_stderr(open(os.devnull, "w"))
 
     results = []
     for E, H in args.sizes:
-        targs = build_parser().parse_args([
-            "--name", "imaginet", "--kind", "imaginet", "--sentences", str(paths["sentences"]), "--vocab", str(paths["vocab"]),
-            "--image-features", str(paths["images"]), "--embedding-dim", str(E), "--hidden-dim", str(H),
-            "--batch-size", str(args.batch_size), "--device", "cpu", "--threads", str(args.threads),
-            "--checkpoint-dir", "-", "--out-model", "-", "--out-metrics", "-"])
-        device = torch.device("cpu")
-        trainer = Trainer(targs, train, val, (imgs, mean, std), device)
-        warm_trainer = Trainer(targs, warm, val, (imgs, mean, std), device)
+        targs = CaptionModelSettings(kind="imaginet", embedding_dim=E, hidden_dim=H, batch_size=args.batch_size)
         torch.manual_seed(targs.seed)
-        model = CaptionModel(Architecture("imaginet", len(vocab), image_dim, E, H))
+        model = create(targs, len(vocab), targets.units)
         opt = torch.optim.Adam(model.parameters(), lr=targs.learning_rate)
+        trainer = Trainer(model, targs, "imaginet", {"train": train, "val": val}, targets, device)
+        warm_trainer = Trainer(model, targs, "imaginet", {"train": warm, "val": val}, warm_targets, device)
 
         # The bare loop: the same batches (this epoch's order), padded once, outside the timing.
         index_batches = length_batches(train.lengths, args.batch_size, _epoch_rng(targs.seed, EPOCH))
-        targets = trainer.image_targets["train"]
+        images = targets.per_split["train"]["image"]
         batches = []
         for index in index_batches:
             ids, lengths = train.padded(index)
             last = torch.from_numpy(lengths - 1).view(-1, 1, 1).expand(-1, 1, H).contiguous()
-            batches.append((torch.from_numpy(ids), last, targets[torch.from_numpy(index)]))
+            batches.append((torch.from_numpy(ids), last, images[torch.from_numpy(index)]))
         torch.manual_seed(targs.seed)
         bare = Bare(len(vocab), image_dim, E, H)
         bare_opt = torch.optim.Adam(bare.parameters(), lr=targs.learning_rate)
         assert sum(p.numel() for p in bare.parameters()) == sum(p.numel() for p in model.parameters())
 
         with quiet():
-            warm_trainer.run_epoch(model, opt, 0)  # warm-up: allocator, MKL, Adam state
+            warm_trainer.run_epoch(opt, 0)  # warm-up: allocator, MKL, Adam state
             bare_epoch(bare, bare_opt, batches[:10], targs.alpha)
             lings, bares, inner = [], [], []
             for _ in range(args.repeats):  # interleaved, so a slow spell hits both
                 holder = {}
-                lings.append(timed(lambda: holder.update(trainer.run_epoch(model, opt, EPOCH))))
+                lings.append(timed(lambda: holder.update(trainer.run_epoch(opt, EPOCH))))
                 inner.append(holder["tokens_per_second"])
                 bares.append(timed(lambda: bare_epoch(bare, bare_opt, batches, targs.alpha)))
         row = {"embedding_dim": E, "hidden_dim": H, "batch_size": args.batch_size, "captions": len(train),

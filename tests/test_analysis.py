@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from lingscope.analysis import distributions, examples, training
-from lingscope.analysis.tables import (
+from lingscope.analysis import distributions, examples
+from lingscope.analysis import training_summary as training
+from lingscope.core.schemas import (
+    EVALUATION,
     EVALUATION_RESULTS,
     OMISSION_BY_LABEL,
     OMISSION_EXAMPLES,
+    OMISSION,
     OMISSION_LOG_RATIO,
+    RETRIEVAL_EXAMPLES,
     TABLES,
+    TOKENS,
     TRAINING_CURVES,
+    TRAINING_METRICS,
 )
-from lingscope.errors import InputError, run_cli
-from lingscope.io import write_parquet
-from lingscope.schemas import EVALUATION, OMISSION, RETRIEVAL_EXAMPLES, TRAINING_METRICS
+from lingscope.core.errors import InputError, run_cli
+from lingscope.core.io import write_parquet
 
 # (token, xpos, deprel, VISUAL's score, TEXTUAL's score): nouns matter to VISUAL, determiners to TEXTUAL
 WORDS = {
@@ -40,15 +46,33 @@ def tokens_frame(n_nouns: int = 10, n_dets: int = 10, n_adjs: int = 4) -> pl.Dat
     return pl.DataFrame(rows)
 
 
+def labelled(frame: pl.DataFrame) -> pl.DataFrame:
+    lower = frame["token"].str.to_lowercase()
+    return frame.with_columns(xpos=lower.replace_strict({w: v[0] for w, v in WORDS.items()}),
+                              deprel=lower.replace_strict({w: v[1] for w, v in WORDS.items()}))
+
+
 def omission_table(frame: pl.DataFrame, model: str, pathway: str):
+    """An OMISSION table (no parse labels: the analyses join them from the parse)."""
     column = 2 if pathway == "visual" else 3
     lower = frame["token"].str.to_lowercase()
     return frame.with_columns(
-        xpos=lower.replace_strict({w: v[0] for w, v in WORDS.items()}),
-        deprel=lower.replace_strict({w: v[1] for w, v in WORDS.items()}),
         model=pl.lit(model), pathway=pl.lit(pathway),
         omission=lower.replace_strict({w: v[column] for w, v in WORDS.items()}, return_dtype=pl.Float64),
     ).to_arrow()
+
+
+def scored(frame: pl.DataFrame, model: str, pathway: str) -> pl.DataFrame:
+    """An omission table joined with its labels, as the analyses see it."""
+    return labelled(pl.from_arrow(omission_table(frame, model, pathway)))
+
+
+def write_parse(path, frame: pl.DataFrame) -> str:
+    """The TOKENS table of the sentences in ``frame``, with the words' tags and labels."""
+    parse = labelled(frame).select("sentence_id", "position", pl.col("token").alias("form"), "xpos", "deprel",
+                                   lemma=pl.lit(None, pl.String), upos=pl.lit("X"), head=pl.lit(0, pl.Int32))
+    write_parquet(parse.to_arrow(), path, TOKENS, "tokens")
+    return str(path)
 
 
 def write_omission(folder, frame=None) -> list[str]:
@@ -58,6 +82,7 @@ def write_omission(folder, frame=None) -> list[str]:
         path = folder / f"imaginet.{pathway}.parquet"
         write_parquet(omission_table(frame, "imaginet", pathway), path, OMISSION, "omission")
         paths.append(str(path))
+    write_parse(folder / "tokens.parquet", frame)
     return paths
 
 
@@ -70,7 +95,7 @@ def test_every_analysis_column_is_documented():
 # --- distributions (Figs. 2 and 3) --------------------------------------------------------
 
 def test_label_summary_keeps_only_labels_with_min_count():
-    frame = pl.from_arrow(omission_table(tokens_frame(10, 8, 4), "imaginet", "visual"))
+    frame = scored(tokens_frame(10, 8, 4), "imaginet", "visual")
     kept = distributions.label_summary(frame, "omission", "xpos", 5)
     assert kept["label"].to_list() == ["DT", "NN"] and kept["n"].to_list() == [8, 10]
     assert kept["label"].to_list() == sorted(kept["label"])
@@ -85,8 +110,7 @@ def test_label_summary_keeps_only_labels_with_min_count():
 
 def test_log_ratio_is_positive_where_visual_is_more_sensitive():
     frame = tokens_frame()
-    visual = pl.from_arrow(omission_table(frame, "imaginet", "visual"))
-    textual = pl.from_arrow(omission_table(frame, "imaginet", "textual"))
+    visual, textual = scored(frame, "imaginet", "visual"), scored(frame, "imaginet", "textual")
     tokens = distributions.log_ratio_tokens(visual, textual)
     by_label = distributions.log_ratio_by_label(tokens, min_count=1)
     median = dict(zip(by_label.filter(pl.col("label_kind") == "xpos")["label"],
@@ -102,8 +126,9 @@ def test_log_ratio_is_positive_where_visual_is_more_sensitive():
         distributions.log_ratio_tokens(visual, textual.with_columns(token=pl.lit("cat")))
 
 
-def distribution_argv(paths: list[str], out, min_count: int = 5) -> list[str]:
-    return ["--omission", *paths, "--min-count", str(min_count),
+def distribution_argv(paths: list[str], out, min_count: int = 5, tokens=None) -> list[str]:
+    tokens = tokens or str(Path(paths[0]).parent / "tokens.parquet")
+    return ["--omission", *paths, "--tokens", tokens, "--min-count", str(min_count),
             "--by-label", str(out / "by_label.parquet"), "--log-ratio", str(out / "log_ratio.parquet"),
             "--fig2-xpos", str(out / "fig2_xpos.png"), "--fig2-deprel", str(out / "fig2_deprel.png"),
             "--fig3-xpos", str(out / "fig3_xpos.png"), "--fig3-deprel", str(out / "fig3_deprel.png")]
@@ -136,11 +161,36 @@ def test_distributions_cli_writes_schema_tables_and_png_svg_pairs(tmp_path):
 def test_distributions_cli_names_file_and_missing_column(tmp_path, capsys):
     paths = write_omission(tmp_path)
     broken = tmp_path / "broken.parquet"
-    pq.write_table(pq.read_table(paths[1]).drop_columns(["deprel"]), broken)
-    assert run_cli(distributions.main, distribution_argv([paths[0], str(broken)], tmp_path / "out")) == 2
+    pq.write_table(pq.read_table(tmp_path / "tokens.parquet").drop_columns(["deprel"]), broken)
+    assert run_cli(distributions.main, distribution_argv(paths, tmp_path / "out", tokens=str(broken))) == 2
     err = capsys.readouterr().err
     assert str(broken) in err and "'deprel'" in err and "missing" in err
     assert not (tmp_path / "out").exists()
+    broken = tmp_path / "omission.parquet"
+    pq.write_table(pq.read_table(paths[1]).drop_columns(["token"]), broken)
+    assert run_cli(distributions.main, distribution_argv([paths[0], str(broken)], tmp_path / "out")) == 2
+    err = capsys.readouterr().err
+    assert str(broken) in err and "'token'" in err and "missing" in err
+
+
+def test_labels_come_from_the_parse_and_must_match_its_words(tmp_path, capsys):
+    """The omission tables carry no labels: a word's xpos and deprel are the parse's, and a
+    parse of other sentences (or other words) is refused, naming the sentence and position."""
+    paths = write_omission(tmp_path)
+    frames = distributions.read_omission(paths, ["sentence_id", "position", "token", "xpos", "deprel", "model",
+                                                 "pathway", "omission"], tmp_path / "tokens.parquet")
+    visual = frames["Visual"]
+    assert visual.filter(pl.col("token") == "Dog")["xpos"].unique().to_list() == ["NN"]
+    assert visual.filter(pl.col("token") == "the")["deprel"].unique().to_list() == ["det"]
+    parse = pl.read_parquet(tmp_path / "tokens.parquet")
+    other = parse.with_columns(form=pl.when(pl.col("position") == 2).then(pl.lit("cat")).otherwise(pl.col("form")))
+    lost = parse.filter(pl.col("sentence_id") != 1003)
+    for name, frame, expected in (("other", other, "has 'cat'"), ("lost", lost, "has no token in the parse")):
+        path = tmp_path / f"{name}.parquet"
+        write_parquet(frame.to_arrow(), path, TOKENS, "tokens")
+        assert run_cli(distributions.main, distribution_argv(paths, tmp_path / "out", tokens=str(path))) == 2
+        err = capsys.readouterr().err
+        assert expected in err and "sentence 100" in err, err
 
 
 def test_distributions_cli_requires_both_imaginet_pathways(tmp_path, capsys):
@@ -279,5 +329,5 @@ def test_analysis_layer_does_not_import_torch():
     import sys
 
     code = ("import sys\nimport lingscope.analysis.distributions, lingscope.analysis.ridge, "
-            "lingscope.analysis.examples, lingscope.analysis.training\nprint('torch' in sys.modules)")
+            "lingscope.analysis.examples, lingscope.analysis.training_summary\nprint('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

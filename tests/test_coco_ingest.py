@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lingscope.data import coco
-from lingscope.errors import InputError, run_cli
+from lingscope.core.errors import InputError, run_cli
 
 FIX = Path(__file__).parent / "fixtures" / "coco"
 

@@ -7,8 +7,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lingscope import schemas
-from lingscope.io import atomic_path, conform, write_parquet
+from lingscope.core import schemas
+from lingscope.core.io import atomic_path, conform, write_parquet
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,7 @@
-"""Models, GRU arithmetic, segment runs, omission exactness, evaluation ranks."""
+"""IMAGINET/SUM/LM: GRU arithmetic, the family's own properties, objectives, batches, evaluation ranks.
+
+The contract itself (every method on every network, fast paths against the generic ones) is
+tested as a matrix in test_contract.py."""
 
 from __future__ import annotations
 
@@ -8,13 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from lingscope.evaluate import ranks_of_true_image
-from lingscope.models.data import Captions, encode_captions, length_batches
-from lingscope.models.gru import CLIP, STEEP, AuthorsGRU, make_gru
-from lingscope.models.imaginet import Architecture, CaptionModel, load_model, save_model
-from lingscope.models.runs import all_states
-from lingscope.models.stream import csr_with_eos
-from lingscope.omission import naive_omission, omission_scores
+from lingscope.encoding.captions import Sentences, length_batches
+from lingscope.encoding.csr import encode_sentences, pad, to_csr
+from lingscope.methods.omission import omission_scores
+from lingscope.models.base import load_model, next_token_logits, save_model
+from lingscope.models.cells import CLIP, STEEP, AuthorsGRU, make_gru
+from lingscope.models.imaginet import Architecture, CaptionModel
+from lingscope.training.evaluate import ranks_of_true_target
+from lingscope.training.objectives import Batch, loss
 
 VOCAB = 30
 
@@ -22,12 +26,6 @@ VOCAB = 30
 def _model(kind: str, gru: str = "fused", seed: int = 0, dim: int = 12) -> CaptionModel:
     torch.manual_seed(seed)
     return CaptionModel(Architecture(kind, VOCAB, 7, 9, dim, gru)).eval()
-
-
-def _sentences(seed: int = 0, n: int = 40) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    # Lengths 1..14, words drawn from the real vocabulary range (ids 3.. are words).
-    return [rng.integers(3, VOCAB, size=rng.integers(1, 15)) for _ in range(n)]
 
 
 def test_authors_gru_matches_its_equations_by_hand():
@@ -69,43 +67,17 @@ def test_make_gru_rejects_unknown_kind():
         make_gru("lstm", 2, 2)
 
 
-@pytest.mark.parametrize("kind,pathway,gru", [
-    ("imaginet", "textual", "fused"), ("imaginet", "visual", "fused"), ("imaginet", "visual", "authors"),
-    ("sum", "visual", "fused"), ("lm", "textual", "fused"),
-])
-def test_all_states_match_a_plain_forward_run(kind, pathway, gru):
-    model = _model(kind, gru)
-    sents = _sentences(1, 25)
-    flat, offsets = csr_with_eos(np.concatenate(sents), np.array([len(s) for s in sents]))
-    states = all_states(model, pathway, torch.from_numpy(flat), offsets, batch_rows=7)
-    for k in range(len(sents)):
-        ref = model.states(pathway, torch.from_numpy(flat[offsets[k] : offsets[k + 1]])[None])[0]
-        torch.testing.assert_close(states[offsets[k] : offsets[k + 1]], ref, atol=1e-6, rtol=1e-5)
-
-
-@pytest.mark.parametrize("kind,pathway,gru", [
-    ("imaginet", "textual", "fused"), ("imaginet", "visual", "fused"), ("imaginet", "textual", "authors"),
-    ("imaginet", "visual", "authors"), ("sum", "visual", "fused"), ("sum", "textual", "fused"), ("lm", "textual", "fused"),
-])
-def test_omission_equals_naive_recomputation(kind, pathway, gru):
-    """The fast path (prefix reuse, suffix batches) agrees with deleting each word and
-    rerunning from scratch, to 1e-5, including one-word sentences and small batches."""
-    model = _model(kind, gru, seed=2)
-    sents = _sentences(2, 60)
-    flat, offsets = csr_with_eos(np.concatenate(sents), np.array([len(s) for s in sents]))
-    fast = omission_scores(model, pathway, flat, offsets, "cpu", batch_rows=16)
-    naive = np.concatenate(naive_omission(model, pathway, sents, "cpu"))
-    assert fast.shape == naive.shape == (sum(len(s) for s in sents),)
-    np.testing.assert_allclose(fast, naive, atol=1e-5, rtol=0)
-    assert fast.max() > 1e-3  # not trivially zero
+def _h_end(model, network, ids):
+    ids = torch.tensor(ids)
+    return model.representation(network, model.embed(ids), torch.tensor([ids.shape[1]] * ids.shape[0]))
 
 
 def test_omission_of_a_one_word_sentence_compares_with_eos_alone():
     model = _model("imaginet")
     words = np.array([5])
-    score = omission_scores(model, "textual", *csr_with_eos(words, np.array([1])), "cpu")
-    h_full = model.h_end("textual", torch.tensor([[5, 2]]), torch.tensor([2]))
-    h_eos = model.h_end("textual", torch.tensor([[2]]), torch.tensor([1]))
+    score = omission_scores(model, "textual", *to_csr(words, np.array([1])), np.array([1]), "cpu")
+    h_full = _h_end(model, "textual", [[5, 2]])
+    h_eos = _h_end(model, "textual", [[2]])
     expected = 1 - torch.nn.functional.cosine_similarity(h_full, h_eos).item()
     assert score[0] == pytest.approx(expected, abs=1e-6)
 
@@ -113,8 +85,8 @@ def test_omission_of_a_one_word_sentence_compares_with_eos_alone():
 def test_sum_omission_is_the_removed_embedding():
     model = _model("sum")
     words = np.array([4, 9, 4])
-    scores = omission_scores(model, "visual", *csr_with_eos(words, np.array([3])), "cpu")
-    emb = model.embedding.weight.detach()
+    scores = omission_scores(model, "visual", *to_csr(words, np.array([3])), np.array([3]), "cpu")
+    emb = model.embedding_matrix.detach()
     total = emb[[4, 9, 4, 2]].sum(0)
     for i, w in enumerate(words):
         cos = torch.nn.functional.cosine_similarity(total, total - emb[w], dim=0).item()
@@ -125,23 +97,40 @@ def test_sum_omission_is_the_removed_embedding():
 def test_textual_loss_predicts_every_token_including_the_first_and_eos():
     model = _model("lm")
     ids = torch.tensor([[5, 6, 2]])
-    logits = model.textual_logits(model.states("textual", ids))
+    lengths = torch.tensor([3])
+    logits = next_token_logits(model, "textual", "vocabulary", ids, lengths)
     # The first word is predicted from the zero state: only the output bias speaks.
     torch.testing.assert_close(logits[0, 0], model.textual_out.bias)
-    loss = model.losses(ids, torch.tensor([3]), None)["textual"]
+    (objective,) = model.objectives()
+    value = loss(model, objective, Batch(ids, lengths, 3))
     logp = torch.log_softmax(logits[0], -1)
-    assert loss.item() == pytest.approx(-(logp[0, 5] + logp[1, 6] + logp[2, 2]).item() / 3, abs=1e-6)
+    assert value.item() == pytest.approx(-(logp[0, 5] + logp[1, 6] + logp[2, 2]).item() / 3, abs=1e-6)
+
+
+def test_visual_loss_is_the_cosine_distance_of_the_image_readout():
+    model = _model("imaginet")
+    ids, lengths = torch.tensor([[5, 6, 2], [7, 2, 0]]), torch.tensor([3, 2])
+    images = torch.randn(2, 7)
+    textual, visual = model.objectives()
+    assert (textual.weight, visual.weight) == pytest.approx((0.1, 0.9))
+    pred = model.visual_out(model.visual(model.embedding(ids))[0][[0, 1], [2, 1]])
+    expected = (1 - torch.nn.functional.cosine_similarity(pred, images, dim=1)).mean()
+    assert loss(model, visual, Batch(ids, lengths, 5, {"image": images})).item() == pytest.approx(expected.item(), abs=1e-6)
+    both = {"textual": torch.tensor(2.0), "visual": torch.tensor(0.5)}
+    assert model.combine(both).item() == pytest.approx(0.1 * 2.0 + 0.9 * 0.5)
+    assert model.combine({"visual": torch.tensor(0.5)}).item() == 0.5  # a sampled batch
 
 
 def test_padding_does_not_change_h_end_or_the_loss():
     model = _model("imaginet")
     ids = torch.tensor([[5, 6, 2, 0, 0], [7, 8, 9, 10, 2]])
     lengths = torch.tensor([3, 5])
-    alone = model.h_end("visual", ids[:1, :3], lengths[:1])
-    torch.testing.assert_close(model.h_end("visual", ids, lengths)[:1], alone)
-    images = torch.randn(2, 7)
-    both = model.losses(ids, lengths, images)["textual"]
-    ref = torch.nn.functional.cross_entropy(model.textual_logits(model.states("textual", ids)).flatten(0, 1), ids.flatten(), ignore_index=0)
+    alone = model.representation("visual", model.embed(ids[:1, :3]), lengths[:1])
+    torch.testing.assert_close(model.representation("visual", model.embed(ids), lengths)[:1], alone)
+    (textual, _) = model.objectives()
+    both = loss(model, textual, Batch(ids, lengths, 8))
+    logits = next_token_logits(model, "textual", "vocabulary", ids, lengths)
+    ref = torch.nn.functional.cross_entropy(logits.flatten(0, 1), ids.flatten(), ignore_index=0)
     assert both.item() == pytest.approx(ref.item())
 
 
@@ -154,18 +143,23 @@ def test_length_batches_cover_every_caption_once_with_equal_lengths():
     assert all((a == b).all() for a, b in zip(batches, again))
 
 
-def test_captions_padded_and_eos():
-    flat, offsets = encode_captions([["A", "dog"], ["cat"]], {"a": 3, "dog": 4, "cat": 5})
-    caps = Captions(np.array([1, 2]), np.array([7, 7]), flat, offsets, [["A", "dog"], ["cat"]])
+def test_sentences_padded_and_eos():
+    flat, offsets = encode_sentences([["A", "dog"], ["cat"]], {"a": 3, "dog": 4, "cat": 5})
+    caps = Sentences(np.array([1, 2]), np.array([7, 7]), flat, offsets, [["A", "dog"], ["cat"]])
     ids, lengths = caps.padded(np.array([1, 0]))
     assert ids.tolist() == [[5, 2, 0], [3, 4, 2]]
     assert lengths.tolist() == [2, 3]
+    # without an end symbol (a model that reads none), and the same layout from ids
+    flat, offsets = encode_sentences([["A", "dog"], ["cat"]], {"a": 3, "dog": 4, "cat": 5}, eos=False)
+    assert flat.tolist() == [3, 4, 5] and offsets.tolist() == [0, 2, 3]
+    assert to_csr(np.array([3, 4, 5]), np.array([2, 1]))[0].tolist() == [3, 4, 2, 5, 2]
+    assert pad(*to_csr(np.array([3, 4, 5]), np.array([2, 1])))[0].tolist() == [[3, 4, 2], [5, 2, 0]]
 
 
-def test_ranks_of_true_image():
+def test_ranks_of_true_target():
     feats = torch.nn.functional.normalize(torch.tensor([[1.0, 0], [0, 1.0], [1.0, 1.0]]), dim=1)
     pred = torch.nn.functional.normalize(torch.tensor([[1.0, 0.1], [1.0, 0.0]]), dim=1)
-    ranks = ranks_of_true_image(pred, feats, np.array([10, 11, 12]), np.array([10, 11]))
+    ranks = ranks_of_true_target(pred, feats, np.array([10, 11, 12]), np.array([10, 11]))
     assert ranks.tolist() == [1, 3]
     assert math.isclose(float((ranks <= 1).mean()), 0.5)
 

@@ -7,12 +7,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lingscope.errors import InputError, run_cli
+from lingscope.core.errors import InputError, run_cli
 from lingscope.parse import accuracy, merge, shard
 from lingscope.parse.backends import SpacyParser, make_parser, stanza_rows
 from lingscope.parse.conllu import read_conllu, to_conllu
-from lingscope.parse.tagmap import ptb_to_upos
-from lingscope.schemas import SENTENCES, TOKENS
+from lingscope.core.tagmap import ptb_to_upos
+from lingscope.core.schemas import SENTENCES, TOKENS
 
 FIX = Path(__file__).parent / "fixtures"
 

@@ -21,11 +21,13 @@ R = "results"
 
 @pytest.fixture(scope="module")
 def omission(default_run) -> pl.DataFrame:
-    """VISUAL and TEXTUAL omission side by side, one row per analysis token."""
+    """VISUAL and TEXTUAL omission side by side, one row per analysis token, with the parse's labels."""
     d = default_run / R / "omission"
     visual = pl.read_parquet(d / "imaginet.visual.parquet").rename({"omission": "visual"})
     textual = pl.read_parquet(d / "imaginet.textual.parquet").select("sentence_id", "position", pl.col("omission").alias("textual"))
-    return visual.join(textual, on=["sentence_id", "position"], how="inner")
+    parse = pl.read_parquet(default_run / R / "parse/corpus=coco/split=val/tokens.parquet",
+                            columns=["sentence_id", "position", "xpos", "deprel"])
+    return visual.join(textual, on=["sentence_id", "position"], how="inner").join(parse, on=["sentence_id", "position"])
 
 
 def _median_log_ratio(frame: pl.DataFrame, tag: str) -> float:

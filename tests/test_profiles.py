@@ -12,7 +12,7 @@ from conftest import REPO, planned_jobs, snakemake
 
 RULES = REPO / "workflow" / "rules"
 PAPER = REPO / "workflow" / "configs" / "paper.yaml"
-TORCH_RULES = {"train_model", "evaluate_model", "dump_activations", "omission"}
+TORCH_RULES = {"train", "evaluate", "activations", "omission"}
 # Files the paper config reads, relative to the folder snakemake runs in.
 PAPER_INPUTS = [
     "data/coco/dataset_coco.json",
@@ -55,8 +55,8 @@ def test_every_rule_declares_threads_memory_runtime_and_torch_rules_gpu():
 
 
 def test_local_rules_are_the_tiny_ones():
-    assert _local_rules() == {"synth_sst", "ingest_sst", "merge_parse", "parse_accuracy", "training_summary",
-                              "omission_distributions", "examples_figure"}
+    assert _local_rules() == {"synth_sst", "data_sst", "parse_merge", "parse_accuracy", "training_summary",
+                              "distributions", "examples"}
     assert _local_rules() <= set(_rule_blocks())
 
 
@@ -88,17 +88,17 @@ def test_paper_config_plans_the_whole_dag_with_sharded_parses(tmp_path):
     shards = config["parse"]["shards"]
     splits = sum(len(s) for s in config["parse"]["splits"].values())
     assert shards >= 8 and jobs["parse_shard"] == shards * splits
-    assert jobs["merge_parse"] == splits
-    assert jobs["train_model"] == jobs["evaluate_model"] == 3
-    assert jobs["dump_activations"] == jobs["omission"] == 5
-    assert {"ridge", "omission_distributions", "retrieval_examples", "examples_figure", "training_summary"} <= set(jobs)
+    assert jobs["parse_merge"] == splits
+    assert jobs["train"] == jobs["evaluate"] == 3
+    assert jobs["activations"] == jobs["omission"] == 5
+    assert {"ridge", "distributions", "retrieval_examples", "examples", "training_summary"} <= set(jobs)
     assert not any(rule.startswith("synth_") for rule in jobs)  # the real corpora, not the embedded ones
     assert "parse_accuracy" not in jobs  # gold trees exist only for the synthetic captions
     text = proc.stdout + proc.stderr
     for rule in TORCH_RULES:
         block = re.search(rf"^rule {rule}:\n((?:    .+\n)+)", text, flags=re.M).group(1)
         assert "gpu=1" in block and "slurm_partition=" in block, rule
-    block = re.search(r"^rule train_model:\n((?:    .+\n)+)", text, flags=re.M).group(1)
+    block = re.search(r"^rule train:\n((?:    .+\n)+)", text, flags=re.M).group(1)
     assert "results-paper/models/imaginet/model.pt" in text and "runtime=720" in block
     assert "--embedding-dim 1024 --hidden-dim 1024" in text and "--min-count 500" in text
 
@@ -116,4 +116,4 @@ def test_paper_config_names_the_missing_input_files(tmp_path):
 def test_profiles_plan_the_default_run(tmp_path, profile):
     proc = snakemake(tmp_path, "-n", "--workflow-profile", str(REPO / "workflow/profiles" / profile))
     jobs = planned_jobs(proc)
-    assert jobs["train_model"] == 3 and jobs["parse_shard"] > 0
+    assert jobs["train"] == 3 and jobs["parse_shard"] > 0

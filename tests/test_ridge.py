@@ -9,10 +9,10 @@ import pytest
 import scipy.sparse as sp
 
 from lingscope.analysis import ridge
-from lingscope.analysis.tables import RIDGE_POSITIONS, RIDGE_R2
-from lingscope.errors import run_cli
-from lingscope.io import write_parquet
-from lingscope.schemas import OMISSION
+from lingscope.core.schemas import RIDGE_POSITIONS, RIDGE_R2
+from lingscope.core.errors import run_cli
+from lingscope.core.io import write_parquet
+from lingscope.core.schemas import OMISSION, TOKENS
 
 
 def dense_ridge(X: np.ndarray, y: np.ndarray, alpha: float) -> tuple[float, np.ndarray]:
@@ -171,8 +171,12 @@ def test_unseen_categories_contribute_nothing():
 
 
 def _write_omission(path, frame: pl.DataFrame, model: str, pathway: str) -> None:
-    table = frame.with_columns(xpos=pl.lit("NN"), model=pl.lit(model), pathway=pl.lit(pathway)).to_arrow()
+    """The omission table (no labels) and, beside it, the parse the analyses join them from."""
+    table = frame.drop("deprel").with_columns(model=pl.lit(model), pathway=pl.lit(pathway)).to_arrow()
     write_parquet(table, path, OMISSION, "omission")
+    parse = frame.select("sentence_id", "position", pl.col("token").alias("form"), "deprel", xpos=pl.lit("NN"),
+                         lemma=pl.lit(None, pl.String), upos=pl.lit("X"), head=pl.lit(0, pl.Int32))
+    write_parquet(parse.to_arrow(), path.with_name(f"tokens-{path.name}"), TOKENS, "tokens")
 
 
 def test_cli_writes_tables_and_figures_and_skips_missing_networks(tmp_path, capsys):
@@ -185,7 +189,7 @@ def test_cli_writes_tables_and_figures_and_skips_missing_networks(tmp_path, caps
     _write_omission(tmp_path / "x.parquet", synthetic_frame(20, 1), "sentiment", "textual")
     out = tmp_path / "out"
     argv = ["--omission", str(tmp_path / "v.parquet"), str(tmp_path / "t.parquet"), str(tmp_path / "x.parquet"),
-            "--alphas", "0.25", "1", "4", "--folds", "3", "--seed", "1",
+            "--tokens", str(tmp_path / "tokens-v.parquet"), "--alphas", "0.25", "1", "4", "--folds", "3", "--seed", "1",
             "--r2", str(out / "r2.parquet"), "--positions", str(out / "positions.parquet"),
             "--fig4", str(out / "fig4.png"), "--fig6", str(out / "fig6.png")]
     assert run_cli(ridge.main, argv) == 0

@@ -59,10 +59,10 @@ def test_jobs_ran_under_sbatch(slurm_run):
     jobs = _remote_jobs(log)
     local_rules = set(re.findall(r"^localrule (\w+):", log, flags=re.M))
     remote_rules = set(re.findall(r"^rule (\w+):", log, flags=re.M))
-    assert remote_rules >= {"synth_coco", "ingest_coco", "parse_shard", "train_model", "dump_activations", "omission",
+    assert remote_rules >= {"synth_coco", "data_coco", "parse_shard", "train", "activations", "omission",
                             "ridge"}
-    assert local_rules == {"synth_sst", "ingest_sst", "merge_parse", "parse_accuracy", "training_summary",
-                           "omission_distributions", "examples_figure", "all"}
+    assert local_rules == {"synth_sst", "data_sst", "parse_merge", "parse_accuracy", "training_summary",
+                           "distributions", "examples", "all"}
     assert len(jobs) == len(re.findall(r"^rule \w+:", log, flags=re.M)) >= 25
     slurm_ids = []
     for _, job_id, slurm_log in jobs:
@@ -113,7 +113,7 @@ def test_outputs_equal_a_local_run(slurm_run, tiny_run):
 
 
 def test_cli_logs_name_their_slurm_job(monkeypatch):
-    from lingscope.errors import batch_job_line
+    from lingscope.core.errors import batch_job_line
 
     monkeypatch.delenv("SLURM_JOB_ID", raising=False)
     assert batch_job_line() is None

@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from lingscope.data import sst as data_sst
-from lingscope.errors import InputError, run_cli
-from lingscope.schemas import SENTENCES, SST_PHRASES
+from lingscope.core.errors import InputError, run_cli
+from lingscope.core.schemas import SENTENCES, SST_PHRASES
 from lingscope.synth import sst as synth_sst
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sst"

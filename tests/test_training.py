@@ -3,6 +3,7 @@ on a small synthetic MSCOCO built with the real generator and ingest."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -17,11 +18,14 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from lingscope import activations, evaluate, omission, train
+from lingscope.core.catalog import CaptionModelSettings
+from lingscope.core.errors import run_cli
 from lingscope.data import coco as ingest_coco
 from lingscope.data import vocab as build_vocab
-from lingscope.errors import run_cli
-from lingscope.models.imaginet import load_model
+from lingscope.encoding.csr import to_csr
+from lingscope.methods import activations, omission
+from lingscope.models.base import load_model
+from lingscope.training import evaluate, train
 from lingscope.parse import merge, shard
 from lingscope.synth import coco as synth_coco
 
@@ -33,7 +37,7 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("coco")
     raw = root / "raw"
     assert synth_coco.main(["--out-dir", str(raw), "--seed", "7", "--n-train", "160", "--n-val", "30", "--n-test", "10",
-                            "--dim", "16"]) == 0
+                            "--feature-dim", "16"]) == 0
     paths = {"sentences": root / "sentences.parquet", "images": root / "image_features.parquet",
              "vocab": root / "vocab.parquet", "tokens": root / "tokens.parquet"}
     assert ingest_coco.main(["--karpathy", str(raw / "dataset_coco.json"), "--features", str(raw / "features.npy"),
@@ -103,7 +107,7 @@ def test_kill_9_mid_epoch_resumes_from_last_checkpoint(corpus, trained, tmp_path
     """Kill the training process after its first checkpoint, rerun: it resumes after epoch 1
     and ends with exactly the weights and metrics of the uninterrupted run."""
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    cmd = [sys.executable, "-m", "lingscope.train", *_train_args(corpus, tmp_path)]
+    cmd = [sys.executable, "-m", "lingscope.training.train", *_train_args(corpus, tmp_path)]
     ckpt = tmp_path / "ckpt" / "last.pt"
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
@@ -124,12 +128,80 @@ def test_kill_9_mid_epoch_resumes_from_last_checkpoint(corpus, trained, tmp_path
 
 
 def test_changed_settings_do_not_resume_a_foreign_checkpoint(corpus, trained, tmp_path):
-    assert train.main(_train_args(corpus, tmp_path, epochs=1)) == 0
+    # A checkpoint left by a run that was killed after its first epoch ...
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "lingscope.training.train", *_train_args(corpus, tmp_path, epochs=3)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = tmp_path / "ckpt" / "last.pt"
+    deadline = time.time() + 120
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert ckpt.exists()
+    # ... is not resumed by a run with another setting.
     args = _train_args(corpus, tmp_path, "--learning-rate", "0.01", epochs=1)
-    proc = subprocess.run([sys.executable, "-m", "lingscope.train", *args], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "lingscope.training.train", *args], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(REPO / "src")})
     assert proc.returncode == 0
-    assert "made with other settings" in proc.stderr
+    assert "made with other settings" in proc.stderr and "resumed" not in proc.stderr
+
+
+def test_a_finished_run_leaves_no_checkpoint(trained):
+    assert (trained / "model.pt").exists()
+    assert not (trained / "ckpt").exists()
+
+
+def test_fingerprint_covers_every_setting_and_the_content_of_every_input(corpus, tmp_path):
+    """No hand list: changing any field of the model entry's settings, or one byte of any
+    input file, changes the fingerprint a checkpoint must match."""
+    settings = CaptionModelSettings()
+    inputs = {name: corpus[name] for name in ("sentences", "vocab", "images")}
+    base = train.fingerprint(settings, inputs)
+    assert train.fingerprint(settings, inputs) == base
+    changed = {"kind": "sum", "gru": "authors", "task_sampling": True, "learning_rate": 0.5, "alpha": 0.5}
+    for field in dataclasses.fields(settings):
+        value = changed[field.name] if field.name in changed else getattr(settings, field.name) + 1
+        assert train.fingerprint(dataclasses.replace(settings, **{field.name: value}), inputs) != base, field.name
+    copy = tmp_path / "images.parquet"
+    copy.write_bytes(corpus["images"].read_bytes())
+    assert train.fingerprint(settings, inputs | {"images": copy}) == base  # content, not the path
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 1
+    copy.write_bytes(bytes(data))
+    assert train.fingerprint(settings, inputs | {"images": copy}) != base
+
+
+def test_changed_image_features_retrain_instead_of_keeping_the_old_model(corpus, tmp_path):
+    """The stale-model bug: new image features of the same size must give a new model. Before
+    the fix, the checkpoint of the finished run (fingerprinted by settings and sizes only) was
+    resumed after its last epoch: nothing was trained and the old weights were saved again."""
+    first = tmp_path / "first"
+    assert train.main(_train_args(corpus, first, epochs=2)) == 0
+    # The same captions and image sizes, other image vectors (another noise level).
+    raw = tmp_path / "raw"
+    assert synth_coco.main(["--out-dir", str(raw), "--seed", "7", "--n-train", "160", "--n-val", "30", "--n-test", "10",
+                            "--feature-dim", "16", "--noise", "0.9"]) == 0
+    images = tmp_path / "image_features.parquet"
+    assert ingest_coco.main(["--karpathy", str(raw / "dataset_coco.json"), "--features", str(raw / "features.npy"),
+                             "--sentences", str(tmp_path / "sentences.parquet"), "--image-features", str(images)]) == 0
+    assert pq.read_table(tmp_path / "sentences.parquet").equals(pq.read_table(corpus["sentences"]))
+    assert pq.read_table(images).num_rows == pq.read_table(corpus["images"]).num_rows
+    new = dict(corpus, images=images)
+    # Rerun into the same folder, as Snakemake does when the features change.
+    rerun = subprocess.run([sys.executable, "-m", "lingscope.training.train", *_train_args(new, first, epochs=2)],
+                           env={**os.environ, "PYTHONPATH": str(REPO / "src")}, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "resumed" not in rerun.stderr and "epoch 1:" in rerun.stderr and "epoch 2:" in rerun.stderr
+    fresh = tmp_path / "fresh"
+    assert train.main(_train_args(new, fresh, epochs=2)) == 0
+    assert _same_weights(first / "model.pt", fresh / "model.pt")  # the new features' model ...
+    assert not _same_weights(first / "model.pt", trained_on(corpus, tmp_path / "old"))  # ... not the old one
+
+
+def trained_on(corpus, out: Path) -> Path:
+    assert train.main(_train_args(corpus, out, epochs=2)) == 0
+    return out / "model.pt"
 
 
 def test_early_stopping_stops_after_patience(corpus, tmp_path):
@@ -162,7 +234,7 @@ def test_bad_settings_exit_2_with_a_message(corpus, tmp_path, capsys):
     args = _train_args(corpus, tmp_path)
     del args[args.index("--image-features") : args.index("--image-features") + 2]
     assert run_cli(train.main, args) == 2
-    assert "needs --image-features" in capsys.readouterr().err
+    assert "--image-features: the model's 'image' readout is trained on this table" in capsys.readouterr().err
 
 
 def test_evaluation_retrieves_above_chance(corpus, trained, tmp_path):
@@ -215,7 +287,7 @@ def test_dump_rows_schema_and_h_end(corpus, trained, tmp_path):
     vocab = dict(zip(*[pq.read_table(corpus["vocab"]).column(c).to_pylist() for c in ("token", "token_id")]))
     first = sentences.slice(0, 1).to_pylist()[0]
     ids = torch.tensor([[vocab.get(t.lower(), 1) for t in first["tokens"]] + [2]])
-    ref = model.states("visual", ids)[0].detach().numpy()
+    ref = model.states("visual", model.embed(ids), torch.tensor([ids.shape[1]]))[0].detach().numpy()
     rows = con.sql(f"select position, token, activation from read_parquet('{tokens_dir}/*.parquet') "
                    f"where sentence_id = {first['sentence_id']} order by position").fetchall()
     assert [r[0] for r in rows] == list(range(1, len(first["tokens"]) + 2))
@@ -243,41 +315,45 @@ def test_dump_bad_pathway_leaves_nothing(corpus, tmp_path, capsys):
     code = run_cli(activations.main, ["--model", str(out / "model.pt"), "--pathway", "visual", "--sentences", str(corpus["sentences"]),
                                       "--vocab", str(corpus["vocab"]), "--tokens-dir", str(tokens_dir), "--h-end-dir", str(tmp_path / "h")])
     assert code == 2
-    assert "has no 'visual' pathway" in capsys.readouterr().err
+    assert "has no 'visual' network" in capsys.readouterr().err
     assert not tokens_dir.exists()
 
 
-def test_omission_cli_joins_the_parse_and_matches_naive(corpus, trained, tmp_path):
+def test_omission_cli_scores_every_word_of_the_split_and_matches_naive(corpus, trained, tmp_path):
+    """The table is keyed by the sentences table (no parse needed) and equals the authors'
+    method of deleting each word and rerunning, to 1e-5."""
     out = tmp_path / "imaginet.visual.parquet"
-    assert omission.main(["--model", str(trained / "model.pt"), "--pathway", "visual", "--tokens", str(corpus["tokens"]),
-                          "--vocab", str(corpus["vocab"]), "--chunk-tokens", "37", "--batch-rows", "8", "--device", "cpu",
-                          "--out", str(out)]) == 0
+    assert omission.main(["--model", str(trained / "model.pt"), "--pathway", "visual", "--sentences",
+                          str(corpus["sentences"]), "--vocab", str(corpus["vocab"]), "--chunk-tokens", "37",
+                          "--batch-rows", "8", "--device", "cpu", "--out", str(out)]) == 0
     scores = pq.read_table(out)
-    parse = pq.read_table(corpus["tokens"])
-    assert scores.num_rows == parse.num_rows
-    for col_s, col_p in (("sentence_id", "sentence_id"), ("position", "position"), ("token", "form"), ("xpos", "xpos"), ("deprel", "deprel")):
+    assert scores.schema.names == ["sentence_id", "position", "token", "model", "pathway", "omission"]
+    sentences = pq.read_table(corpus["sentences"], filters=[("split", "=", "val")])
+    parse = pq.read_table(corpus["tokens"])  # the parse has one row per word, in the same order
+    for col_s, col_p in (("sentence_id", "sentence_id"), ("position", "position"), ("token", "form")):
         assert scores.column(col_s).to_pylist() == parse.column(col_p).to_pylist()
     assert set(scores.column("model").to_pylist()) == {"imaginet"}
     model, _ = load_model(trained / "model.pt")
     vocab = dict(zip(*[pq.read_table(corpus["vocab"]).column(c).to_pylist() for c in ("token", "token_id")]))
-    sid = np.array(scores.column("sentence_id").to_pylist())
-    forms = parse.column("form").to_pylist()
-    starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]])
-    bounds = list(zip(starts, np.r_[starts[1:], len(sid)]))
-    sents = [np.array([vocab.get(forms[k].lower(), 1) for k in range(a, b)]) for a, b in bounds]
-    naive = np.concatenate(omission.naive_omission(model, "visual", sents, "cpu"))
+    token_lists = sentences.column("tokens").to_pylist()
+    n_words = np.array([len(t) for t in token_lists])
+    words = np.array([vocab.get(t.lower(), 1) for tokens in token_lists for t in tokens])
+    naive = np.concatenate(omission.naive_omission(model, "visual", *to_csr(words, n_words), n_words, "cpu"))
     np.testing.assert_allclose(scores.column("omission").to_numpy(), naive, atol=1e-5)
 
 
-def test_omission_rejects_broken_token_order(corpus, trained, tmp_path, capsys):
-    table = pq.read_table(corpus["tokens"])
+def test_omission_rejects_an_empty_sentence_and_leaves_nothing(corpus, trained, tmp_path, capsys):
+    table = pq.read_table(corpus["sentences"])
+    tokens = table.column("tokens").to_pylist()
+    row = table.column("split").to_pylist().index("val") + 3
+    tokens[row] = []
     bad = tmp_path / "bad.parquet"
-    order = list(range(table.num_rows))
-    order[1], order[2] = order[2], order[1]
-    pq.write_table(table.take(order), bad)
-    code = run_cli(omission.main, ["--model", str(trained / "model.pt"), "--pathway", "visual", "--tokens", str(bad),
-                                   "--vocab", str(corpus["vocab"]), "--out", str(tmp_path / "o.parquet")])
+    pq.write_table(table.set_column(table.schema.get_field_index("tokens"), "tokens", pa.array(tokens)), bad)
+    out = tmp_path / "o.parquet"
+    code = run_cli(omission.main, ["--model", str(trained / "model.pt"), "--pathway", "visual", "--sentences", str(bad),
+                                   "--vocab", str(corpus["vocab"]), "--chunk-tokens", "20", "--out", str(out)])
     assert code == 2
     err = capsys.readouterr().err
-    assert str(bad) in err and "must be contiguous and numbered 1..n" in err
-    assert not (tmp_path / "o.parquet").exists()
+    sentence_id = table.column("sentence_id")[row].as_py()
+    assert str(bad) in err and f"sentence_id {sentence_id}: sentence has no tokens" in err
+    assert not out.exists() and not list(tmp_path.glob(".o.parquet*"))

@@ -7,9 +7,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from lingscope.data import vocab
-from lingscope.errors import InputError, run_cli
-from lingscope.io import write_parquet
-from lingscope.schemas import SENTENCES, VOCAB
+from lingscope.encoding import ids
+from lingscope.core.errors import InputError, run_cli
+from lingscope.core.io import write_parquet
+from lingscope.core.schemas import SENTENCES, VOCAB
 
 ROWS = [
     ("train", ["The", "cat", "sat", "."]),
@@ -94,8 +95,8 @@ def test_build_vocab_matches_cli(tmp_path):
 def test_specials_first_and_not_counted():
     got = vocab.build_vocab([["<unk>", "<eos>", "x", "<pad>"]], 1)
     assert got == [("<pad>", 0), ("<unk>", 0), ("<eos>", 0), ("x", 1)]
-    assert [t for t, _ in got[:3]] == [vocab.PAD, vocab.UNK, vocab.EOS]
-    assert (vocab.PAD_ID, vocab.UNK_ID, vocab.EOS_ID) == (0, 1, 2)
+    assert [t for t, _ in got[:3]] == [ids.PAD, ids.UNK, ids.EOS]
+    assert (ids.PAD_ID, ids.UNK_ID, ids.EOS_ID) == (0, 1, 2)
 
 
 def test_bad_arguments():
@@ -107,10 +108,13 @@ def test_bad_arguments():
 
 def test_encode_and_load(tmp_path):
     _run(tmp_path, "--min-count", "1")
-    token_to_id = vocab.load_vocab(tmp_path / "vocab.parquet")
+    token_to_id = ids.load_vocab_checked(tmp_path / "vocab.parquet")
     assert token_to_id["the"] == 3 and token_to_id["<unk>"] == 1
-    assert vocab.encode(["The", "DOG", "zebra", "yak", "."], token_to_id) == [3, 5, 1, 1, 4]
-    assert vocab.encode([], token_to_id) == []
+    assert ids.encode(["The", "DOG", "zebra", "yak", "."], token_to_id) == [3, 5, 1, 1, 4]
+    assert ids.encode([], token_to_id) == []
+    # The vectorised encoder agrees with the plain one, case folding included.
+    forms = pa.array(["The", "DOG", "zebra", "yak", ".", "the"])
+    assert ids.encode_forms(forms, token_to_id).tolist() == ids.encode(forms.to_pylist(), token_to_id)
 
 
 @pytest.mark.parametrize(
@@ -135,7 +139,7 @@ def test_bad_input(tmp_path, capsys, rows, columns, problem):
 
 def test_bad_cli_values(tmp_path, capsys):
     src = _sentences(tmp_path / "sentences.parquet")
-    for extra in (["--min-count", "0"], ["--min-count", "1", "--max-size", "2"]):
+    for extra, flag in ((["--min-count", "0"], "--min-count"), (["--min-count", "1", "--max-size", "2"], "--max-size")):
         assert run_cli(vocab.main, ["--sentences", str(src), "--out", str(tmp_path / "v.parquet"), *extra]) == 2
-    assert "--min-count" in capsys.readouterr().err
+        assert flag in capsys.readouterr().err
     assert not (tmp_path / "v.parquet").exists()

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from lingscope.data import wmt
-from lingscope.errors import InputError, run_cli
-from lingscope.schemas import SENTENCES
+from lingscope.core.errors import InputError, run_cli
+from lingscope.core.schemas import SENTENCES
 from lingscope.synth import wmt as synth
 
 FIX = Path(__file__).parent / "fixtures" / "wmt"

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import planned_jobs, snakemake, tiny_config, write_config
-from lingscope import schemas
+from lingscope.core import schemas
 
 R = "results"
 
@@ -97,10 +97,9 @@ def test_parse_setting_replans_only_parse_and_after(tiny_run):
     path = write_config(tiny_run, config, "tiny-parse.yaml")
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(path)))
     assert jobs["parse_shard"] == 4  # one shard of each of the four parsed splits
-    # The omission tables carry the parse's tags, so they and their analyses follow; no
-    # model is retrained and no activation is dumped again.
-    assert set(jobs) == {"parse_shard", "merge_parse", "parse_accuracy", "omission", "omission_distributions",
-                         "ridge", "retrieval_examples", "examples_figure", "all"}
+    # The analyses that join the parse's labels follow. The omission scores do not depend on
+    # the parse (GPU hours at paper scale): no omission job, no training, no dump.
+    assert set(jobs) == {"parse_shard", "parse_merge", "parse_accuracy", "distributions", "ridge", "all"}
 
 
 def test_corpus_setting_replans_only_that_corpus(tiny_run):
@@ -108,7 +107,7 @@ def test_corpus_setting_replans_only_that_corpus(tiny_run):
     config["corpora"]["sst"]["synthetic"]["seed"] = 99
     path = write_config(tiny_run, config, "tiny-sst.yaml")
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(path)))
-    assert set(jobs) == {"synth_sst", "ingest_sst", "vocab", "parse_shard", "merge_parse", "all"}
+    assert set(jobs) == {"synth_sst", "data_sst", "vocab", "parse_shard", "parse_merge", "all"}
     assert jobs["vocab"] == 1 and jobs["parse_shard"] == 1
 
 
@@ -136,8 +135,7 @@ NETWORK_FILES = {"Sum": "sum.visual", "LM": "lm.textual", "Textual": "imaginet.t
 
 
 def test_model_stage_outputs_follow_their_schemas(tiny_run):
-    from lingscope.analysis import tables
-
+    tables = schemas
     d = tiny_run / R
     for model in ("imaginet", "sum", "lm"):
         assert (d / f"models/{model}/model.pt").stat().st_size > 0
@@ -170,15 +168,14 @@ def test_activations_cover_the_analysis_split(tiny_run):
     assert dims == [(12,)]  # SUM's visual "state" is the running sum of 12-d embeddings
 
 
-def test_omission_is_joined_with_the_parse(tiny_run):
+def test_omission_scores_every_word_and_joins_the_parse(tiny_run):
     d = tiny_run / R
     parse = pl.read_parquet(d / "parse/corpus=coco/split=val/tokens.parquet")
     for name in ("imaginet.visual", "lm.textual"):
         scores = pl.read_parquet(d / f"omission/{name}.parquet")
         assert scores.height == parse.height
         joined = scores.join(parse, on=["sentence_id", "position"], how="inner")
-        assert joined.height == parse.height
-        assert (joined["xpos"] == joined["xpos_right"]).all() and (joined["deprel"] == joined["deprel_right"]).all()
+        assert joined.height == parse.height and (joined["token"] == joined["form"]).all()
         assert (scores["omission"] >= -1e-6).all() and scores["omission"].max() > 0
 
 
@@ -186,7 +183,7 @@ def test_analysis_setting_replans_only_analysis_jobs(tiny_run):
     config = tiny_config()
     config["analysis"]["min_count"] = 3
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-mc.yaml"))))
-    assert set(jobs) == {"omission_distributions", "all"}
+    assert set(jobs) == {"distributions", "all"}
     config = tiny_config()
     config["analysis"]["ridge"]["alphas"] = [0.5, 2.0]
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-ridge.yaml"))))
@@ -198,9 +195,71 @@ def test_one_models_setting_retrains_only_that_model(tiny_run):
     config["models"]["sum"]["hidden_dim"] = 20
     proc = snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-sum.yaml")))
     jobs = planned_jobs(proc)
-    assert jobs["train_model"] == 1 and jobs["evaluate_model"] == 1
-    assert jobs["dump_activations"] == 2 and jobs["omission"] == 2  # SUM's two pathways
+    assert jobs["train"] == 1 and jobs["evaluate"] == 1
+    assert jobs["activations"] == 2 and jobs["omission"] == 2  # SUM's two pathways
     models = set(re.findall(r"wildcards: model=(\w+)", proc.stdout))
     assert models == {"sum"}
-    assert {"synth_coco", "ingest_coco", "parse_shard", "retrieval_examples", "examples_figure"}.isdisjoint(jobs)
-    assert {"training_summary", "omission_distributions", "ridge"} <= set(jobs)
+    assert {"synth_coco", "data_coco", "parse_shard", "retrieval_examples", "examples"}.isdisjoint(jobs)
+    assert {"training_summary", "distributions", "ridge"} <= set(jobs)
+
+
+# --- code-change reruns ---------------------------------------------------------------------------
+def _copy_of_the_workflow(folder):
+    """The Snakefile, workflow/ and src/ of this checkout, with their modification times, so that
+    touching a module in the copy leaves the checkout (and the other tests) alone."""
+    import shutil
+
+    from conftest import REPO
+
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy2(REPO / name, folder / name)
+    shutil.copytree(REPO / "workflow", folder / "workflow")
+    shutil.copytree(REPO / "src", folder / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    return folder
+
+
+def _inputs(text: str) -> dict[str, set[str]]:
+    """For each planned rule, the input files of its jobs (from a dry run's job blocks)."""
+    out: dict[str, set[str]] = {}
+    for block in re.split(r"(?m)^(?=(?:local)?rule \w+:)", text)[1:]:
+        rule = re.match(r"(?:local)?rule (\w+):", block).group(1)
+        found = re.search(r"(?m)^    input: (.+)$", block)
+        out.setdefault(rule, set())
+        if found:
+            out[rule] |= {p.strip() for p in found.group(1).split(",")}
+    return out
+
+
+@pytest.mark.parametrize(
+    ("module", "importers", "downstream"),
+    [
+        # Every stage writes through the atomic Parquet writer: every rule runs it.
+        ("core/io.py", None, set()),
+        # The plotting helpers: exactly the four analyses that draw figures ...
+        ("analysis/plotting.py", {"training_summary", "distributions", "ridge", "examples"}, set()),
+        # ... and one analysis: only its own rule.
+        ("analysis/ridge.py", {"ridge"}, set()),
+        # The family module, which the model loader imports by name: every job that loads a model,
+        # and the analyses that read what they write.
+        ("models/imaginet.py", {"train", "evaluate", "activations", "omission", "retrieval_examples"},
+         {"training_summary", "distributions", "ridge", "examples"}),
+    ],
+)
+def test_touching_a_module_replans_the_rules_that_import_it(tiny_run, tmp_path, module, importers, downstream):
+    """A rule's code inputs are its module's import closure: touching a module replans exactly
+    the rules that import it (directly or through other modules), and what they feed."""
+    copy = _copy_of_the_workflow(tmp_path)
+    (copy / "src/lingscope" / module).touch()
+    # Only modification times may decide here: the copy's paths differ from those recorded.
+    proc = snakemake(tiny_run, "-n", "--snakefile", str(copy / "Snakefile"), "--configfile",
+                     str(tiny_run / "tiny.yaml"), "--rerun-triggers", "mtime")
+    inputs = _inputs(proc.stdout + proc.stderr)
+    planned = set(planned_jobs(proc)) - {"all"}
+    reading = {rule for rule, files in inputs.items() if str(copy / "src/lingscope" / module) in files}
+    if importers is None:
+        every = set(planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(tiny_run / "tiny.yaml"),
+                                           "--forceall"))) - {"all"}
+        assert reading == planned == every, every - reading
+    else:
+        assert reading == importers
+        assert planned == importers | downstream

@@ -4,8 +4,8 @@
 # Plots and small tables run on the submit host, not as cluster jobs.
 localrules:
     training_summary,
-    omission_distributions,
-    examples_figure,
+    distributions,
+    examples,
 
 
 rule training_summary:
@@ -14,12 +14,7 @@ rule training_summary:
         evaluation=expand(
             f"{RESULTS}/models/{{model}}/evaluation.parquet", model=MODELS
         ),
-        code=code(
-            "analysis/training",
-            "analysis/plotting",
-            "analysis/networks",
-            "analysis/tables",
-        ),
+        code=code("lingscope.analysis.training_summary"),
     output:
         curves_table=f"{RESULTS}/analysis/learning_curves.parquet",
         curves=report(
@@ -42,19 +37,15 @@ rule training_summary:
         mem_mb=mem_mb(1000, 4),
         runtime=runtime(10),
     shell:
-        "python -m lingscope.analysis.training --metrics {input.metrics} --evaluation {input.evaluation}"
+        "python -m lingscope.analysis.training_summary --metrics {input.metrics} --evaluation {input.evaluation}"
         " --curves-table {output.curves_table} --curves {output.curves} --results {output.results} > {log} 2>&1"
 
 
-rule omission_distributions:
+rule distributions:
     input:
-        omission=network_omission(),
-        code=code(
-            "analysis/distributions",
-            "analysis/plotting",
-            "analysis/networks",
-            "analysis/tables",
-        ),
+        omission=kadar_omission(),
+        tokens=analysis_tokens,
+        code=code("lingscope.analysis.distributions"),
     output:
         by_label=f"{RESULTS}/analysis/omission_by_label.parquet",
         log_ratio=f"{RESULTS}/analysis/log_ratio_by_label.parquet",
@@ -87,7 +78,7 @@ rule omission_distributions:
         fig3_xpos_svg=f"{RESULTS}/analysis/fig3_xpos.svg",
         fig3_deprel_svg=f"{RESULTS}/analysis/fig3_deprel.svg",
     log:
-        f"{RESULTS}/logs/analysis/omission_distributions.log",
+        f"{RESULTS}/logs/analysis/distributions.log",
     conda:
         env("lingscope")
     threads: 1
@@ -95,9 +86,12 @@ rule omission_distributions:
         mem_mb=mem_mb(1000, 10),
         runtime=runtime(20),
     params:
-        min_count=lookup(dpath="analysis/min_count", within=config),
+        settings=settings_args(
+            stage.DistributionSettings, "analysis", ignore=("ridge", "examples")
+        ),
     shell:
-        "python -m lingscope.analysis.distributions --omission {input.omission} --min-count {params.min_count}"
+        "python -m lingscope.analysis.distributions --omission {input.omission} --tokens {input.tokens}"
+        " {params.settings}"
         " --by-label {output.by_label} --log-ratio {output.log_ratio}"
         " --fig2-xpos {output.fig2_xpos} --fig2-deprel {output.fig2_deprel}"
         " --fig3-xpos {output.fig3_xpos} --fig3-deprel {output.fig3_deprel} > {log} 2>&1"
@@ -105,13 +99,9 @@ rule omission_distributions:
 
 rule ridge:
     input:
-        omission=network_omission(),
-        code=code(
-            "analysis/ridge",
-            "analysis/plotting",
-            "analysis/networks",
-            "analysis/tables",
-        ),
+        omission=kadar_omission(),
+        tokens=analysis_tokens,
+        code=code("lingscope.analysis.ridge"),
     output:
         r2=f"{RESULTS}/analysis/ridge_r2.parquet",
         positions=f"{RESULTS}/analysis/ridge_positions.parquet",
@@ -140,23 +130,18 @@ rule ridge:
         mem_mb=mem_mb(2000, 20),
         runtime=runtime(60),
     params:
-        opts=lookup(dpath="analysis/ridge", within=config),
+        settings=settings_args(stage.RidgeSettings, "analysis/ridge"),
     shell:
-        "python -m lingscope.analysis.ridge --omission {input.omission} --alphas {params.opts[alphas]}"
-        " --folds {params.opts[folds]} --seed {params.opts[seed]} --r2 {output.r2}"
+        "python -m lingscope.analysis.ridge --omission {input.omission} --tokens {input.tokens}"
+        " {params.settings} --r2 {output.r2}"
         " --positions {output.positions} --fig4 {output.fig4} --fig6 {output.fig6} > {log} 2>&1"
 
 
-rule examples_figure:
+rule examples:
     input:
-        omission=[omission_path("imaginet", p) for p in PATHWAYS],
+        omission=pair_omission(),
         retrieval=f"{RESULTS}/analysis/retrieval_examples.parquet",
-        code=code(
-            "analysis/examples",
-            "analysis/plotting",
-            "analysis/networks",
-            "analysis/tables",
-        ),
+        code=code("lingscope.analysis.examples"),
     output:
         table=f"{RESULTS}/analysis/fig1_examples.parquet",
         figure=report(
@@ -167,7 +152,7 @@ rule examples_figure:
         ),
         figure_svg=f"{RESULTS}/analysis/fig1_examples.svg",
     log:
-        f"{RESULTS}/logs/analysis/examples_figure.log",
+        f"{RESULTS}/logs/analysis/examples.log",
     conda:
         env("lingscope")
     threads: 1

@@ -1,16 +1,14 @@
 # Helpers shared by the rule files (config access, paths, input functions).
-# Keep heavy imports out of here: this file runs every time snakemake plans the DAG.
+# Keep heavy imports out of here: this file runs every time snakemake plans the DAG. Only the
+# torch-free lingscope.core modules (the catalog and the settings objects) are imported.
+import ast
 import os
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-validate(config, "../schemas/config.schema.yaml")
-
-RESULTS = lookup(dpath="results", within=config)
-CORPORA = ["coco", "sst", "wmt"]
-SPLITS = ["train", "val", "test"]
 # Jobs run the package from this checkout (jobs inherit this environment, on SLURM too), so
 # the conda envs of --sdm conda need only the third-party dependencies, and the code-change
 # inputs below are the code that runs. In the Makefile's venv the editable install agrees.
@@ -20,17 +18,98 @@ SRC = Path(workflow.basedir) / "src"
 os.environ["PYTHONPATH"] = os.pathsep.join(
     filter(None, [str(SRC), os.environ.get("PYTHONPATH")])
 )
+sys.path.insert(0, str(SRC))
+
+from lingscope.core import catalog  # noqa: E402  (torch-free)
+from lingscope.core.errors import InputError  # noqa: E402
+from lingscope.core import settings as stage  # noqa: E402
+
+validate(config, "../schemas/config.schema.yaml")
+
+RESULTS = lookup(dpath="results", within=config)
+CORPORA = ["coco", "sst", "wmt"]
+SPLITS = ["train", "val", "test"]
+
+
+def checked(make):
+    """A config section's settings, or a WorkflowError naming the key (before any job runs)."""
+    try:
+        return make()
+    except InputError as err:
+        raise WorkflowError(f"config: {err}") from None
+
+
+def settings_args(cls, dpath, ignore=()):
+    """The flags of settings class ``cls`` from the config section at ``dpath``."""
+    section = lookup(dpath=dpath, within=config)
+    where = ".".join(Path(dpath).parts)
+    return checked(lambda: cls.from_config(section, where, ignore)).command_line()
 
 
 def env(name):
     return f"../../envs/{name}.yaml"
 
 
+# --- code inputs: a rule reruns when the code it runs changes ---------------------------------
+# A rule's code inputs are the import closure of its entry module inside the package, read
+# with ast (no import, so no torch at DAG time): every lingscope module it imports, at any
+# depth, plus the __init__.py of every package on the way (they run on import).
+_IMPORTS = {}
+
+
+def _module_file(name):
+    base = SRC.joinpath(*name.split("."))
+    if base.with_suffix(".py").is_file():
+        return base.with_suffix(".py")
+    if (base / "__init__.py").is_file():
+        return base / "__init__.py"
+    return None
+
+
+def _imports(name):
+    if name not in _IMPORTS:
+        found = set()
+        tree = ast.parse(_module_file(name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found |= {
+                    a.name for a in node.names if a.name.split(".")[0] == "lingscope"
+                }
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                if node.module.split(".")[0] == "lingscope":
+                    found.add(node.module)
+                    found |= {f"{node.module}.{a.name}" for a in node.names}
+        parts = name.split(".")
+        found |= {".".join(parts[:k]) for k in range(1, len(parts))}
+        _IMPORTS[name] = {m for m in found if _module_file(m) is not None}
+    return _IMPORTS[name]
+
+
 def code(*modules):
-    """Package modules a rule runs, listed as inputs so that editing them reruns the rule."""
-    return [workflow.source_path(f"../../src/lingscope/{m}.py") for m in modules]
+    """The files of the import closure of ``modules`` (dotted names) inside the package."""
+    seen, todo = set(), list(modules)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        if _module_file(name) is None:
+            raise WorkflowError(f"code(): no module {name} under {SRC}")
+        seen.add(name)
+        todo += sorted(_imports(name) - seen)
+    return sorted(str(_module_file(m)) for m in seen)
 
 
+def model_code(module):
+    """:func:`code` of ``module`` plus the family module of the job's model, which the model
+    loader imports by name from the catalog."""
+
+    def files(wildcards):
+        return code(module, catalog.kind(model_kind(wildcards.model)).module)
+
+    return files
+
+
+# --- corpora ---------------------------------------------------------------------------------
 def source(corpus):
     return lookup(dpath=f"corpora/{corpus}/source", within=config)
 
@@ -41,23 +120,22 @@ def synthetic_size(corpus, key):
     return max(1, round(n * lookup(dpath="synthetic_scale", within=config)))
 
 
-def synthetic_args(corpus):
-    seed = lookup(dpath=f"corpora/{corpus}/synthetic/seed", within=config)
-    sizes = " ".join(
-        f"--{key.replace('_', '-')} {synthetic_size(corpus, key)}"
-        for key in ("n_train", "n_val", "n_test")
-    )
-    return f"--seed {seed} {sizes}"
+def synthetic_args(corpus, cls=stage.SyntheticSizes, ignore=()):
+    """The generator's settings; the sizes multiplied by synthetic_scale."""
+    section = dict(lookup(dpath=f"corpora/{corpus}/synthetic", within=config))
+    section |= {k: synthetic_size(corpus, k) for k in ("n_train", "n_val", "n_test")}
+    where = f"corpora.{corpus}.synthetic"
+    return checked(lambda: cls.from_config(section, where, ignore)).command_line()
 
 
 def coco_synthetic_args():
-    syn = lookup(dpath="corpora/coco/synthetic", within=config)
-    weights = " ".join(f"--weight {k}={v}" for k, v in syn["weights"].items())
-    return (
-        f"{synthetic_args('coco')} --restval-fraction {syn['restval_fraction']} "
-        f"--dim {syn['feature_dim']} --captions-per-image {syn['captions_per_image']} "
-        f"--noise {syn['noise']} {weights}"
-    )
+    weights = lookup(dpath="corpora/coco/synthetic/weights", within=config)
+    flags = " ".join(f"--weight {k}={v}" for k, v in weights.items())
+    return f"{synthetic_args('coco', stage.CocoSynthetic, ('weights',))} {flags}"
+
+
+def vocab_args(wildcards):
+    return settings_args(stage.VocabSettings, f"vocab/{wildcards.corpus}")
 
 
 # --- resources -------------------------------------------------------------------------------
@@ -174,15 +252,8 @@ def parse_shard_paths(wildcards):
 def parse_args():
     """Backend options; a change here reruns the parse jobs (a params change) but not ingest."""
     backend = lookup(dpath="parse/backend", within=config)
-    if backend == "spacy":
-        opts = lookup(dpath="parse/spacy", within=config)
-        args = (
-            f"--backend spacy --model {opts['model']} --batch-size {opts['batch_size']}"
-        )
-        return args + (" --lemmatize" if opts["lemmatize"] else "")
-    opts = lookup(dpath="parse/stanza", within=config)
-    args = f"--backend stanza --stanza-package {opts['package']}"
-    return args + (f" --stanza-dir {opts['model_dir']}" if opts["model_dir"] else "")
+    cls = stage.SpacySettings if backend == "spacy" else stage.StanzaSettings
+    return f"--backend {backend} {settings_args(cls, f'parse/{backend}')}"
 
 
 def parse_model_name():
@@ -201,69 +272,85 @@ def has_parse_accuracy():
     return source("coco") == "synthetic" and bool(parse_splits("coco"))
 
 
-# --- models (Kadar et al. 2017) ---------------------------------------------------------------
-MODELS = ["imaginet", "sum", "lm"]
-PATHWAYS = ["textual", "visual"]
-# The four networks the paper compares, as (model, pathway).
-NETWORKS = {
-    "Sum": ("sum", "visual"),
-    "LM": ("lm", "textual"),
-    "Textual": ("imaginet", "textual"),
-    "Visual": ("imaginet", "visual"),
-}
+# --- models: the config's entries, described by the catalog -----------------------------------
+MODEL_SETTINGS = checked(
+    lambda: catalog.check_models(lookup(dpath="models", within=config))
+)
+MODELS = list(MODEL_SETTINGS)
+# Every network name any kind has: the {pathway} wildcard.
+PATHWAYS = sorted({n.name for k in catalog.KINDS.values() for n in k.networks})
 
 
-def model_setting(model, key):
-    return lookup(dpath=f"models/{model}/{key}", within=config)
+def model_kind(model):
+    return MODEL_SETTINGS[model].kind
 
 
-def has_pathway(model, pathway):
-    return pathway == "textual" or model_setting(model, "kind") != "lm"
+def model_networks(model):
+    return [n.name for n in catalog.kind(model_kind(model)).networks]
 
 
-def model_pathways():
-    return [(m, p) for m in MODELS for p in PATHWAYS if has_pathway(m, p)]
+def model_pathways(method="activations"):
+    """Every (model, network) of the config that ``method`` applies to (the catalog says)."""
+    applies = catalog.METHODS[method].applies
+    return [
+        (m, n.name)
+        for m in MODELS
+        for n in catalog.kind(model_kind(m)).networks
+        if applies(n)
+    ]
+
+
+def network_of(display):
+    """The (model, network) the figures call ``display`` (Sum, LM, Textual, Visual)."""
+    for model, network in model_pathways():
+        if catalog.network_display(model, network) == display:
+            return model, network
+    raise WorkflowError(
+        f"config: the analyses of Kadar et al. need the network {display!r}, which no entry "
+        f"under models: gives; keep the entries named {sorted(catalog.KINDS)}"
+    )
 
 
 def model_file(model):
     return f"{RESULTS}/models/{model}/model.pt"
 
 
-def coco_data(wildcards=None):
+def corpus_data(corpus):
     return {
-        "sentences": f"{RESULTS}/data/coco/sentences.parquet",
-        "vocab": f"{RESULTS}/data/coco/vocab.parquet",
+        "sentences": f"{RESULTS}/data/{corpus}/sentences.parquet",
+        "vocab": f"{RESULTS}/data/{corpus}/vocab.parquet",
     }
 
 
-def train_inputs(wildcards):
-    """The captions, plus the image features for models with a visual pathway."""
-    inputs = coco_data()
-    if has_pathway(wildcards.model, "visual"):
-        inputs["image_features"] = f"{RESULTS}/data/coco/image_features.parquet"
+def model_data(wildcards):
+    """The corpus tables a model trains and is evaluated on (its kind's corpus), and its extra
+    data tables (the image features of a model with an image readout)."""
+    kind = catalog.kind(model_kind(wildcards.model))
+    inputs = corpus_data(kind.corpus)
+    for table in kind.tables:
+        inputs[table] = f"{RESULTS}/data/{kind.corpus}/{table}.parquet"
     return inputs
 
 
-def image_args(wildcards, input):
-    return (
-        f"--image-features {input.image_features}"
-        if "image_features" in input.keys()
-        else ""
-    )
+def model_corpus(wildcards):
+    """The sentences and vocabulary of the model's corpus (what the methods read)."""
+    return corpus_data(catalog.kind(model_kind(wildcards.model)).corpus)
+
+
+def table_args(wildcards, input):
+    """``--image-features PATH`` and the like, for the extra tables of :func:`model_data`."""
+    kind = catalog.kind(model_kind(wildcards.model))
+    return " ".join(f"--{t.replace('_', '-')} {input[t]}" for t in kind.tables)
 
 
 def train_args(wildcards):
-    """The model's hyper-parameters as flags: a change to one model's entry is a params
-    change of that model's training job only."""
-    s = lookup(dpath=f"models/{wildcards.model}", within=config)
-    flags = [
-        f"--kind {s['kind']} --embedding-dim {s['embedding_dim']} --hidden-dim {s['hidden_dim']}",
-        f"--gru {s['gru']} --alpha {s['alpha']} --batch-size {s['batch_size']}",
-        f"--learning-rate {s['learning_rate']} --grad-clip {s['grad_clip']}",
-        f"--max-epochs {s['max_epochs']} --patience {s['patience']}",
-        f"--max-train-sentences {s['max_train_sentences']} --seed {s['seed']}",
-    ]
-    return " ".join(flags) + (" --task-sampling" if s["task_sampling"] else "")
+    """The model entry's settings as flags: a change to one entry is a params change of that
+    model's training job only."""
+    return MODEL_SETTINGS[wildcards.model].command_line()
+
+
+def runtime_args():
+    return settings_args(stage.Runtime, "training", ignore=("gpus",))
 
 
 def checkpoint_dir(wildcards):
@@ -281,7 +368,7 @@ def analysis_tokens(wildcards=None):
     if split not in parse_splits("coco"):
         raise WorkflowError(
             f"config: activations.split is {split!r} but parse.splits.coco does not parse it; "
-            f"add {split!r} there so the omission scores can be joined with the parse"
+            f"add {split!r} there so the analyses can join the omission scores with the parse"
         )
     return tokens_path("coco", split)
 
@@ -294,8 +381,34 @@ def omission_path(model, pathway):
     return f"{RESULTS}/omission/{model}.{pathway}.parquet"
 
 
-def network_omission():
-    return [omission_path(m, p) for m, p in NETWORKS.values()]
+def kadar_omission():
+    """The omission tables of the paper's four networks (Figs. 2-4 and 6)."""
+    return [omission_path(*network_of(name)) for name in catalog.KADAR_NETWORKS]
+
+
+def pair_omission():
+    """The omission tables of VISUAL and TEXTUAL (Fig. 1)."""
+    return [omission_path(*network_of(name)) for name in catalog.KADAR_PAIR]
+
+
+def retrieval_network():
+    """The network whose image readout retrieves the Fig. 1 images (VISUAL)."""
+    return network_of(catalog.KADAR_PAIR[0])
+
+
+def retrieval_inputs(wildcards):
+    model, network = retrieval_network()
+    kind = catalog.kind(model_kind(model))
+    return {
+        **corpus_data(kind.corpus),
+        "image_features": f"{RESULTS}/data/{kind.corpus}/image_features.parquet",
+        "model": model_file(model),
+        "omission": omission_path(model, network),
+        "code": code(
+            catalog.METHODS["retrieval_examples"].module,
+            kind.module,
+        ),
+    }
 
 
 def analysis_dir():
@@ -306,12 +419,10 @@ def kadar_targets():
     out = []
     for m in MODELS:
         out += [model_file(m), f"{RESULTS}/models/{m}/evaluation.parquet"]
-    for m, p in model_pathways():
-        out += [
-            activation_dir("tokens", m, p),
-            activation_dir("h_end", m, p),
-            omission_path(m, p),
-        ]
+    for m, p in model_pathways("activations"):
+        out += [activation_dir("tokens", m, p), activation_dir("h_end", m, p)]
+    for m, p in model_pathways("omission"):
+        out.append(omission_path(m, p))
     a = analysis_dir()
     out += [
         f"{a}/fig1_examples.png",

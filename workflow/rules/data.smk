@@ -5,12 +5,12 @@
 # second at full size, less than a cluster job's start-up, so it runs on the submit host.
 localrules:
     synth_sst,
-    ingest_sst,
+    data_sst,
 
 
 rule synth_coco:
     input:
-        code=code("synth/coco", "synth/coco_grammar"),
+        code=code("lingscope.synth.coco"),
     output:
         dataset=raw("coco", "dataset_coco.json"),
         features=raw("coco", "features.npy"),
@@ -34,7 +34,7 @@ rule synth_coco:
 
 rule synth_sst:
     input:
-        code=code("synth/sst"),
+        code=code("lingscope.synth.sst"),
     output:
         train=raw("sst", "trees/train.txt"),
         dev=raw("sst", "trees/dev.txt"),
@@ -55,7 +55,7 @@ rule synth_sst:
 
 rule synth_wmt:
     input:
-        code=code("synth/wmt"),
+        code=code("lingscope.synth.wmt"),
     output:
         train=raw("wmt", "train.txt.gz"),
         val=raw("wmt", "val.txt"),
@@ -74,17 +74,17 @@ rule synth_wmt:
         "python -m lingscope.synth.wmt --out-dir $(dirname {output.train}) {params.args} > {log} 2>&1"
 
 
-rule ingest_coco:
+rule data_coco:
     input:
         unpack(coco_raw_inputs),
-        code=code("data/coco"),
+        code=code("lingscope.data.coco"),
     output:
         sentences=f"{RESULTS}/data/coco/sentences.parquet",
         image_features=f"{RESULTS}/data/coco/image_features.parquet",
     log:
-        f"{RESULTS}/logs/ingest_coco.log",
+        f"{RESULTS}/logs/data_coco.log",
     benchmark:
-        f"{RESULTS}/benchmarks/ingest_coco.tsv"
+        f"{RESULTS}/benchmarks/data_coco.tsv"
     conda:
         env("lingscope")
     threads: 1
@@ -98,15 +98,15 @@ rule ingest_coco:
         " --sentences {output.sentences} --image-features {output.image_features} > {log} 2>&1"
 
 
-rule ingest_sst:
+rule data_sst:
     input:
         unpack(sst_raw_inputs),
-        code=code("data/sst"),
+        code=code("lingscope.data.sst"),
     output:
         sentences=f"{RESULTS}/data/sst/sentences.parquet",
         phrases=f"{RESULTS}/data/sst/phrases.parquet",
     log:
-        f"{RESULTS}/logs/ingest_sst.log",
+        f"{RESULTS}/logs/data_sst.log",
     conda:
         env("lingscope")
     threads: 1
@@ -120,16 +120,16 @@ rule ingest_sst:
         " --sentences {output.sentences} --phrases {output.phrases} > {log} 2>&1"
 
 
-rule ingest_wmt:
+rule data_wmt:
     input:
         unpack(wmt_raw_inputs),
-        code=code("data/wmt"),
+        code=code("lingscope.data.wmt"),
     output:
         sentences=f"{RESULTS}/data/wmt/sentences.parquet",
     log:
-        f"{RESULTS}/logs/ingest_wmt.log",
+        f"{RESULTS}/logs/data_wmt.log",
     benchmark:
-        f"{RESULTS}/benchmarks/ingest_wmt.tsv"
+        f"{RESULTS}/benchmarks/data_wmt.tsv"
     conda:
         env("lingscope")
     threads: 1
@@ -146,7 +146,7 @@ rule ingest_wmt:
 rule vocab:
     input:
         sentences=f"{RESULTS}/data/{{corpus}}/sentences.parquet",
-        code=code("data/vocab"),
+        code=code("lingscope.data.vocab"),
     output:
         vocab=f"{RESULTS}/data/{{corpus}}/vocab.parquet",
     log:
@@ -158,8 +158,7 @@ rule vocab:
         mem_mb=mem_mb(1500, 10),
         runtime=runtime(30),
     params:
-        min_count=lookup(dpath="vocab/{corpus}/min_count", within=config),
-        max_size=lookup(dpath="vocab/{corpus}/max_size", within=config),
+        settings=vocab_args,
     shell:
         "python -m lingscope.data.vocab --sentences {input.sentences} --out {output.vocab}"
-        " --min-count {params.min_count} --max-size {params.max_size} > {log} 2>&1"
+        " {params.settings} > {log} 2>&1"

@@ -3,14 +3,14 @@
 
 
 localrules:
-    merge_parse,
+    parse_merge,
     parse_accuracy,
 
 
 rule parse_shard:
     input:
         sentences=f"{RESULTS}/data/{{corpus}}/sentences.parquet",
-        code=code("parse/shard", "parse/backends", "parse/tagmap"),
+        code=code("lingscope.parse.shard"),
     output:
         tokens=temp(
             f"{RESULTS}/parse/corpus={{corpus}}/split={{split}}/shards/{{shard}}-of-{{n_shards}}.parquet"
@@ -33,10 +33,10 @@ rule parse_shard:
         " {params.args} --out {output.tokens} > {log} 2>&1"
 
 
-rule merge_parse:
+rule parse_merge:
     input:
         shards=parse_shard_paths,
-        code=code("parse/merge"),
+        code=code("lingscope.parse.merge"),
     output:
         tokens=tokens_path("{corpus}", "{split}"),
     log:
@@ -55,7 +55,7 @@ rule parse_accuracy:
     input:
         gold=raw("coco", "gold.conllu"),
         tokens=coco_gold_tokens(),
-        code=code("parse/accuracy", "parse/conllu"),
+        code=code("lingscope.parse.accuracy"),
     output:
         table=f"{RESULTS}/parse/accuracy.parquet",
         csv=report(

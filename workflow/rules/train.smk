@@ -1,10 +1,11 @@
-# Train IMAGINET, SUM and LM (Kadar et al. 2017), then evaluate them on the validation split.
+# Train every models.<name> entry of the config (its kind from lingscope.core.catalog), then
+# evaluate it on the validation split.
 
 
-rule train_model:
+rule train:
     input:
-        unpack(train_inputs),
-        code=code("train", "models/imaginet", "models/gru", "models/data"),
+        unpack(model_data),
+        code=model_code("lingscope.training.train"),
     output:
         model=model_file("{model}"),
         metrics=f"{RESULTS}/models/{{model}}/metrics.parquet",
@@ -20,22 +21,21 @@ rule train_model:
         runtime=runtime(720),
         gpu=gpus(),
     params:
-        args=train_args,
-        images=image_args,
+        settings=train_args,
+        tables=table_args,
         checkpoints=checkpoint_dir,
-        device=lookup(dpath="training/device", within=config),
+        runtime=runtime_args(),
     shell:
-        "OMP_NUM_THREADS={threads} python -m lingscope.train --name {wildcards.model} {params.args}"
-        " --sentences {input.sentences} --vocab {input.vocab} {params.images}"
-        " --device {params.device} --threads {threads} --checkpoint-dir {params.checkpoints}"
-        " --out-model {output.model} --out-metrics {output.metrics} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} python -m lingscope.training.train --name {wildcards.model} {params.settings}"
+        " --sentences {input.sentences} --vocab {input.vocab} {params.tables} {params.runtime}"
+        " --checkpoint-dir {params.checkpoints} --out-model {output.model} --out-metrics {output.metrics} > {log} 2>&1"
 
 
-rule evaluate_model:
+rule evaluate:
     input:
-        unpack(train_inputs),
+        unpack(model_data),
         model=model_file("{model}"),
-        code=code("evaluate", "models/data"),
+        code=model_code("lingscope.training.evaluate"),
     output:
         table=f"{RESULTS}/models/{{model}}/evaluation.parquet",
     log:
@@ -48,9 +48,9 @@ rule evaluate_model:
         runtime=runtime(60),
         gpu=gpus(),
     params:
-        images=image_args,
-        device=lookup(dpath="training/device", within=config),
+        tables=table_args,
+        runtime=runtime_args(),
     shell:
-        "OMP_NUM_THREADS={threads} python -m lingscope.evaluate --model {input.model}"
-        " --sentences {input.sentences} --vocab {input.vocab} {params.images}"
-        " --device {params.device} --out {output.table} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} python -m lingscope.training.evaluate --model {input.model}"
+        " --sentences {input.sentences} --vocab {input.vocab} {params.tables}"
+        " {params.runtime} --threads {threads} --out {output.table} > {log} 2>&1"

@@ -17,18 +17,16 @@ import numpy as np
 import polars as pl
 
 from lingscope.analysis.networks import read_omission, require
-from lingscope.analysis.plotting import NETWORK_COLOURS, boxplot, new_figure, save_figure
-from lingscope.analysis.tables import OMISSION_BY_LABEL, OMISSION_LOG_RATIO
-from lingscope.errors import InputError, run_cli
-from lingscope.io import write_parquet
+from lingscope.analysis.plotting import boxplot, colour, new_figure, save_figure
+from lingscope.core.schemas import OMISSION_BY_LABEL, OMISSION_LOG_RATIO
+from lingscope.core.errors import InputError, run_cli
+from lingscope.core.catalog import KADAR_PAIR
+from lingscope.core.io import write_parquet
+from lingscope.core.settings import DistributionSettings
 
 LABEL_KINDS = ("xpos", "deprel")
-PAIR = ("Visual", "Textual")  # the two IMAGINET pathways the figures compare
-
-# Omission scores are floored here before the log ratio is taken. A score of 0 (the state
-# at <eos> did not move) would make the ratio infinite, and below about 1e-6 a score
-# computed from float32 states is rounding noise: cos near 1 is resolved to 2^-24 = 6e-8.
-EPSILON = 1e-6
+PAIR = KADAR_PAIR  # the two IMAGINET pathways the figures compare (VISUAL, TEXTUAL)
+EPSILON = DistributionSettings.epsilon  # floor of the scores before the log ratio (see its docs)
 
 _COLUMNS = ["sentence_id", "position", "token", "xpos", "deprel", "model", "pathway", "omission"]
 
@@ -99,7 +97,7 @@ def figure2(frames: dict[str, pl.DataFrame], by_label: pl.DataFrame, kind: str):
     for offset, name in zip((-0.2, 0.2), PAIR):
         values = _values_by_label(frames[name], kind, "omission")
         if labels:
-            boxplot(ax, [values[label] for label in labels], x + offset, 0.36, NETWORK_COLOURS[name], name.upper())
+            boxplot(ax, [values[label] for label in labels], x + offset, 0.36, colour(name), name.upper())
     ax.set_xticks(x, labels, rotation=90)
     ax.set_xlim(-0.7, max(len(labels), 1) - 0.3)
     ax.set_xlabel("Penn POS tag" if kind == "xpos" else "dependency label")
@@ -133,28 +131,25 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--omission", type=Path, nargs="+", required=True,
                     help="OMISSION tables; must include IMAGINET visual and textual")
-    ap.add_argument("--min-count", type=int, default=500, help="keep labels with at least this many tokens")
-    ap.add_argument("--epsilon", type=float, default=EPSILON, help="floor on omission scores before the log ratio")
+    ap.add_argument("--tokens", type=Path, required=True, help="parse of the analysis split (TOKENS): the labels")
     ap.add_argument("--by-label", type=Path, required=True, help="OMISSION_BY_LABEL table (Parquet)")
     ap.add_argument("--log-ratio", type=Path, required=True, help="OMISSION_LOG_RATIO table (Parquet)")
     ap.add_argument("--fig2-xpos", type=Path, required=True, help="Fig. 2 per POS tag (PNG; SVG beside it)")
     ap.add_argument("--fig2-deprel", type=Path, required=True, help="Fig. 2 per deprel (PNG; SVG beside it)")
     ap.add_argument("--fig3-xpos", type=Path, required=True, help="Fig. 3 per POS tag (PNG; SVG beside it)")
     ap.add_argument("--fig3-deprel", type=Path, required=True, help="Fig. 3 per deprel (PNG; SVG beside it)")
+    DistributionSettings.add_arguments(ap, "settings (config: analysis)")
     args = ap.parse_args(argv)
-    if args.min_count < 1:
-        raise InputError(None, "--min-count", f"must be at least 1, got {args.min_count}")
-    if not args.epsilon > 0:
-        raise InputError(None, "--epsilon", f"must be positive, got {args.epsilon}")
+    settings = DistributionSettings.from_args(args)
 
-    frames = read_omission(args.omission, _COLUMNS)
+    frames = read_omission(args.omission, _COLUMNS, args.tokens)
     require(frames, list(PAIR), args.omission)
-    by_label = omission_by_label(frames, args.min_count)
-    tokens = log_ratio_tokens(frames["Visual"], frames["Textual"], args.epsilon)
-    unmatched = max(len(frames["Visual"]), len(frames["Textual"])) - len(tokens)
+    by_label = omission_by_label(frames, settings.min_count)
+    tokens = log_ratio_tokens(frames[PAIR[0]], frames[PAIR[1]], settings.epsilon)
+    unmatched = max(len(frames[PAIR[0]]), len(frames[PAIR[1]])) - len(tokens)
     if unmatched:
         print(f"note: {unmatched} tokens are scored by one pathway only and are left out of the log ratio")
-    log_ratio = log_ratio_by_label(tokens, args.min_count)
+    log_ratio = log_ratio_by_label(tokens, settings.min_count)
 
     write_parquet(by_label.to_arrow(), args.by_label, OMISSION_BY_LABEL, "omission_by_label")
     write_parquet(log_ratio.to_arrow(), args.log_ratio, OMISSION_LOG_RATIO, "omission_log_ratio")
@@ -163,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         save_figure(figure3(tokens, log_ratio, kind), fig3)
     for kind in LABEL_KINDS:
         kept = log_ratio.filter(pl.col("label_kind") == kind).sort("median", descending=True)
-        print(f"{kind}: {len(kept)} labels with >= {args.min_count} tokens; most VISUAL: "
+        print(f"{kind}: {len(kept)} labels with >= {settings.min_count} tokens; most VISUAL: "
               f"{', '.join(kept['label'].head(5))}; most TEXTUAL: {', '.join(kept['label'].tail(5).reverse())}")
     return 0
 

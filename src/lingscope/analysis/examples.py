@@ -17,13 +17,14 @@ import numpy as np
 import polars as pl
 
 from lingscope.analysis.networks import read_omission, read_table, require
-from lingscope.analysis.plotting import NETWORK_COLOURS, new_figure, save_figure
-from lingscope.analysis.tables import OMISSION_EXAMPLES
-from lingscope.errors import InputError, run_cli
-from lingscope.io import write_parquet
-from lingscope.schemas import RETRIEVAL_EXAMPLES
+from lingscope.analysis.plotting import colour, new_figure, save_figure
+from lingscope.core.schemas import OMISSION_EXAMPLES
+from lingscope.core.errors import InputError, run_cli
+from lingscope.core.catalog import KADAR_PAIR
+from lingscope.core.io import write_parquet
+from lingscope.core.schemas import RETRIEVAL_EXAMPLES
 
-PAIR = ("Visual", "Textual")
+PAIR = KADAR_PAIR  # VISUAL and TEXTUAL
 VARIANTS = ("full", "without")
 
 
@@ -57,8 +58,8 @@ def example_table(visual: pl.DataFrame, textual: pl.DataFrame, sentence_ids: lis
         if missing:
             raise InputError(None, f"sentence {min(missing)}", f"example caption has no omission scores for {name.upper()}")
         parts[name] = part
-    table = parts["Visual"].select(keys + ["example", "token", pl.col("omission").alias("omission_visual")]).join(
-        parts["Textual"].select(keys + [pl.col("omission").alias("omission_textual")]), on=keys, how="full",
+    table = parts[PAIR[0]].select(keys + ["example", "token", pl.col("omission").alias("omission_visual")]).join(
+        parts[PAIR[1]].select(keys + [pl.col("omission").alias("omission_textual")]), on=keys, how="full",
         coalesce=True)
     incomplete = table.filter(pl.col("omission_visual").is_null() | pl.col("omission_textual").is_null())
     if not incomplete.is_empty():
@@ -80,8 +81,8 @@ def figure1(table: pl.DataFrame, retrieval: pl.DataFrame, sentence_ids: list[int
         words = table.filter(pl.col("sentence_id") == sentence_id)
         rows = {r["variant"]: r for r in retrieval.filter(pl.col("sentence_id") == sentence_id).iter_rows(named=True)}
         x = np.arange(len(words))
-        for offset, name, column in ((-0.2, "Visual", "omission_visual"), (0.2, "Textual", "omission_textual")):
-            ax.bar(x + offset, words[column].to_numpy(), 0.4, color=NETWORK_COLOURS[name], label=name.upper())
+        for offset, name, column in ((-0.2, PAIR[0], "omission_visual"), (0.2, PAIR[1], "omission_textual")):
+            ax.bar(x + offset, words[column].to_numpy(), 0.4, color=colour(name), label=name.upper())
         ax.set_xticks(x, words["token"].to_list(), rotation=30, ha="right")
         removed = rows["without"]["removed_position"]
         for tick, position in zip(ax.get_xticklabels(), words["position"]):
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     sentence_ids = check_retrieval(retrieval, args.retrieval)
     frames = read_omission(args.omission, ["sentence_id", "position", "token", "model", "pathway", "omission"])
     require(frames, list(PAIR), args.omission)
-    table = example_table(frames["Visual"], frames["Textual"], sentence_ids)
+    table = example_table(frames[PAIR[0]], frames[PAIR[1]], sentence_ids)
     write_parquet(table.to_arrow(), args.table, OMISSION_EXAMPLES, "omission_examples")
     save_figure(figure1(table, retrieval, sentence_ids), args.figure)
     print(f"{len(sentence_ids)} example captions, {len(table)} words")

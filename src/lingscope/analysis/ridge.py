@@ -30,10 +30,11 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
 from lingscope.analysis.networks import NETWORK_NAMES, read_omission
-from lingscope.analysis.plotting import NETWORK_COLOURS, new_figure, save_figure
-from lingscope.analysis.tables import RIDGE_POSITIONS, RIDGE_R2
-from lingscope.errors import InputError, run_cli
-from lingscope.io import write_parquet
+from lingscope.analysis.plotting import colour, new_figure, save_figure
+from lingscope.core.schemas import RIDGE_POSITIONS, RIDGE_R2
+from lingscope.core.errors import InputError, run_cli
+from lingscope.core.io import write_parquet
+from lingscope.core.settings import RidgeSettings
 
 POSITION_BINS = ("first", "second", "third", "middle", "antepenult", "penult", "last")
 
@@ -44,7 +45,7 @@ FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "full": ("word", "deprel", "position", "word:deprel", "word:position"),
 }
 
-DEFAULT_ALPHAS = tuple(2.0**k for k in range(-2, 6))
+DEFAULT_ALPHAS = RidgeSettings.alphas  # 2^-2 .. 2^5, the authors' grid
 
 _COLUMNS = ["sentence_id", "position", "token", "deprel", "model", "pathway", "omission"]
 
@@ -334,7 +335,7 @@ def figure6(positions: pl.DataFrame):
             continue
         coef = dict(zip(part["position_bin"], part["coefficient"]))
         values = [coef.get(b, np.nan) for b in POSITION_BINS]
-        ax.plot(x, values, marker="o", color=NETWORK_COLOURS[name], label=name)
+        ax.plot(x, values, marker="o", color=colour(name), label=name)
     ax.axhline(0.0, color="black", linewidth=0.8, linestyle="--")
     ax.set_xticks(x, POSITION_BINS, rotation=30)
     ax.set_ylabel("coefficient in FULL")
@@ -346,22 +347,16 @@ def figure6(positions: pl.DataFrame):
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--omission", type=Path, nargs="+", required=True, help="OMISSION tables, one per model and pathway")
-    ap.add_argument("--alphas", type=float, nargs="+", default=list(DEFAULT_ALPHAS), help="L2 penalties to choose from")
-    ap.add_argument("--folds", type=int, default=5, help="cross-validation folds (grouped by sentence)")
-    ap.add_argument("--seed", type=int, required=True, help="seed of the half split and the folds")
+    ap.add_argument("--tokens", type=Path, required=True, help="parse of the analysis split (TOKENS): the deprels")
     ap.add_argument("--r2", type=Path, required=True, help="RIDGE_R2 table (Parquet)")
     ap.add_argument("--positions", type=Path, required=True, help="RIDGE_POSITIONS table (Parquet)")
     ap.add_argument("--fig4", type=Path, required=True, help="Fig. 4 (PNG; SVG beside it)")
     ap.add_argument("--fig6", type=Path, required=True, help="Fig. 6 (PNG; SVG beside it)")
+    RidgeSettings.add_arguments(ap, "settings (config: analysis.ridge)")
     args = ap.parse_args(argv)
-    if not all(a > 0 for a in args.alphas):
-        raise InputError(None, "--alphas", f"every penalty must be positive, got {args.alphas}")
-    if args.seed < 0:
-        raise InputError(None, "--seed", f"must be a non-negative integer, got {args.seed}")
-    if args.folds < 2:
-        raise InputError(None, "--folds", f"must be at least 2, got {args.folds}")
+    settings = RidgeSettings.from_args(args)
 
-    frames = read_omission(args.omission, _COLUMNS)
+    frames = read_omission(args.omission, _COLUMNS, args.tokens)
     for name in NETWORK_NAMES:
         if name not in frames:
             print(f"note: no omission table for {name}; skipped")
@@ -372,9 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, frame in frames.items():
         tokens = prepare_tokens(frame)
         n_sentences = len(np.unique(tokens.sentence_id))
-        if (n_sentences + 1) // 2 < args.folds or n_sentences < 2:
-            raise InputError(None, name, f"{n_sentences} sentences are too few for a half split and {args.folds} folds")
-        for result in fit_network(tokens, args.alphas, args.folds, args.seed):
+        if (n_sentences + 1) // 2 < settings.folds or n_sentences < 2:
+            raise InputError(None, name, f"{n_sentences} sentences are too few for a half split and {settings.folds} folds")
+        for result in fit_network(tokens, settings.alphas, settings.folds, settings.seed):
             r2_rows.append({"network": name, "feature_set": result.feature_set, "alpha": result.alpha,
                             "cv_r2": result.cv_r2, "r2": result.r2, "n_fit": result.n_fit, "n_test": result.n_test,
                             "n_features": result.design.matrix.shape[1]})

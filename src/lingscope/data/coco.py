@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from lingscope.errors import InputError, run_cli
-from lingscope.io import write_parquet
-from lingscope.schemas import SENTENCES, image_features_schema
+from lingscope.core.errors import InputError, run_cli
+from lingscope.core.io import write_parquet
+from lingscope.core.schemas import SENTENCES, image_features_schema
 
 _PUNCT = str.maketrans("", "", string.punctuation)
 

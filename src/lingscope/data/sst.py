@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from lingscope.errors import InputError, run_cli
-from lingscope.io import write_parquet
-from lingscope.schemas import SENTENCES, SST_PHRASES
+from lingscope.core.errors import InputError, run_cli
+from lingscope.core.io import write_parquet
+from lingscope.core.schemas import SENTENCES, SST_PHRASES
 
 SPLIT_FILES = (("train", "train.txt"), ("val", "dev.txt"), ("test", "test.txt"))
 N_LABELS = 5

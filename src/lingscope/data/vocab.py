@@ -1,28 +1,28 @@
 """Build the model vocabulary (VOCAB table) from the train split of a SENTENCES table.
 
 Tokens are lower-cased; types seen at least ``min_count`` times are kept, ordered by count
-descending then token ascending (code-point order), after the specials ``<pad>``=0,
-``<unk>``=1 and ``<eos>``=2, which get count 0. ``max_size`` caps the total, specials included.
+descending then token ascending (code-point order), after the specials of
+:mod:`lingscope.encoding.ids` (``<pad>``=0, ``<unk>``=1, ``<eos>``=2), which get count 0.
+``max_size`` caps the total, specials included.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lingscope.errors import InputError, run_cli
-from lingscope.io import write_parquet
-from lingscope.schemas import VOCAB
+from lingscope.core.errors import InputError, run_cli
+from lingscope.core.io import write_parquet
+from lingscope.core.schemas import VOCAB
+from lingscope.core.settings import VocabSettings
+from lingscope.encoding.ids import SPECIALS
 
-PAD, UNK, EOS = "<pad>", "<unk>", "<eos>"
-SPECIALS = (PAD, UNK, EOS)
-PAD_ID, UNK_ID, EOS_ID = 0, 1, 2
 # Rows counted per Arrow batch; module-level so tests can shrink it to force several batches.
 BATCH_ROWS = 65_536
 
@@ -50,17 +50,6 @@ def build_vocab(
     return _select(counts.items(), min_count, max_size)
 
 
-def encode(tokens: Sequence[str], token_to_id: Mapping[str, int]) -> list[int]:
-    """Token ids for ``tokens`` (lower-cased first); unknown tokens map to ``<unk>`` (1)."""
-    return [token_to_id.get(tok.lower(), UNK_ID) for tok in tokens]
-
-
-def load_vocab(path: str | Path) -> dict[str, int]:
-    """``token -> token_id`` from a VOCAB Parquet table."""
-    table = pq.read_table(path, columns=["token", "token_id"])
-    return dict(zip(table.column("token").to_pylist(), table.column("token_id").to_pylist()))
-
-
 def _sum_counts(tables: list[pa.Table]) -> pa.Table:
     return pa.concat_tables(tables).group_by("token").aggregate([("count", "sum")]).rename_columns(["token", "count"])
 
@@ -70,7 +59,7 @@ def count_train_tokens(path: str | Path) -> list[tuple[str, int]]:
 
     Counting runs in Arrow one row group at a time, so memory follows the number of types,
     not of tokens. Only the distinct types pass through Python, where ``str.lower`` is applied
-    so the result matches :func:`encode` exactly (Arrow lower-cases a few characters differently).
+    so the result matches :func:`lingscope.encoding.ids.encode` exactly (Arrow lower-cases a few characters differently).
     """
     path = Path(path)
     try:
@@ -118,21 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--sentences", required=True, type=Path, help="input Parquet (SENTENCES schema)")
     parser.add_argument("--out", required=True, type=Path, help="output Parquet (VOCAB schema)")
-    parser.add_argument("--min-count", required=True, type=int, help="keep types seen at least this often in train")
-    parser.add_argument("--max-size", type=int, default=None,
-                        help="cap on the vocabulary size, specials included; 0 means no cap (as in config.yaml)")
+    VocabSettings.add_arguments(parser, "vocabulary (config: vocab.<corpus>)")
     args = parser.parse_args(argv)
-    if args.max_size == 0:
-        args.max_size = None
-    try:
-        _check(args.min_count, args.max_size)
-    except ValueError as err:
-        raise InputError(
-            None, None, str(err).replace("min_count", "--min-count").replace("max_size", "--max-size")
-        ) from None
-    vocab = _select(count_train_tokens(args.sentences), args.min_count, args.max_size)
+    settings = VocabSettings.from_args(args)
+    vocab = _select(count_train_tokens(args.sentences), settings.min_count, settings.max_size or None)
     write_parquet(vocab_table(vocab), args.out, VOCAB, "vocab")
-    print(f"{args.out}: {len(vocab)} types (min count {args.min_count})")
+    print(f"{args.out}: {len(vocab)} types (min count {settings.min_count})")
     return 0
 
 

@@ -20,9 +20,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lingscope.errors import InputError, run_cli
-from lingscope.io import atomic_path, conform
-from lingscope.schemas import SENTENCES
+from lingscope.core.errors import InputError, run_cli
+from lingscope.core.io import atomic_path, conform
+from lingscope.core.schemas import SENTENCES
 
 CORPUS = "wmt"
 SPLITS = ("train", "val", "test")

@@ -1,18 +1,26 @@
-"""Run a pathway over many token segments of one flat sequence at once.
+"""Run a network over many sentences of one flat (CSR) sequence at once, through the contract.
 
-The activation dumps and the omission scores both read whole chunks of a corpus held as
-one flat id array with offsets (CSR). Running the GRU step by step over segments sorted
-longest first makes every step one dense GEMM over the runs still going, with no padding.
+The activation dumps and the omission scores both read whole chunks of a corpus in the flat
+layout of :mod:`lingscope.encoding.csr`. Two exact ways to get every token's state:
+
+- **with a cell** (a strictly left-to-right network): run the cell step by step over segments
+  sorted longest first, so every step is one dense GEMM over the runs still going, with no
+  padding and no per-sentence Python work (:func:`run_segments`);
+- **without one**: padded batches of sentences of similar length through
+  :meth:`lingscope.models.base.Model.states` (:func:`padded_states`).
+
+:func:`token_states` picks the cell path only where the model offers a cell.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
-from torch import nn
 
-from lingscope.models.gru import recurrent_step, step_inputs
-from lingscope.models.imaginet import CaptionModel
+from lingscope.encoding.csr import pad
+from lingscope.models.base import Cell, Model
 
 
 def _steps_active(lengths_desc: np.ndarray) -> np.ndarray:
@@ -21,54 +29,98 @@ def _steps_active(lengths_desc: np.ndarray) -> np.ndarray:
 
 
 def run_segments(
-    layer: nn.Module, x_proj: torch.Tensor, first_row: np.ndarray, lengths: np.ndarray, h0, batch_rows: int,
-    states_out: torch.Tensor | None = None,
+    cell: Cell, x_proj: torch.Tensor, first_row: np.ndarray, lengths: np.ndarray,
+    h0: Callable[[np.ndarray], torch.Tensor], batch_rows: int, states_out: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Run the GRU over many token segments of one flat sequence at once.
+    """Run ``cell`` over many token segments of one flat sequence at once.
 
     Segment j reads the input projections ``x_proj[first_row[j] : first_row[j] + lengths[j]]``
-    from the state ``h0(index)`` (a callable, so the start states are gathered per batch).
-    Segments are sorted longest first and cut into batches of ``batch_rows``; at step t the
-    runs still going are a prefix of the batch, so every step is one dense GEMM with no
-    padding and no per-item Python work. Returns each segment's final state; with
-    ``states_out`` the state after every token is also stored at that token's row.
+    (``cell.project`` of each token) from the state ``h0(index)`` (a callable, so the start
+    states are gathered per batch). Segments are sorted longest first and cut into batches of
+    ``batch_rows``; at step t the runs still going are a prefix of the batch, so every step is one
+    dense GEMM with no padding. Returns each segment's final cell state; with ``states_out`` the
+    cell state after every token is also stored at that token's row.
     """
     device = x_proj.device
     order = np.argsort(-lengths, kind="stable")
-    final = torch.empty(len(lengths), layer.hidden_size, device=device)
+    final = torch.empty(len(lengths), cell.state_size, device=device)
     for start in range(0, len(order), batch_rows):
         index = order[start : start + batch_rows]
         h = h0(index)
         rows = torch.from_numpy(first_row[index]).to(device)
         for t, g in enumerate(_steps_active(lengths[index])):
-            recurrent_step(layer, x_proj.index_select(0, rows[:g] + t), h[:g], out=h[:g])
+            cell.step(x_proj.index_select(0, rows[:g] + t), h[:g], out=h[:g])
             if states_out is not None:
                 states_out.index_copy_(0, rows[:g] + t, h[:g])
         final[torch.from_numpy(index).to(device)] = h
     return final
 
 
-@torch.no_grad()
-def all_states(model: CaptionModel, pathway: str, ids: torch.Tensor, offsets: np.ndarray, batch_rows: int = 1024) -> torch.Tensor:
-    """The state after every token of every sentence, ``(len(ids), dim)`` in ``ids``' order.
+def zero_start(cell: Cell, device) -> Callable[[np.ndarray], torch.Tensor]:
+    return lambda index: torch.zeros(len(index), cell.state_size, device=device)
 
-    ``ids`` holds the sentences back to back (each ending in <eos>); ``offsets`` their
-    starts. For SUM's visual pathway the state is the running sum of embeddings.
-    """
-    device = ids.device
+
+@torch.no_grad()
+def cell_states(model: Model, network: str, cell: Cell, ids: torch.Tensor, offsets: np.ndarray,
+                batch_rows: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(states, final)`` through ``cell``: the cell state after every token of every sentence,
+    ``(len(ids), state_size)`` in ``ids``' order, and each sentence's final cell state."""
     lengths = np.diff(offsets)
-    layer = model.recurrence(pathway)
-    if layer is None:
-        # Sum within each sentence (a cumsum over the whole chunk would lose precision).
-        cols = np.arange(int(lengths.max()))
-        mask = cols[None, :] < lengths[:, None]
-        rows = torch.from_numpy((offsets[:-1, None] + cols[None, :])[mask]).to(device)
-        padded = ids.new_zeros(mask.shape)  # <pad> embeds to zero
-        mask_t = torch.from_numpy(mask).to(device)
-        padded[mask_t] = ids[rows]
-        return model.embedding(padded).cumsum(1)[mask_t]
-    x_in = step_inputs(layer, model.embedding(ids))
-    states = torch.empty(len(ids), layer.hidden_size, device=device)
-    run_segments(layer, x_in, offsets[:-1], lengths,
-                 lambda index: torch.zeros(len(index), layer.hidden_size, device=device), batch_rows, states)
-    return states
+    x_in = cell.project(model.embed(ids))
+    states = torch.empty(len(ids), cell.state_size, device=ids.device)
+    final = run_segments(cell, x_in, offsets[:-1], lengths, zero_start(cell, ids.device), batch_rows, states)
+    return states, final
+
+
+@torch.no_grad()
+def padded_states(model: Model, network: str, ids: torch.Tensor, offsets: np.ndarray,
+                  batch_rows: int = 1024) -> torch.Tensor:
+    """The state after every token through :meth:`Model.states` on padded batches of sentences of
+    similar length: exact for any network."""
+    flat = ids.cpu().numpy()
+    lengths = np.diff(offsets)
+    out = torch.empty(len(ids), model.state_dim(network), device=ids.device)
+    order = np.argsort(lengths, kind="stable")
+    for start in range(0, len(order), batch_rows):
+        index = order[start : start + batch_rows]
+        padded, lens = pad(flat, offsets, index)
+        mask = np.arange(padded.shape[1])[None, :] < lens[:, None]
+        rows = (offsets[:-1][index][:, None] + np.arange(padded.shape[1])[None, :])[mask]
+        lens_t = torch.from_numpy(lens).to(ids.device)
+        states = model.states(network, model.embed(torch.from_numpy(padded).to(ids.device)), lens_t)
+        out[torch.from_numpy(rows).to(ids.device)] = states[torch.from_numpy(mask).to(ids.device)]
+    return out
+
+
+@torch.no_grad()
+def padded_representations(model: Model, network: str, ids: torch.Tensor, offsets: np.ndarray,
+                           batch_rows: int = 1024) -> torch.Tensor:
+    """Each sentence's representation through :meth:`Model.representation` on padded batches."""
+    flat = ids.cpu().numpy()
+    out = torch.empty(len(offsets) - 1, model.representation_dim(network), device=ids.device)
+    order = np.argsort(np.diff(offsets), kind="stable")
+    for start in range(0, len(order), batch_rows):
+        index = order[start : start + batch_rows]
+        padded, lens = pad(flat, offsets, index)
+        emb = model.embed(torch.from_numpy(padded).to(ids.device))
+        out[torch.from_numpy(index).to(ids.device)] = model.representation(
+            network, emb, torch.from_numpy(lens).to(ids.device))
+    return out
+
+
+@torch.no_grad()
+def run_network(model: Model, network: str, ids: torch.Tensor, offsets: np.ndarray,
+                batch_rows: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(states, representations)``: the state after every token of every sentence
+    (``(len(ids), state_dim)`` in ``ids``' order) and each sentence's representation.
+
+    Through the network's cell where it has one (the representation is then the output of the
+    final cell state, which the contract test checks against :meth:`Model.representation`),
+    else through padded batches of the generic contract methods.
+    """
+    cell = model.cell(network)
+    if cell is None:
+        return (padded_states(model, network, ids, offsets, batch_rows),
+                padded_representations(model, network, ids, offsets, batch_rows))
+    states, final = cell_states(model, network, cell, ids, offsets, batch_rows)
+    return cell.output(states), cell.output(final)

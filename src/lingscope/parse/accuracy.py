@@ -10,10 +10,10 @@ from pathlib import Path
 
 import polars as pl
 
-from lingscope.errors import InputError, run_cli
-from lingscope.io import write_parquet
+from lingscope.core.errors import InputError, run_cli
+from lingscope.core.io import write_parquet
 from lingscope.parse.conllu import read_conllu
-from lingscope.schemas import PARSE_ACCURACY
+from lingscope.core.schemas import PARSE_ACCURACY
 
 
 def accuracy_table(gold: pl.DataFrame, parsed: pl.DataFrame, corpus: str, split: str, backend: str,
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     table = pl.concat(parts)
     write_parquet(table.to_arrow(), args.out, PARSE_ACCURACY, "parse_accuracy")
     if args.csv:
-        from lingscope.io import write_text
+        from lingscope.core.io import write_text
 
         write_text(args.csv, table.write_csv(float_precision=4))
     overall = table.filter(pl.col("deprel") == "(all)")

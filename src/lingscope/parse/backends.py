@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from lingscope.errors import InputError
-from lingscope.parse.tagmap import ptb_to_upos
+from lingscope.core.errors import InputError
+from lingscope.core.tagmap import ptb_to_upos
 
 Row = tuple[str, str | None, str, str, str, int]
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from lingscope.errors import InputError
-from lingscope.schemas import TOKENS
+from lingscope.core.errors import InputError
+from lingscope.core.schemas import TOKENS
 
 _COLUMNS = ("sentence_id", "position", "form", "lemma", "xpos", "upos", "deprel", "head")
 

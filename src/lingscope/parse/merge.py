@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from lingscope.errors import InputError, run_cli
-from lingscope.io import atomic_path, conform
-from lingscope.schemas import TOKENS
+from lingscope.core.errors import InputError, run_cli
+from lingscope.core.io import atomic_path, conform
+from lingscope.core.schemas import TOKENS
 
 
 def merge(shards: list[Path], out: Path) -> int:

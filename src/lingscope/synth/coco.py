@@ -23,11 +23,12 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from lingscope.errors import InputError, run_cli
-from lingscope.io import atomic_path, write_json, write_text
-from lingscope.parse.tagmap import ptb_to_upos
+from lingscope.core.errors import InputError, run_cli
+from lingscope.core.io import atomic_path, write_json, write_text
+from lingscope.core.tagmap import ptb_to_upos
 from lingscope.synth import coco_grammar as g
-from lingscope.synth.cli import check_sizes, corpus_parser
+from lingscope.core.settings import CocoSynthetic
+from lingscope.synth.cli import corpus_parser
 
 DEFAULT_WEIGHTS = {
     "object": 1.0,
@@ -185,16 +186,13 @@ def _parse_weights(items: list[str]) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     ap = corpus_parser("Generate a synthetic MSCOCO corpus in Karpathy's format.",
                        "folder for dataset_coco.json, features.npy, gold.conllu, planted_weights.json",
-                       "in images (train includes restval)")
-    ap.add_argument("--restval-fraction", type=float, default=0.1, help="share of train images labelled restval")
-    ap.add_argument("--dim", type=int, default=128, help="feature dimension (the paper's VGG layer: 4096)")
-    ap.add_argument("--captions-per-image", type=int, default=5)
-    ap.add_argument("--noise", type=float, default=0.3, help="norm of the Gaussian noise added to each image")
+                       "(sizes in images; train includes restval)", CocoSynthetic)
     ap.add_argument("--weight", action="append", default=[], metavar="CATEGORY=W",
                     help=f"planted weight of a concept category; defaults {DEFAULT_WEIGHTS}")
-    args = check_sizes(ap.parse_args(argv))
-    generate(args.out_dir, args.seed, args.n_train, args.n_val, args.n_test, args.restval_fraction,
-             args.dim, args.captions_per_image, _parse_weights(args.weight), args.noise)
+    args = ap.parse_args(argv)
+    s = CocoSynthetic.from_args(args)
+    generate(args.out_dir, s.seed, s.n_train, s.n_val, s.n_test, s.restval_fraction,
+             s.feature_dim, s.captions_per_image, _parse_weights(args.weight), s.noise)
     return 0
 
 

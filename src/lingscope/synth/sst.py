@@ -28,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lingscope.errors import run_cli
-from lingscope.synth.cli import check_sizes, corpus_parser
-from lingscope.io import write_text
+from lingscope.core.errors import run_cli
+from lingscope.core.settings import SyntheticSizes
+from lingscope.synth.cli import corpus_parser
+from lingscope.core.io import write_text
 
 CUT_POINTS = (-0.6, -0.2, 0.2, 0.6)
 """v <= -0.6 -> 0, v <= -0.2 -> 1, v < 0.2 -> 2, v < 0.6 -> 3, else 4."""
@@ -447,8 +448,9 @@ def generate(out_dir: str | Path, seed: int, n_train: int, n_val: int, n_test: i
 def main(argv: list[str] | None = None) -> int:
     parser = corpus_parser("Generate a synthetic SST in the trainDevTestTrees_PTB format.",
                            "folder for train.txt, dev.txt, test.txt", "in sentences (SST: 8544 / 1101 / 2210)")
-    args = check_sizes(parser.parse_args(argv))
-    generate(args.out_dir, args.seed, args.n_train, args.n_val, args.n_test)
+    args = parser.parse_args(argv)
+    sizes = SyntheticSizes.from_args(args)
+    generate(args.out_dir, sizes.seed, sizes.n_train, sizes.n_val, sizes.n_test)
     return 0
 
 

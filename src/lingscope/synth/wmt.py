@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lingscope.errors import run_cli
-from lingscope.synth.cli import check_sizes, corpus_parser
-from lingscope.io import atomic_path
+from lingscope.core.errors import run_cli
+from lingscope.core.settings import SyntheticSizes
+from lingscope.synth.cli import corpus_parser
+from lingscope.core.io import atomic_path
 
 # Word lists, most frequent first: `Grammar.zipf` favours the head so type frequencies fall off
 # like natural text and a min-count cut-off has something to cut.
@@ -368,8 +369,9 @@ def generate(out_dir: str | Path, seed: int, n_train: int, n_val: int, n_test: i
 def main(argv: list[str] | None = None) -> int:
     parser = corpus_parser("Generate synthetic WMT'14-style English news text.",
                            "folder for train.txt.gz, val.txt, test.txt", "in lines")
-    args = check_sizes(parser.parse_args(argv))
-    generate(args.out_dir, args.seed, args.n_train, args.n_val, args.n_test)
+    args = parser.parse_args(argv)
+    sizes = SyntheticSizes.from_args(args)
+    generate(args.out_dir, sizes.seed, sizes.n_train, sizes.n_val, sizes.n_test)
     return 0
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lingscope.core.errors import InputError
+
 
 ROW_GROUP_ROWS = 65_536
 
@@ -76,3 +78,14 @@ def write_parquet(table: pa.Table, path: str | Path, schema: pa.Schema, name: st
     kwargs.setdefault("row_group_size", ROW_GROUP_ROWS)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, **kwargs)
+
+
+def require_columns(path: str | Path, needed: list[str]) -> None:
+    """Fail with a clear message unless ``path`` is a Parquet file with the ``needed`` columns."""
+    try:
+        names = pq.read_schema(path).names
+    except (OSError, pa.ArrowException) as err:
+        raise InputError(path, None, f"cannot read Parquet: {err}") from None
+    missing = [c for c in needed if c not in names]
+    if missing:
+        raise InputError(path, None, f"missing column(s) {missing}; expected at least {needed}")

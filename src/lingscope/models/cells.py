@@ -1,4 +1,6 @@
-"""GRU layers: torch's fused GRU (the default) and the variant of the authors' released code.
+"""Recurrent layers and their cells: the strictly left-to-right steps of :class:`lingscope.models.base.Cell`.
+
+GRU layers: torch's fused GRU (the default) and the variant of the authors' released code.
 
 Kadar et al.'s code (METHODS.md sec. 1) differs from the paper's GRU in two ways that this
 module offers as ``gru: authors``:
@@ -17,6 +19,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from lingscope.models.base import Cell
 
 STEEP = 3.75
 CLIP = 5.0
@@ -111,3 +115,30 @@ def recurrent_step(layer: nn.Module, x_in: torch.Tensor, h: torch.Tensor, out: t
         # (measured here); the identity differs from tanh by < 2e-7.
         n = n.mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)
     return torch.lerp(n, h, z, out=out)  # (1 - z) * n + z * h
+
+
+class GRUCell(Cell):
+    """The cell of a one-layer GRU (fused or the authors'): the same arithmetic as the layer."""
+
+    def __init__(self, layer: nn.Module):
+        self.layer = layer
+        self.state_size = layer.hidden_size
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        return step_inputs(self.layer, x)
+
+    def step(self, x_in: torch.Tensor, state: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        return recurrent_step(self.layer, x_in, state, out)
+
+
+class RunningSumCell(Cell):
+    """A sum of the inputs read so far (SUM's "visual" network: a bag of word embeddings)."""
+
+    def __init__(self, size: int):
+        self.state_size = size
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def step(self, x_in: torch.Tensor, state: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.add(state, x_in, out=out)

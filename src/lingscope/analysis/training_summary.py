@@ -15,12 +15,12 @@ from pathlib import Path
 import polars as pl
 from matplotlib.ticker import MaxNLocator
 
-from lingscope.analysis.networks import network_name, read_table
+from lingscope.analysis.networks import paper_name, read_table
 from lingscope.analysis.plotting import new_figure, save_figure
-from lingscope.analysis.tables import EVALUATION_RESULTS, TRAINING_CURVES
-from lingscope.errors import InputError, run_cli
-from lingscope.io import conform, write_parquet, write_text
-from lingscope.schemas import EVALUATION, TRAINING_METRICS
+from lingscope.core.schemas import EVALUATION_RESULTS, TRAINING_CURVES
+from lingscope.core.errors import InputError, run_cli
+from lingscope.core.io import conform, write_parquet, write_text
+from lingscope.core.schemas import EVALUATION, TRAINING_METRICS
 
 SPLITS = ("train", "val")
 _SPLIT_COLOURS = {"train": "#1f77b4", "val": "#d62728"}
@@ -62,7 +62,7 @@ def curves_table(metrics: pl.DataFrame) -> pl.DataFrame:
 
 def results_table(evaluation: pl.DataFrame, best: dict[str, int]) -> pl.DataFrame:
     """The evaluation rows (``EVALUATION_RESULTS``) with network names and best epochs, grouped by model and pathway."""
-    names = [network_name(m, p) for m, p in evaluation.select("model", "pathway").iter_rows()]
+    names = [paper_name(m, p) for m, p in evaluation.select("model", "pathway").iter_rows()]
     table = evaluation.with_columns(
         network=pl.Series(names, dtype=pl.String),
         best_epoch=pl.col("model").replace_strict(best, default=None, return_dtype=pl.Int32),

@@ -1,9 +1,10 @@
 """Retrieval with and without the most important word (Kadar et al. 2017, Fig. 1).
 
-For a seeded sample of analysis captions, VISUAL retrieves the top image for the full
-caption and for the caption without its highest-omission word (from the omission table),
-showing how one omitted word changes what the model "sees". The per-word bars of the
-figure come from the omission tables; this table holds the retrieval side.
+For a seeded sample of analysis sentences, a network with an ``image`` readout retrieves the
+top image for the full sentence and for the sentence without its highest-omission word (from
+the network's omission table), showing how one omitted word changes what the model "sees".
+The per-word bars of the figure come from the omission tables; this table holds the
+retrieval side. Applies to every network that offers the ``image`` readout (the catalog).
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ import pyarrow.parquet as pq
 import torch
 import torch.nn.functional as F
 
-from lingscope.errors import InputError, run_cli
-from lingscope.evaluate import split_images
-from lingscope.io import write_parquet
-from lingscope.models.data import encode_captions, load_images, load_vocab_checked
-from lingscope.models.imaginet import load_model
-from lingscope.schemas import RETRIEVAL_EXAMPLES
-from lingscope.train import pick_device
+from lingscope.core.errors import InputError, run_cli
+from lingscope.core.io import write_parquet
+from lingscope.core.schemas import RETRIEVAL_EXAMPLES
+from lingscope.core.settings import ExampleSettings, Runtime
+from lingscope.encoding.csr import encode_sentences, pad
+from lingscope.encoding.ids import load_vocab_checked
+from lingscope.encoding.images import load_images, split_zscored
+from lingscope.models.base import load_network, pick_device, sentence_readout
+
+READOUT = "image"
 
 
 def pick_examples(sentence_ids: np.ndarray, lengths: np.ndarray, n: int, seed: int, min_len: int = 5, max_len: int = 12) -> np.ndarray:
@@ -38,27 +42,29 @@ def pick_examples(sentence_ids: np.ndarray, lengths: np.ndarray, n: int, seed: i
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True, help="IMAGINET or SUM model.pt (needs a visual pathway)")
-    p.add_argument("--omission", required=True, help="the model's visual OMISSION table")
+    p.add_argument("--model", required=True, help="model.pt of a model with an image readout")
+    p.add_argument("--pathway", required=True, help="the network whose image readout retrieves")
+    p.add_argument("--omission", required=True, help="that network's OMISSION table")
     p.add_argument("--sentences", required=True)
     p.add_argument("--vocab", required=True)
     p.add_argument("--image-features", required=True)
     p.add_argument("--split", default="val")
-    p.add_argument("--n-examples", type=int, default=4)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--device", default="auto")
     p.add_argument("--out", required=True, help="RETRIEVAL_EXAMPLES Parquet table")
+    ExampleSettings.add_arguments(p, "examples (config: analysis.examples)")
+    Runtime.add_arguments(p, "runtime (config: training)")
     args = p.parse_args(argv)
-    device = pick_device(args.device)
-    model, extra = load_model(args.model, device)
-    if "visual" not in model.pathways:
-        raise InputError(args.model, f"model {extra.get('name')}", "has no visual pathway to retrieve images with")
+    settings, runtime = ExampleSettings.from_args(args), Runtime.from_args(args)
+    device = pick_device(runtime.device)
+    model, extra = load_network(args.model, args.pathway, device)
+    if READOUT not in model.readouts(args.pathway):
+        raise InputError(args.model, f"model {extra.get('name')} network {args.pathway!r}",
+                         f"has no {READOUT!r} readout to retrieve images with")
     sentences = pq.read_table(args.sentences, columns=["sentence_id", "image_id", "tokens"], filters=[("split", "=", args.split)])
     omission = pq.read_table(args.omission, columns=["sentence_id", "position", "omission"])
     sid = sentences.column("sentence_id").to_numpy()
     tokens = sentences.column("tokens").to_pylist()
     lengths = np.array([len(t) for t in tokens])
-    chosen = pick_examples(sid, lengths, args.n_examples, args.seed)
+    chosen = pick_examples(sid, lengths, settings.n, settings.seed)
 
     variants, meta = [], []
     for k in chosen:
@@ -70,15 +76,15 @@ def main(argv: list[str] | None = None) -> int:
         variants += [tokens[k], tokens[k][: top - 1] + tokens[k][top:]]
         meta += [(k, "full", None, None), (k, "without", top, tokens[k][top - 1])]
 
-    flat, offsets = encode_captions(variants, load_vocab_checked(args.vocab))
-    lengths_v = np.diff(offsets)
-    ids = np.zeros((len(variants), lengths_v.max()), dtype=np.int64)
-    for v in range(len(variants)):
-        ids[v, : lengths_v[v]] = flat[offsets[v] : offsets[v + 1]]
+    ids, lengths_v = pad(*encode_sentences(variants, load_vocab_checked(args.vocab), eos=model.reads_eos))
     with torch.no_grad():
-        pred = F.normalize(model.image_prediction(torch.from_numpy(ids).to(device), torch.from_numpy(lengths_v).to(device)), dim=1).cpu()
+        pred = sentence_readout(model, args.pathway, READOUT, torch.from_numpy(ids).to(device),
+                                     torch.from_numpy(lengths_v).to(device))
+        pred = F.normalize(pred, dim=1).cpu()
     images = load_images(args.image_features)
-    image_ids, feats = split_images(images, args.split, extra["image_mean"].numpy(), extra["image_std"].numpy())
+    image_ids, feats = split_zscored(images, args.split, extra[f"{READOUT}_mean"].numpy(),
+                                     extra[f"{READOUT}_std"].numpy())
+    feats = F.normalize(torch.from_numpy(feats), dim=1)
     scores = pred @ feats.T
     image_ids_of_caption = sentences.column("image_id").to_numpy()
     first_caption = {}

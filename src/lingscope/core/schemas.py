@@ -1,6 +1,6 @@
 """The Parquet tables lingscope writes, one schema each.
 
-This module is the single source of truth. ``python -m lingscope.schemas --out DIR`` writes
+This module is the single source of truth. ``python -m lingscope.core.schemas --out DIR`` writes
 the same schemas as JSON documents to ``workflow/schemas/tables/``; a test keeps them in sync.
 
 Conventions shared by every table:
@@ -19,6 +19,8 @@ import json
 from pathlib import Path
 
 import pyarrow as pa
+
+from lingscope.core.catalog import all_objectives
 
 
 def _f(name: str, type_: pa.DataType, doc: str, nullable: bool = False) -> pa.Field:
@@ -88,26 +90,32 @@ PARSE_ACCURACY = pa.schema(
 )
 
 
-TRAINING_METRICS = pa.schema(
-    [
-        _f("model", pa.string(), "model name from the config: imaginet, sum or lm"),
-        _f("epoch", pa.int32(), "1-based epoch"),
-        _f("train_loss", pa.float64(), "mean training loss over the epoch (alpha*L_T + (1-alpha)*L_V)"),
-        _f("train_loss_textual", pa.float64(), "mean next-word cross-entropy (nats); null without a textual pathway", nullable=True),
-        _f("train_loss_visual", pa.float64(), "mean cosine distance to the image; null without a visual pathway", nullable=True),
-        _f("val_loss", pa.float64(), "validation loss, same weighting as train_loss"),
-        _f("val_loss_textual", pa.float64(), "validation cross-entropy (nats)", nullable=True),
-        _f("val_loss_visual", pa.float64(), "validation cosine distance", nullable=True),
-        _f("tokens_per_second", pa.float64(), "training throughput over the epoch (input tokens incl. <eos>)"),
-        _f("seconds", pa.float64(), "wall-clock seconds of the epoch's training pass"),
-        _f("is_best", pa.bool_(), "true for the epoch whose weights were kept (lowest val_loss)"),
-    ]
-)
+def training_metrics_schema() -> pa.Schema:
+    """One row per epoch; one train and one validation loss column per objective of the catalog
+    (``lingscope.core.catalog.all_objectives``), null where the model has no such objective."""
+    parts = all_objectives()
+    return pa.schema(
+        [
+            _f("model", pa.string(), "model name from the config"),
+            _f("epoch", pa.int32(), "1-based epoch"),
+            _f("train_loss", pa.float64(), "mean training loss over the epoch (the objectives' weighted sum)"),
+            *[_f(f"train_loss_{p}", pa.float64(), f"mean training loss of the {p} objective; null without it", nullable=True)
+              for p in parts],
+            _f("val_loss", pa.float64(), "validation loss, same weighting as train_loss"),
+            *[_f(f"val_loss_{p}", pa.float64(), f"validation loss of the {p} objective", nullable=True) for p in parts],
+            _f("tokens_per_second", pa.float64(), "training throughput over the epoch (input tokens incl. <eos>)"),
+            _f("seconds", pa.float64(), "wall-clock seconds of the epoch's training pass"),
+            _f("is_best", pa.bool_(), "true for the epoch whose weights were kept (lowest val_loss)"),
+        ]
+    )
+
+
+TRAINING_METRICS = training_metrics_schema()
 
 EVALUATION = pa.schema(
     [
         _f("model", pa.string(), "model name"),
-        _f("pathway", pa.string(), "textual or visual"),
+        _f("pathway", pa.string(), "the network evaluated (lingscope.core.catalog)"),
         _f("split", pa.string(), "split evaluated (val)"),
         _f("metric", pa.string(), "recall@1, recall@5, recall@10, median_rank, chance_recall@1, chance_recall@5, chance_recall@10 (visual); perplexity, cross_entropy (textual)"),
         _f("value", pa.float64(), "the metric's value; recalls are fractions of captions"),
@@ -119,12 +127,11 @@ OMISSION = pa.schema(
     [
         _f("sentence_id", pa.int64(), "joins sentences.sentence_id"),
         _f("position", pa.int32(), "1-based position of the omitted word"),
-        _f("token", pa.string(), "the omitted word as parsed (tokens.form)"),
-        _f("xpos", pa.string(), "Penn Treebank tag of the word"),
-        _f("deprel", pa.string(), "label of the word's incoming arc"),
-        _f("model", pa.string(), "imaginet, sum or lm"),
-        _f("pathway", pa.string(), "textual or visual"),
-        _f("omission", pa.float64(), "1 - cos(h_end(S), h_end(S without word i)) (Kadar et al. 2017, sec. 4.1)"),
+        _f("token", pa.string(), "the omitted word as the sentences table has it (join the parse on sentence_id, position)"),
+        _f("model", pa.string(), "model name from the config"),
+        _f("pathway", pa.string(), "the model's network (lingscope.core.catalog)"),
+        _f("omission", pa.float64(), "1 - cos(r(S), r(S without word i)), r the network's sentence representation "
+                                     "(h_end for IMAGINET; Kadar et al. 2017, sec. 4.1)"),
     ]
 )
 
@@ -144,6 +151,92 @@ RETRIEVAL_EXAMPLES = pa.schema(
 )
 
 
+# --- tables the analyses write: every figure has one behind it ------------------------------------
+
+_NETWORK_DOC = "the network's display name: Sum, LM, Textual or Visual (lingscope.core.catalog)"
+
+OMISSION_BY_LABEL = pa.schema(
+    [
+        _f("network", pa.string(), _NETWORK_DOC),
+        _f("label_kind", pa.string(), "xpos (Penn tag) or deprel (incoming arc label)"),
+        _f("label", pa.string(), "the tag or arc label"),
+        _f("n", pa.int64(), "tokens with this label (only labels with at least --min-count tokens are kept)"),
+        _f("mean", pa.float64(), "mean omission score"),
+        _f("median", pa.float64(), "median omission score"),
+        _f("q25", pa.float64(), "first quartile of the omission score (linear interpolation)"),
+        _f("q75", pa.float64(), "third quartile of the omission score (linear interpolation)"),
+    ]
+)
+
+OMISSION_LOG_RATIO = pa.schema(
+    [
+        _f("label_kind", pa.string(), "xpos (Penn tag) or deprel (incoming arc label)"),
+        _f("label", pa.string(), "the tag or arc label"),
+        _f("n", pa.int64(), "tokens with this label scored by both VISUAL and TEXTUAL (at least --min-count)"),
+        _f("mean", pa.float64(), "mean of ln(omission_Visual / omission_Textual), both floored at epsilon; > 0 leans VISUAL"),
+        _f("median", pa.float64(), "median of the log ratio"),
+        _f("q25", pa.float64(), "first quartile of the log ratio"),
+        _f("q75", pa.float64(), "third quartile of the log ratio"),
+    ]
+)
+
+RIDGE_R2 = pa.schema(
+    [
+        _f("network", pa.string(), _NETWORK_DOC),
+        _f("feature_set", pa.string(), "word, +deprel, +position or full (Kadar et al. 2017, sec. 5.3)"),
+        _f("alpha", pa.float64(), "L2 penalty chosen by sentence-grouped cross-validation on the fit half"),
+        _f("cv_r2", pa.float64(), "pooled out-of-fold R^2 on the fit half at the chosen alpha"),
+        _f("r2", pa.float64(), "R^2 on the held-out half of the sentences, model refitted on the whole fit half"),
+        _f("n_fit", pa.int64(), "tokens in the fit half"),
+        _f("n_test", pa.int64(), "tokens in the held-out half"),
+        _f("n_features", pa.int64(), "one-hot columns (categories seen in the fit half), intercept not counted"),
+    ]
+)
+
+RIDGE_POSITIONS = pa.schema(
+    [
+        _f("network", pa.string(), _NETWORK_DOC),
+        _f("position_bin", pa.string(), "first, second, third, middle, antepenult, penult or last"),
+        _f("coefficient", pa.float64(), "main-effect coefficient of the bin in the FULL model (Fig. 6)"),
+    ]
+)
+
+OMISSION_EXAMPLES = pa.schema(
+    [
+        _f("sentence_id", pa.int64(), "the example caption (joins retrieval_examples.sentence_id)"),
+        _f("position", pa.int32(), "1-based word position"),
+        _f("token", pa.string(), "the word"),
+        _f("omission_visual", pa.float64(), "omission score of IMAGINET's VISUAL pathway"),
+        _f("omission_textual", pa.float64(), "omission score of IMAGINET's TEXTUAL pathway"),
+    ]
+)
+
+TRAINING_CURVES = pa.schema(
+    [
+        _f("model", pa.string(), "model name from the config"),
+        _f("epoch", pa.int32(), "1-based epoch"),
+        _f("split", pa.string(), "train or val"),
+        _f("loss", pa.float64(), "the training objective (alpha*L_T + (1-alpha)*L_V), mean over the epoch"),
+        _f("loss_textual", pa.float64(), "next-word cross-entropy (nats); null without a textual pathway", nullable=True),
+        _f("loss_visual", pa.float64(), "cosine distance to the image; null without a visual pathway", nullable=True),
+        _f("is_best", pa.bool_(), "true for the epoch whose weights were kept"),
+    ]
+)
+
+EVALUATION_RESULTS = pa.schema(
+    [
+        _f("model", pa.string(), "model name"),
+        _f("pathway", pa.string(), "the network evaluated"),
+        _f("network", pa.string(), "the paper's name for the model and pathway; null if it is none of the four", nullable=True),
+        _f("split", pa.string(), "split evaluated"),
+        _f("metric", pa.string(), "metric name as in the evaluation table"),
+        _f("value", pa.float64(), "the metric's value"),
+        _f("n", pa.int64(), "captions or tokens evaluated"),
+        _f("best_epoch", pa.int32(), "epoch whose weights were evaluated; null without training metrics", nullable=True),
+    ]
+)
+
+
 def activations_schema(dim: int, dtype: str = "float32") -> pa.Schema:
     """Per-token hidden states; files live under ``activations/tokens/model=M/pathway=P/``."""
     value = pa.float16() if dtype == "float16" else pa.float32()
@@ -158,13 +251,14 @@ def activations_schema(dim: int, dtype: str = "float32") -> pa.Schema:
 
 
 def h_end_schema(dim: int, dtype: str = "float32") -> pa.Schema:
-    """Sentence vectors (the state at <eos>); files live under ``activations/h_end/model=M/pathway=P/``."""
+    """Sentence representations (the state at <eos> for IMAGINET's networks); files live under
+    ``activations/h_end/model=M/pathway=P/``."""
     value = pa.float16() if dtype == "float16" else pa.float32()
     return pa.schema(
         [
             _f("sentence_id", pa.int64(), "joins sentences.sentence_id"),
             _f("n_tokens", pa.int32(), "words in the sentence, <eos> excluded"),
-            _f("activation", pa.list_(value, dim), f"h_end, {dtype}, fixed length ({dim} here)"),
+            _f("activation", pa.list_(value, dim), f"the network's sentence representation (h_end), {dtype}, fixed length ({dim} here)"),
         ]
     )
 
@@ -193,18 +287,14 @@ TABLES: dict[str, pa.Schema] = {
     "retrieval_examples": RETRIEVAL_EXAMPLES,
     "activations": activations_schema(256),
     "h_end": h_end_schema(256),
+    "omission_by_label": OMISSION_BY_LABEL,
+    "omission_log_ratio": OMISSION_LOG_RATIO,
+    "ridge_r2": RIDGE_R2,
+    "ridge_positions": RIDGE_POSITIONS,
+    "omission_examples": OMISSION_EXAMPLES,
+    "training_curves": TRAINING_CURVES,
+    "evaluation_results": EVALUATION_RESULTS,
 }
-
-
-def _add_analysis_tables() -> None:
-    # The analysis layer defines its own output tables; list them here too so that one
-    # registry (and one folder of JSON documents) covers every table the workflow writes.
-    from lingscope.analysis.tables import TABLES as analysis_tables
-
-    TABLES.update(analysis_tables)
-
-
-_add_analysis_tables()
 
 
 def _json_type(t: pa.DataType) -> dict:

@@ -1,0 +1,198 @@
+"""The catalog: every model kind, its networks, and which methods apply to which network.
+
+This is the one place that lists them. The workflow plans its jobs from it, the config check
+validates each ``models.<name>`` entry against its kind's settings, the analyses and plots take
+the networks' display names and colours from it, and ``tests/test_contract.py`` runs every
+method on every network it lists. It is torch-free, so the workflow reads it at DAG time.
+
+Vocabulary:
+- a **kind** is what a ``models.<name>`` entry of the config builds (``imaginet``, ``sum``, ``lm``);
+  its **family** is the module under :mod:`lingscope.models` that implements it;
+- a **network** is one model x pathway, the unit every method works on (IMAGINET/visual);
+- a **readout** is a named set of output units a network offers (``vocabulary``: next-word
+  logits; ``image``: the image-vector prediction); methods and objectives target readouts;
+- a **method** applies to a network when the network offers what the method needs.
+
+Adding a family: write ``lingscope/models/<family>.py`` implementing :mod:`lingscope.models.base`,
+then add its kinds (with their settings class) to :data:`KINDS` below. Adding a method: write
+``lingscope/methods/<method>.py`` against the contract and add it to :data:`METHODS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from lingscope.core.settings import TrainingSettings, option
+
+# --- families' settings -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaptionModelSettings(TrainingSettings):
+    """IMAGINET, SUM and LM (Kadar et al. 2017, sec. 3): one ``models.<name>`` entry."""
+
+    kind: str = option("imaginet", "imaginet, sum or lm", choices=("imaginet", "sum", "lm"))
+    embedding_dim: int = option(64, "word embedding size (the paper: 1024)", minimum=1)
+    hidden_dim: int = option(128, "GRU state size (the paper: 1024)", minimum=1)
+    gru: str = option("fused", "fused: torch.nn.GRU; authors: clipped-ReLU candidate, steep sigmoid gates",
+                      choices=("fused", "authors"))
+    alpha: float = option(0.1, "weight of the textual loss (or its sampling probability)", minimum=0.0, maximum=1.0)
+    task_sampling: bool = option(False, "the authors' code: one task per batch, textual with probability alpha")
+
+
+# --- networks, kinds, methods --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Network:
+    """One network of a kind (a pathway of the model)."""
+
+    name: str  # the pathway: the name the model, the file names and the tables use
+    display: str  # how figures and tables label it (the paper's name where it has one)
+    colour: str  # its colour in every figure
+    readouts: tuple[str, ...]  # the readouts it offers (see the module docstring)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What one ``models.<name>`` entry builds."""
+
+    name: str
+    family: str  # module lingscope.models.<family>
+    description: str
+    corpus: str  # the corpus it is trained and analysed on
+    tables: tuple[str, ...]  # data tables it trains on besides the corpus's sentences and vocabulary
+    networks: tuple[Network, ...]
+    settings: type[TrainingSettings]
+    reads_eos: bool = True  # sentences are read with <eos> after the last word
+
+    @property
+    def module(self) -> str:
+        return f"lingscope.models.{self.family}"
+
+    def network(self, name: str) -> Network:
+        for network in self.networks:
+            if network.name == name:
+                return network
+        raise KeyError(f"kind {self.name!r} has no network {name!r}; it has {[n.name for n in self.networks]}")
+
+
+@dataclass(frozen=True)
+class Method:
+    """A method and what a network must offer for it to apply."""
+
+    name: str  # also the rule that runs it
+    module: str
+    description: str
+    needs_readout: str | None = None
+
+    def applies(self, network: Network) -> bool:
+        return self.needs_readout is None or self.needs_readout in network.readouts
+
+
+_TEXTUAL = ("vocabulary",)
+_VISUAL = ("image",)
+
+KINDS: dict[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        Kind("imaginet", "imaginet", "shared embedding; a VISUAL GRU predicts the image, a TEXTUAL GRU the next word",
+             "coco", ("image_features",),
+             (Network("textual", "Textual", "#ff7f0e", _TEXTUAL), Network("visual", "Visual", "#1f77b4", _VISUAL)),
+             CaptionModelSettings),
+        Kind("sum", "imaginet", "IMAGINET with the VISUAL GRU replaced by a sum of word embeddings",
+             "coco", ("image_features",),
+             (Network("textual", "Sum textual", "#bcbd22", _TEXTUAL), Network("visual", "Sum", "#7f7f7f", _VISUAL)),
+             CaptionModelSettings),
+        Kind("lm", "imaginet", "a stand-alone GRU language model",
+             "coco", (), (Network("textual", "LM", "#9467bd", _TEXTUAL),), CaptionModelSettings),
+    )
+}
+
+METHODS: dict[str, Method] = {
+    method.name: method
+    for method in (
+        Method("activations", "lingscope.methods.activations", "per-token states and the sentence representation"),
+        Method("omission", "lingscope.methods.omission", "1 - cos of the representation with and without each word"),
+        Method("retrieval_examples", "lingscope.methods.retrieval_examples",
+               "images retrieved with and without a caption's most important word (Fig. 1)", needs_readout="image"),
+    )
+}
+
+# Kadar et al. (2017) compare four networks (Fig. 4 and the R^2 table, in this order); Figs. 1-3
+# set VISUAL against TEXTUAL.
+KADAR_NETWORKS: tuple[str, ...] = ("Sum", "LM", "Textual", "Visual")
+KADAR_PAIR: tuple[str, str] = ("Visual", "Textual")
+
+
+def kind(name: str) -> Kind:
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise KeyError(f"unknown model kind {name!r}; the catalog has {sorted(KINDS)}") from None
+
+
+def network_display(model: str, network: str) -> str:
+    """How figures and tables label network ``network`` of the config's model entry ``model``.
+
+    The entry named after a kind (``models.imaginet``; :func:`check_models` makes sure it is of
+    that kind) gives the catalog's name (``Visual``); any other entry is labelled by its own
+    name (``imaginet_authors/visual``), so two entries of one kind never share a label.
+    """
+    entry = KINDS.get(model)
+    if entry is not None:
+        for candidate in entry.networks:
+            if candidate.name == network:
+                return candidate.display
+    return f"{model}/{network}"
+
+
+def check_models(models: dict) -> dict[str, TrainingSettings]:
+    """Each ``models.<name>`` entry of a config checked against its kind's settings; an entry
+    named after a kind must be of that kind (its networks are labelled by the catalog)."""
+    from lingscope.core.errors import InputError
+
+    out = {}
+    for name, entry in models.items():
+        where = f"models.{name}"
+        kind_name = entry.get("kind") if isinstance(entry, dict) else None
+        if kind_name not in KINDS:
+            raise InputError(None, f"{where}.kind", f"must be one of {sorted(KINDS)}, got {kind_name!r}")
+        if name in KINDS and kind_name != name:
+            raise InputError(None, f"{where}.kind", f"an entry named after the kind {name!r} must be of that kind, "
+                                                    f"got {kind_name!r}; rename the entry")
+        out[name] = KINDS[kind_name].settings.from_config(entry, where)
+    return out
+
+
+def colour(display: str) -> str:
+    """The figure colour of a network by its display name (grey for entries outside the catalog)."""
+    for entry in KINDS.values():
+        for network in entry.networks:
+            if network.display == display:
+                return network.colour
+    return "#555555"
+
+
+def objectives(kind_name: str) -> tuple[str, ...]:
+    """The training objectives of a kind, one per network with a readout to train (its name)."""
+    return tuple(network.name for network in kind(kind_name).networks)
+
+
+def all_objectives() -> tuple[str, ...]:
+    """Every objective name of every kind, in catalog order: the per-objective loss columns."""
+    names: list[str] = []
+    for entry in KINDS.values():
+        for name in objectives(entry.name):
+            if name not in names:
+                names.append(name)
+    return tuple(names)
+
+
+def settings_of(kind_name: str) -> type[TrainingSettings]:
+    return kind(kind_name).settings
+
+
+def settings_fields(kind_name: str) -> list[str]:
+    return [f.name for f in dataclasses.fields(settings_of(kind_name))]

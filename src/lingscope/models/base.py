@@ -1,0 +1,248 @@
+"""The model contract: the only way a method, the training loop or an evaluation touches a model.
+
+Every family (:mod:`lingscope.models.imaginet`, and those to come) subclasses :class:`Model`.
+A model has one or more **networks** (one model x pathway: IMAGINET has ``textual`` and
+``visual``), all reading one shared word embedding. For each network it gives
+
+- per-token **states** from embeddings (:meth:`Model.states`): the methods can feed free or soft
+  embeddings instead of ids (gradients, input optimisation);
+- the sentence **representation** (:meth:`Model.representation`): ``h_end`` for IMAGINET's
+  networks, what omission scores and the sentence-level readouts use;
+- named **readouts** (:meth:`Model.readouts`, :meth:`Model.readout`): the output units a method
+  or an objective may target, computed from a state or a representation;
+- optionally a strictly left-to-right **cell** (:meth:`Model.cell`): one step from a state and an
+  input. Only a network with a cell may use the fast exact paths of the methods (prefix reuse in
+  omission, segment runs in the dumps); a network without one gets the generic exact path, so a
+  fast path can never run where it would be wrong (a bidirectional network, say).
+
+Sentences are laid out as :mod:`lingscope.encoding.csr` describes; a model with
+``reads_eos = True`` reads ``<eos>`` after the last word (the ids come from
+:mod:`lingscope.encoding.ids`, never from a number written here).
+
+The catalog (:mod:`lingscope.core.catalog`) lists each kind's networks and readouts without
+torch; ``tests/test_contract.py`` checks that every model agrees with its catalog entry.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from lingscope.core import catalog
+from lingscope.core.errors import InputError
+from lingscope.core.io import atomic_path
+
+# What a readout's units are, which says how objectives and evaluations use them.
+NEXT_TOKEN = "next_token"  # logits over the vocabulary; the state after t tokens predicts token t+1
+REGRESSION = "regression"  # a vector predicted from the representation, regressed on a target of the same name
+
+
+@dataclass(frozen=True)
+class Readout:
+    """Named output units of a network."""
+
+    name: str  # e.g. "vocabulary", "image"; the target of a regression readout has the same name
+    kind: str  # NEXT_TOKEN or REGRESSION
+    units: int
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One training objective: a loss on one readout of one network, with its weight."""
+
+    name: str  # names the loss columns of the training metrics (train_loss_<name>)
+    network: str
+    readout: str
+    weight: float
+
+
+class Cell(ABC):
+    """One strictly left-to-right step: ``state_t = step(project(x_t), state_{t-1})``, from a zero state.
+
+    ``project`` is the part of a step that does not depend on the state; it is computed once per
+    token and shared by every run that reads that token. ``step`` may overwrite its ``x_in``
+    argument (callers pass a fresh gather) and may write the new state into ``out``.
+    """
+
+    state_size: int
+
+    @abstractmethod
+    def project(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    @abstractmethod
+    def step(self, x_in: torch.Tensor, state: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor: ...
+
+    def output(self, state: torch.Tensor) -> torch.Tensor:
+        """The network's state as :meth:`Model.states` gives it (the whole cell state by default)."""
+        return state
+
+
+class Model(nn.Module, ABC):
+    """Base of every family; see the module docstring for the contract."""
+
+    def __init__(self, architecture: dict):
+        super().__init__()
+        self.architecture = dict(architecture)
+
+    @property
+    def kind(self) -> str:
+        return self.architecture["kind"]
+
+    @property
+    def reads_eos(self) -> bool:
+        """Whether sentences are read with ``<eos>`` after the last word (from the catalog)."""
+        return catalog.kind(self.kind).reads_eos
+
+    @property
+    def networks(self) -> tuple[str, ...]:
+        return tuple(n.name for n in catalog.kind(self.kind).networks)
+
+    # --- embeddings -----------------------------------------------------------------------
+    # A family sets ``self.embedding`` (an nn.Embedding whose <pad> row is zero) in __init__.
+    embedding: nn.Embedding
+
+    @property
+    def embedding_matrix(self) -> torch.Tensor:
+        """``(vocabulary, dim)``: row i embeds token id i."""
+        return self.embedding.weight
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.embedding(ids)
+
+    # --- networks -------------------------------------------------------------------------
+    def check_network(self, network: str) -> None:
+        if network not in self.networks:
+            raise ValueError(f"model {self.kind!r} has no network {network!r}; it has {self.networks}")
+
+    @abstractmethod
+    def state_dim(self, network: str) -> int: ...
+
+    @abstractmethod
+    def states(self, network: str, emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``(batch, time, state_dim)``: the state after every token of right-padded ``emb``
+        ``(batch, time, embedding_dim)``; rows past a sentence's length are unspecified."""
+
+    def representation_dim(self, network: str) -> int:
+        return self.state_dim(network)
+
+    def representation(self, network: str, emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``(batch, representation_dim)``: each sentence's representation; by default the state
+        after its last token (``h_end`` when that token is ``<eos>``)."""
+        return last(self.states(network, emb, lengths), lengths)
+
+    @abstractmethod
+    def readouts(self, network: str) -> dict[str, Readout]: ...
+
+    @abstractmethod
+    def readout(self, network: str, name: str, h: torch.Tensor) -> torch.Tensor:
+        """The units of readout ``name`` from ``h`` (..., dim): a state for a NEXT_TOKEN
+        readout, a representation for a REGRESSION one."""
+
+    def cell(self, network: str) -> Cell | None:
+        """The network's strictly left-to-right cell, or None (the default) where it has none."""
+        self.check_network(network)
+        return None
+
+    # --- training -------------------------------------------------------------------------
+    @abstractmethod
+    def objectives(self) -> tuple[Objective, ...]:
+        """The losses the model is trained on, in the order they are computed."""
+
+    sample_objectives: bool = False  # True: each batch trains one objective, drawn by weight
+
+    def combine(self, losses: dict):
+        """The total loss from per-objective losses (tensors or floats): the weighted sum, or the
+        single loss when only one is present (a sampled batch, or a one-objective model)."""
+        if len(losses) == 1:
+            return next(iter(losses.values()))
+        weights = {o.name: o.weight for o in self.objectives()}
+        total = None
+        for name, value in losses.items():
+            term = weights[name] * value
+            total = term if total is None else total + term
+        return total
+
+
+def next_token_logits(model: Model, network: str, readout: str, ids: torch.Tensor,
+                      lengths: torch.Tensor) -> torch.Tensor:
+    """``(batch, time, units)`` of a NEXT_TOKEN readout: position t predicted from the state after
+    t - 1 tokens, the first token from the zero start state of the recurrent networks."""
+    states = model.states(network, model.embed(ids), lengths)
+    shifted = torch.cat([states.new_zeros(states.shape[0], 1, states.shape[2]), states[:, :-1]], 1)
+    return model.readout(network, readout, shifted)
+
+
+def sentence_readout(model: Model, network: str, readout: str, ids: torch.Tensor,
+                     lengths: torch.Tensor) -> torch.Tensor:
+    """``(batch, units)`` of a REGRESSION readout: the readout of each sentence's representation."""
+    return model.readout(network, readout, model.representation(network, model.embed(ids), lengths))
+
+
+def last(states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Each sequence's state at its own last token."""
+    index = (lengths - 1).view(-1, 1, 1).expand(-1, 1, states.shape[-1])
+    return states.gather(1, index).squeeze(1)
+
+
+def mask(lengths: torch.Tensor, width: int) -> torch.Tensor:
+    """``(batch, width)`` float mask: 1 where a position lies inside its sentence."""
+    return (torch.arange(width, device=lengths.device)[None, :] < lengths[:, None]).to(torch.float32)
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` takes CUDA when present, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+# --- saving and loading ------------------------------------------------------------------------
+
+
+def save_model(path, model: Model, extra: dict) -> None:
+    """The trained weights plus everything needed to rebuild the model, written atomically.
+
+    Serialised to memory first: torch names the archive's records after the file it writes,
+    and the atomic temporary name is random, so saving to it directly would make two runs
+    of the same config give different bytes."""
+    buffer = io.BytesIO()
+    torch.save({"architecture": dict(model.architecture), "state_dict": model.state_dict(), **extra}, buffer)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(buffer.getvalue())
+
+
+def family(kind: str):
+    """The module implementing ``kind`` (from the catalog); it has ``build(architecture)``."""
+    return importlib.import_module(catalog.kind(kind).module)
+
+
+def build(architecture: dict) -> Model:
+    return family(architecture["kind"]).build(architecture)
+
+
+def load_model(path, device: str | torch.device = "cpu") -> tuple[Model, dict]:
+    """A model saved by :func:`save_model`, in eval mode, and the saved extras."""
+    try:
+        blob = torch.load(path, map_location=device, weights_only=False)
+        architecture = blob.pop("architecture")
+    except (OSError, RuntimeError, KeyError, AttributeError) as err:
+        raise InputError(path, None, f"not a lingscope model file ({err})") from None
+    if architecture.get("kind") not in catalog.KINDS:
+        raise InputError(path, None, f"model kind {architecture.get('kind')!r} is not in the catalog {sorted(catalog.KINDS)}")
+    model = build(architecture)
+    model.load_state_dict(blob.pop("state_dict"))
+    return model.to(device).eval(), blob
+
+
+def load_network(path, network: str, device: str | torch.device = "cpu") -> tuple[Model, dict]:
+    """:func:`load_model`, checking that the model has ``network``."""
+    model, extra = load_model(path, device)
+    if network not in model.networks:
+        raise InputError(path, f"model {extra.get('name')}", f"has no {network!r} network (it has {model.networks})")
+    return model, extra

@@ -1,0 +1,129 @@
+"""Evaluate a trained model on a split, one set of metrics per readout of each network.
+
+- ``regression`` readouts (``image``, Kadar et al. 2017, sec. 3): retrieval. Each sentence's
+  prediction ranks the split's target vectors (the images, z-scored with the train statistics
+  saved in the model) by cosine; recall@k is the share of sentences whose own target is among
+  the top k. Chance recall@k is k / (number of targets).
+- ``next_token`` readouts (``vocabulary``): per-token cross-entropy (nats) and perplexity over
+  every token the model reads (``w_1 .. w_n <eos>``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import torch
+import torch.nn.functional as F
+
+from lingscope.core.errors import run_cli
+from lingscope.core.io import write_parquet
+from lingscope.core.schemas import EVALUATION
+from lingscope.core.settings import Runtime
+from lingscope.encoding.captions import Sentences, length_batches, load_sentences
+from lingscope.encoding.ids import PAD_ID, load_vocab_checked
+from lingscope.encoding.images import Images, load_images, split_zscored
+from lingscope.models.base import NEXT_TOKEN, REGRESSION, Model, load_model, next_token_logits, pick_device, sentence_readout
+from lingscope.training.objectives import TARGET_TABLES
+
+RECALL_AT = (1, 5, 10)
+
+
+@torch.no_grad()
+def predictions(model: Model, network: str, readout: str, sentences: Sentences, device,
+                batch_size: int = 512) -> torch.Tensor:
+    """A regression readout's prediction for every sentence, unit-normalised, in sentence order."""
+    out = torch.empty(len(sentences), model.readouts(network)[readout].units)
+    for index in length_batches(sentences.lengths, batch_size, None):
+        ids, lengths = sentences.padded(index)
+        pred = sentence_readout(model, network, readout, torch.from_numpy(ids).to(device),
+                                     torch.from_numpy(lengths).to(device))
+        out[torch.from_numpy(index)] = F.normalize(pred, dim=1).cpu()
+    return out
+
+
+def ranks_of_true_target(pred: torch.Tensor, targets: torch.Tensor, target_ids: np.ndarray,
+                         true_ids: np.ndarray) -> np.ndarray:
+    """1-based rank of each sentence's own target among ``target_ids`` by cosine (ties: pessimistic)."""
+    column = {int(i): k for k, i in enumerate(target_ids)}
+    truth = torch.tensor([column[int(i)] for i in true_ids])
+    ranks = np.empty(len(pred), dtype=np.int64)
+    for start in range(0, len(pred), 4096):
+        scores = pred[start : start + 4096] @ targets.T
+        own = scores.gather(1, truth[start : start + 4096, None])
+        ranks[start : start + 4096] = (scores >= own).sum(1).numpy()
+    return ranks
+
+
+@torch.no_grad()
+def cross_entropy(model: Model, network: str, readout: str, sentences: Sentences, device,
+                  batch_size: int = 512) -> tuple[float, int]:
+    total, n = 0.0, 0
+    for index in length_batches(sentences.lengths, batch_size, None):
+        ids, lengths = sentences.padded(index)
+        ids_t = torch.from_numpy(ids).to(device)
+        logits = next_token_logits(model, network, readout, ids_t, torch.from_numpy(lengths).to(device))
+        total += F.cross_entropy(logits.flatten(0, 1), ids_t.flatten(), ignore_index=PAD_ID, reduction="sum").item()
+        n += int(lengths.sum())
+    return total / n, n
+
+
+def evaluate(model: Model, extra: dict, sentences: Sentences, tables: dict[str, Images | None], split: str,
+             device) -> list[dict]:
+    name = extra["name"]
+    rows = []
+    for network in model.networks:
+        for readout in model.readouts(network).values():
+            base = {"model": name, "pathway": network, "split": split}
+            if readout.kind == REGRESSION:
+                targets = tables.get(TARGET_TABLES.get(readout.name, ""))
+                if targets is None:
+                    print(f"note: no --{TARGET_TABLES.get(readout.name, readout.name).replace('_', '-')}: "
+                          f"{network}'s {readout.name!r} readout is not evaluated", file=sys.stderr)
+                    continue
+                target_ids, vectors = split_zscored(targets, split, extra[f"{readout.name}_mean"].numpy(),
+                                                    extra[f"{readout.name}_std"].numpy())
+                vectors = F.normalize(torch.from_numpy(vectors), dim=1)
+                pred = predictions(model, network, readout.name, sentences, device)
+                ranks = ranks_of_true_target(pred, vectors, target_ids, sentences.image_ids)
+                base["n"] = len(sentences)
+                for k in RECALL_AT:
+                    rows.append(base | {"metric": f"recall@{k}", "value": float((ranks <= k).mean())})
+                    rows.append(base | {"metric": f"chance_recall@{k}", "value": min(1.0, k / len(target_ids))})
+                rows.append(base | {"metric": "median_rank", "value": float(np.median(ranks))})
+            elif readout.kind == NEXT_TOKEN:
+                ce, n = cross_entropy(model, network, readout.name, sentences, device)
+                rows += [base | {"metric": "cross_entropy", "value": ce, "n": n},
+                         base | {"metric": "perplexity", "value": float(np.exp(ce)), "n": n}]
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help="model.pt written by lingscope.training.train")
+    p.add_argument("--sentences", required=True)
+    p.add_argument("--vocab", required=True)
+    for table in sorted(set(TARGET_TABLES.values())):
+        p.add_argument("--" + table.replace("_", "-"), dest=table, help=f"{table.upper()} table (regression readouts)")
+    p.add_argument("--split", default="val")
+    p.add_argument("--out", required=True, help="EVALUATION Parquet table")
+    Runtime.add_arguments(p, "runtime (config: training)")
+    args = p.parse_args(argv)
+    runtime = Runtime.from_args(args)
+    torch.set_num_threads(runtime.threads)
+    device = pick_device(runtime.device)
+    model, extra = load_model(args.model, device)
+    sentences = load_sentences(args.sentences, load_vocab_checked(args.vocab), args.split, eos=model.reads_eos)
+    tables = {t: load_images(getattr(args, t)) if getattr(args, t) else None for t in set(TARGET_TABLES.values())}
+    rows = evaluate(model, extra, sentences, tables, args.split, device)
+    for row in rows:
+        print(f"{row['model']} {row['pathway']} {row['metric']}: {row['value']:.4f}")
+    write_parquet(pa.Table.from_pylist(rows), Path(args.out), EVALUATION, "evaluation")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))

@@ -1,0 +1,257 @@
+"""Train one ``models.<name>`` entry: one loop for every family, driven by the model's objectives.
+
+- The loss is the weighted sum of the model's objectives (IMAGINET: ``alpha * L_T + (1 - alpha) *
+  L_V``, Kadar et al. 2017, sec. 3), or, where the model samples them (``task_sampling``, the
+  authors' code), one objective per batch drawn by weight.
+- Adam; batches of sentences of equal length; early stopping on the validation loss.
+- A checkpoint after every epoch (``<checkpoint-dir>/last.pt``, written atomically). A rerun
+  resumes after the last finished epoch, with the optimiser state and the data order intact, so
+  an interrupted run ends with the same weights as an uninterrupted one (on the same machine
+  and thread count). A checkpoint is resumed only when its fingerprint matches: a hash of every
+  setting and of the content of every input file, so changed data can never be mistaken for
+  the same run. A finished run deletes its checkpoint.
+- Writes the weights of the best epoch (``--out-model``) and one metrics row per epoch
+  (``--out-metrics``, TRAINING_METRICS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import torch
+from tqdm import tqdm
+
+from lingscope.core import catalog
+from lingscope.core.errors import run_cli
+from lingscope.core.io import atomic_path, write_parquet
+from lingscope.core.schemas import TRAINING_METRICS
+from lingscope.core.settings import Runtime, TrainingSettings
+from lingscope.encoding.captions import Sentences, length_batches, load_sentences
+from lingscope.encoding.ids import load_vocab_checked
+from lingscope.models.base import Model, family, pick_device, save_model
+from lingscope.training.objectives import TARGET_TABLES, Batch, Targets, load_targets, loss, validation_weight
+
+# Bump when the checkpoint's content changes meaning: older checkpoints are then ignored.
+CHECKPOINT_FORMAT = 2
+
+
+def _epoch_rng(seed: int, epoch: int) -> np.random.Generator:
+    # Data order and objective draws depend only on (seed, epoch), so a resumed run repeats them.
+    return np.random.default_rng([seed, epoch])
+
+
+class Trainer:
+    def __init__(self, model: Model, settings: TrainingSettings, name: str, data: dict[str, Sentences],
+                 targets: Targets, device: torch.device):
+        self.model, self.settings, self.name, self.data, self.targets = model, settings, name, data, targets
+        self.device = device
+        self.objectives = model.objectives()
+
+    def batch(self, split: str, index: np.ndarray) -> Batch:
+        ids, lengths = self.data[split].padded(index)
+        index_t = torch.from_numpy(index).to(self.device)
+        targets = {name: values[index_t] for name, values in self.targets.per_split[split].items()}
+        return Batch(torch.from_numpy(ids).to(self.device, non_blocking=True), torch.from_numpy(lengths).to(self.device),
+                     int(lengths.sum()), targets)
+
+    def _drawn(self, draw: float):
+        """The objectives a training batch trains: all of them, or one drawn by weight."""
+        if not self.model.sample_objectives or len(self.objectives) < 2:
+            return self.objectives
+        bound = 0.0
+        for objective in self.objectives[:-1]:
+            bound += objective.weight
+            if draw < bound:
+                return (objective,)
+        return (self.objectives[-1],)
+
+    def run_epoch(self, optimizer, epoch: int) -> dict:
+        model, settings, rng = self.model, self.settings, _epoch_rng(self.settings.seed, epoch)
+        batches = length_batches(self.data["train"].lengths, settings.batch_size, rng)
+        draws = rng.random(len(batches))
+        model.train()
+        names = [o.name for o in self.objectives]
+        sums = dict.fromkeys(["loss", *names], 0.0)
+        counts = dict.fromkeys(["loss", *names], 0)
+        tokens, start = 0, time.perf_counter()
+        bar = tqdm(total=len(batches), desc=f"{self.name} epoch {epoch}", file=sys.stderr, mininterval=10, unit="batch")
+        for k, index in enumerate(batches):
+            batch = self.batch("train", index)
+            losses = {o.name: loss(model, o, batch) for o in self._drawn(draws[k])}
+            total = model.combine(losses)
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            if settings.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+            optimizer.step()
+            tokens += batch.n_tokens
+            if k % 20 == 0 or k == len(batches) - 1:
+                # .item() syncs the device; doing it every batch would cost GPU throughput.
+                for name, value in losses.items():
+                    sums[name] += value.item() * len(index)
+                    counts[name] += len(index)
+                sums["loss"] += total.item() * len(index)
+                counts["loss"] += len(index)
+                bar.set_postfix(loss=f"{total.item():.4f}", tok_s=f"{tokens / (time.perf_counter() - start):,.0f}",
+                                refresh=False)
+            bar.update(1)
+        bar.close()
+        seconds = time.perf_counter() - start
+        mean = {k: (sums[k] / counts[k] if counts[k] else None) for k in sums}
+        return {"train_loss": mean["loss"], **{f"train_loss_{n}": mean.get(n) for n in catalog.all_objectives()},
+                "tokens_per_second": tokens / seconds, "seconds": seconds}
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        model = self.model
+        model.eval()
+        totals = {o.name: 0.0 for o in self.objectives}
+        weights = {o.name: 0 for o in self.objectives}
+        for index in length_batches(self.data["val"].lengths, self.settings.batch_size * 4, None):
+            batch = self.batch("val", index)
+            for objective in self.objectives:
+                w = validation_weight(model, objective, batch)
+                totals[objective.name] += loss(model, objective, batch).item() * w
+                weights[objective.name] += w
+        mean = {name: totals[name] / weights[name] for name in totals}
+        return {"val_loss": model.combine(mean), **{f"val_loss_{n}": mean.get(n) for n in catalog.all_objectives()}}
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's content, read in 1 MiB blocks (about 1 s per GB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint(settings: TrainingSettings, inputs: dict[str, str | Path]) -> str:
+    """What a checkpoint must match to be resumed: every setting of the model entry and the
+    content of every input file (``runtime`` settings, the device and thread count, are not part
+    of it: a run may resume elsewhere)."""
+    blob = {"format": CHECKPOINT_FORMAT, "settings": settings.as_dict(),
+            "inputs": {name: file_digest(path) for name, path in sorted(inputs.items())}}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+@dataclass
+class Paths:
+    sentences: Path
+    vocab: Path
+    tables: dict[str, Path | None]  # extra data tables by name (image_features)
+    checkpoint_dir: Path
+    out_model: Path
+    out_metrics: Path
+
+
+def train(name: str, settings: TrainingSettings, runtime: Runtime, paths: Paths) -> None:
+    device = pick_device(runtime.device)
+    torch.set_num_threads(runtime.threads)
+    entry = catalog.kind(settings.kind)
+    vocab = load_vocab_checked(paths.vocab)
+    data = {"train": load_sentences(paths.sentences, vocab, "train", settings.max_train_sentences or None,
+                                    eos=entry.reads_eos),
+            "val": load_sentences(paths.sentences, vocab, "val", eos=entry.reads_eos)}
+    needed = [r for network in entry.networks for r in network.readouts if r in TARGET_TABLES]
+    targets = load_targets(needed, paths.tables, data, device)
+    torch.manual_seed(settings.seed)
+    model = family(settings.kind).create(settings, len(vocab), targets.units).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
+    trainer = Trainer(model, settings, name, data, targets, device)
+    print(f"{name}: {model.architecture}, {sum(p.numel() for p in model.parameters()):,} parameters on {device}; "
+          f"{len(data['train']):,} train / {len(data['val']):,} val sentences", file=sys.stderr)
+
+    ckpt_path = paths.checkpoint_dir / "last.pt"
+    inputs = {"sentences": paths.sentences, "vocab": paths.vocab}
+    inputs |= {TARGET_TABLES[r]: paths.tables[TARGET_TABLES[r]] for r in needed}
+    fp = fingerprint(settings, inputs)
+    state = {"epoch": 0, "history": [], "best_loss": float("inf"), "best_epoch": 0, "best_state": None, "bad_epochs": 0}
+    if ckpt_path.exists():
+        saved = torch.load(ckpt_path, map_location=device, weights_only=False)
+        if saved.get("fingerprint") == fp:
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            torch.set_rng_state(saved["torch_rng"])
+            state = saved["state"]
+            print(f"{name}: resumed from {ckpt_path} after epoch {state['epoch']}", file=sys.stderr)
+        else:
+            print(f"{name}: ignoring {ckpt_path}: it was made with other settings or other input data",
+                  file=sys.stderr)
+
+    while state["epoch"] < settings.max_epochs and state["bad_epochs"] < settings.patience:
+        epoch = state["epoch"] + 1
+        row = {"model": name, "epoch": epoch, **trainer.run_epoch(optimizer, epoch), **trainer.validate()}
+        if row["val_loss"] < state["best_loss"]:
+            state.update(best_loss=row["val_loss"], best_epoch=epoch, bad_epochs=0)
+            state["best_state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            state["bad_epochs"] += 1
+        state["history"].append(row)
+        state["epoch"] = epoch
+        print(f"{name} epoch {epoch}: train {row['train_loss']:.4f} val {row['val_loss']:.4f} "
+              f"({row['tokens_per_second']:,.0f} tokens/s)", file=sys.stderr, flush=True)
+        _save_checkpoint(ckpt_path, {"fingerprint": fp, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                     "torch_rng": torch.get_rng_state(), "state": state})
+
+    model.load_state_dict(state["best_state"])
+    extra = {"name": name, "best_epoch": state["best_epoch"], "vocab_size": len(vocab), **targets.extras()}
+    save_model(paths.out_model, model.cpu(), extra)
+    rows = [r | {"is_best": r["epoch"] == state["best_epoch"]} for r in state["history"]]
+    write_parquet(pa.Table.from_pylist(rows), paths.out_metrics, TRAINING_METRICS, "training_metrics")
+    # The run is complete: its checkpoint must not be taken for a later run's own.
+    ckpt_path.unlink(missing_ok=True)
+    try:
+        paths.checkpoint_dir.rmdir()
+    except OSError:
+        pass  # not empty (a user's file) or already gone
+    print(f"{name}: best epoch {state['best_epoch']} (val loss {state['best_loss']:.4f})", file=sys.stderr)
+
+
+def build_parser(settings: type[TrainingSettings]) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--name", required=True, help="model name (the config's models.<name>) used in outputs")
+    p.add_argument("--sentences", required=True, type=Path, help="SENTENCES table of the kind's corpus")
+    p.add_argument("--vocab", required=True, type=Path, help="VOCAB table of the corpus")
+    for table in sorted(set(TARGET_TABLES.values())):
+        p.add_argument("--" + table.replace("_", "-"), dest=table, type=Path,
+                       help=f"{table.upper()} table, for models with a readout trained on it")
+    p.add_argument("--checkpoint-dir", required=True, type=Path)
+    p.add_argument("--out-model", required=True, type=Path)
+    p.add_argument("--out-metrics", required=True, type=Path)
+    settings.add_arguments(p, "model settings (config: models.<name>)")
+    Runtime.add_arguments(p, "runtime (config: training)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    kinds = argparse.ArgumentParser(add_help=False)
+    kinds.add_argument("--kind", choices=sorted(catalog.KINDS))
+    known, _ = kinds.parse_known_args(argv)
+    settings_class = catalog.settings_of(known.kind) if known.kind else TrainingSettings
+    parser = build_parser(settings_class)
+    args = parser.parse_args(argv)
+    if known.kind is None:
+        parser.error(f"--kind is required (one of {sorted(catalog.KINDS)})")
+    settings = settings_class.from_args(args)
+    paths = Paths(args.sentences, args.vocab, {t: getattr(args, t) for t in set(TARGET_TABLES.values())},
+                  args.checkpoint_dir, args.out_model, args.out_metrics)
+    train(args.name, settings, Runtime.from_args(args), paths)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))

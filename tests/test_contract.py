@@ -1,0 +1,272 @@
+"""The contract matrix: every method on every network of every kind in the catalog, on tiny models.
+
+Written as data: the rows are the catalog's kinds x networks (and a variant of each kind's
+settings), the columns the catalog's methods. A new family joins the matrix by adding its kinds
+to the catalog; a new method by adding itself to ``METHODS`` and a runner below. Each cell
+checks the method against a reference that does not share its fast path:
+
+- the contract itself: embeddings, shapes, padding, readouts against the catalog;
+- a network with a cell: the cell's states and final state against ``Model.states`` and
+  ``Model.representation`` (the fast paths rely on this);
+- ``activations``: the dump (through the CLI, on Parquet) against a plain forward pass;
+- ``omission``: the fast path, the generic path and the authors' per-sentence method agree to
+  1e-5; a network without a cell is given the generic path;
+- ``retrieval_examples``: the CLI's retrieved images against a brute-force ranking.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from lingscope.core import catalog
+from lingscope.core.io import write_parquet
+from lingscope.core.schemas import OMISSION, SENTENCES, VOCAB, image_features_schema
+from lingscope.encoding.csr import pad, to_csr
+from lingscope.encoding.ids import EOS_ID, PAD_ID, SPECIALS
+from lingscope.methods import activations, omission, retrieval_examples
+from lingscope.models.base import Model, family, last, load_model, mask, save_model, sentence_readout
+from lingscope.models.runs import padded_representations, padded_states, run_network
+
+VOCAB_SIZE = 23
+IMAGE_DIM = 5
+WORDS = [f"w{i}" for i in range(VOCAB_SIZE - len(SPECIALS))]
+# Settings variants per family beyond its defaults (the authors' GRU for the caption models).
+VARIANTS = {"imaginet": [{}, {"gru": "authors"}]}
+
+
+def _cases():
+    for kind in catalog.KINDS.values():
+        for variant in VARIANTS.get(kind.family, [{}]):
+            for network in kind.networks:
+                label = "-".join([kind.name, network.name, *(f"{k}={v}" for k, v in variant.items())])
+                yield pytest.param(kind.name, network.name, variant, id=label)
+
+
+CASES = list(_cases())
+
+
+def tiny(kind: str, variant: dict, seed: int = 0) -> Model:
+    settings = dataclasses.replace(catalog.settings_of(kind)(), kind=kind, embedding_dim=6, hidden_dim=8, **variant)
+    torch.manual_seed(seed)
+    model = family(kind).create(settings, VOCAB_SIZE, {"image": IMAGE_DIM})
+    with torch.no_grad():  # trained models are not near zero: spread the weights a little
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+        model.embedding.weight[PAD_ID] = 0.0
+    return model.eval()
+
+
+def sentences(seed: int, n: int = 30) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(flat, offsets, n_words)`` of n random sentences of 1..13 words (ids of real words)."""
+    rng = np.random.default_rng(seed)
+    n_words = rng.integers(1, 14, n)
+    words = rng.integers(len(SPECIALS), VOCAB_SIZE, int(n_words.sum()))
+    flat, offsets = to_csr(words, n_words)
+    return flat, offsets, n_words
+
+
+class WithoutCell:
+    """The same model with its cell hidden: what a network without one (a BiLSTM) looks like."""
+
+    def __init__(self, model: Model):
+        self._model = model
+
+    def cell(self, network):
+        return None
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+
+# --- the contract -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind,network,variant", CASES)
+def test_the_model_honours_the_contract(kind, network, variant):
+    model = tiny(kind, variant)
+    entry = catalog.kind(kind)
+    assert model.networks == tuple(n.name for n in entry.networks)
+    assert set(model.readouts(network)) == set(entry.network(network).readouts)
+    ids = torch.tensor([[5, 6, 7, EOS_ID, PAD_ID], [8, 9, 10, 11, EOS_ID]])
+    lengths = torch.tensor([4, 5])
+    emb = model.embed(ids)
+    torch.testing.assert_close(emb, model.embedding_matrix[ids])
+    states = model.states(network, emb, lengths)
+    assert states.shape == (2, 5, model.state_dim(network))
+    rep = model.representation(network, emb, lengths)
+    assert rep.shape == (2, model.representation_dim(network))
+    # Padding changes nothing: the first sentence alone gives the same states and representation.
+    alone = model.embed(ids[:1, :4])
+    torch.testing.assert_close(model.states(network, alone, lengths[:1])[0], states[0, :4], atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(model.representation(network, alone, lengths[:1]), rep[:1], atol=1e-6, rtol=1e-5)
+    # Free embeddings work as well as ids (what gradient methods feed): the gradient reaches them.
+    free = emb.detach().clone().requires_grad_(True)
+    for name, readout in model.readouts(network).items():
+        source = model.states(network, free, lengths) if readout.kind == "next_token" else \
+            model.representation(network, free, lengths)
+        out = model.readout(network, name, source)
+        assert out.shape[-1] == readout.units
+        out.sum().backward()
+        assert free.grad is not None and free.grad[0, :4].abs().sum() > 0
+        # positions past a sentence's end do not matter
+        assert torch.all(free.grad[0, 4:] == 0) or readout.kind == "next_token"
+        free.grad = None
+
+
+@pytest.mark.parametrize("kind,network,variant", CASES)
+def test_a_cell_reproduces_the_network(kind, network, variant):
+    """What every fast path relies on: stepping the cell from zero gives the network's states,
+    and its final state gives the representation."""
+    model = tiny(kind, variant)
+    cell = model.cell(network)
+    if cell is None:
+        pytest.skip("no cell: the methods take their generic paths")
+    flat, offsets, _ = sentences(1, 12)
+    ids, lengths = pad(flat, offsets)
+    ids_t, lengths_t = torch.from_numpy(ids), torch.from_numpy(lengths)
+    with torch.no_grad():
+        emb = model.embed(ids_t)
+        state = torch.zeros(len(ids), cell.state_size)
+        x_in = cell.project(emb)
+        stepped = []
+        for t in range(ids.shape[1]):
+            state = cell.step(x_in[:, t].clone(), state)
+            stepped.append(cell.output(state))
+        stepped = torch.stack(stepped, 1)
+        m = mask(lengths_t, ids.shape[1]).bool()
+        torch.testing.assert_close(stepped[m], model.states(network, emb, lengths_t)[m], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(last(stepped, lengths_t), model.representation(network, emb, lengths_t),
+                                   atol=1e-5, rtol=1e-5)
+
+
+# --- the methods -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A tiny corpus on disk in the real tables: val sentences of the tiny vocabulary, images."""
+    root = tmp_path_factory.mktemp("contract")
+    flat, offsets, n_words = sentences(5, 24)
+    vocab = list(SPECIALS) + WORDS
+    tokens = [[vocab[i] for i in flat[offsets[k] : offsets[k + 1] - 1]] for k in range(len(n_words))]
+    tokens = [[t.upper() if k % 3 == 0 else t for t in sent] for k, sent in enumerate(tokens)]  # case folds
+    n = len(tokens)
+    write_parquet(pa.table({
+        "corpus": ["coco"] * n, "split": ["val"] * n, "sentence_id": list(range(100, 100 + n)),
+        "image_id": [10 + k // 2 for k in range(n)], "label": pa.nulls(n, pa.int8()),
+        "text": [" ".join(t) for t in tokens], "tokens": tokens}), root / "sentences.parquet", SENTENCES, "sentences")
+    write_parquet(pa.table({"token_id": list(range(len(vocab))), "token": vocab, "count": [0] * len(vocab)}),
+                  root / "vocab.parquet", VOCAB, "vocab")
+    rng = np.random.default_rng(3)
+    image_ids = sorted({10 + k // 2 for k in range(n)})
+    feats = rng.normal(size=(len(image_ids), IMAGE_DIM)).astype(np.float32)
+    write_parquet(pa.table({"image_id": image_ids, "split": ["val"] * len(image_ids),
+                            "filename": [None] * len(image_ids),
+                            "features": pa.FixedSizeListArray.from_arrays(pa.array(feats.ravel()), IMAGE_DIM)}),
+                  root / "images.parquet", image_features_schema(IMAGE_DIM), "image_features")
+    return {"root": root, "flat": flat, "offsets": offsets, "n_words": n_words, "features": feats,
+            "image_ids": np.array(image_ids)}
+
+
+def saved(kind, variant, path):
+    model = tiny(kind, variant)
+    extra = {"name": kind, "image_mean": torch.zeros(IMAGE_DIM), "image_std": torch.ones(IMAGE_DIM)}
+    save_model(path, model, extra)
+    return load_model(path)[0]
+
+
+def run_activations(model, network, path, files, tmp_path):
+    tokens_dir, h_end_dir = tmp_path / "tokens", tmp_path / "h_end"
+    root = files["root"]
+    assert activations.main(["--model", str(path), "--pathway", network, "--sentences", str(root / "sentences.parquet"),
+                             "--vocab", str(root / "vocab.parquet"), "--device", "cpu", "--chunk-sentences", "7",
+                             "--batch-rows", "5", "--tokens-dir", str(tokens_dir), "--h-end-dir", str(h_end_dir)]) == 0
+    dumped = pq.read_table(tokens_dir)
+    states = np.stack(dumped.column("activation").to_numpy(zero_copy_only=False))
+    reps = np.stack(pq.read_table(h_end_dir).column("activation").to_numpy(zero_copy_only=False))
+    ids, lengths = pad(files["flat"], files["offsets"])
+    with torch.no_grad():
+        emb = model.embed(torch.from_numpy(ids))
+        ref = model.states(network, emb, torch.from_numpy(lengths))
+        ref_rep = model.representation(network, emb, torch.from_numpy(lengths))
+    m = mask(torch.from_numpy(lengths), ids.shape[1]).bool()
+    np.testing.assert_allclose(states, ref[m].numpy(), atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(reps, ref_rep.numpy(), atol=1e-5, rtol=1e-5)
+    assert dumped.column("position").to_pylist()[: lengths[0]] == list(range(1, lengths[0] + 1))
+
+
+def run_omission(model, network, path, files, tmp_path):
+    flat, offsets, n_words = files["flat"], files["offsets"], files["n_words"]
+    fast = omission.omission_scores(model, network, flat, offsets, n_words, "cpu", batch_rows=4)
+    generic = omission.omission_scores(WithoutCell(model), network, flat, offsets, n_words, "cpu", batch_rows=4)
+    naive = np.concatenate(omission.naive_omission(model, network, flat, offsets, n_words, "cpu"))
+    assert fast.shape == generic.shape == naive.shape == (int(n_words.sum()),)
+    np.testing.assert_allclose(generic, naive, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(fast, naive, atol=1e-5, rtol=0)
+    assert naive.max() > 1e-3  # not trivially zero
+    out = tmp_path / "omission.parquet"
+    root = files["root"]
+    assert omission.main(["--model", str(path), "--pathway", network, "--sentences", str(root / "sentences.parquet"),
+                          "--vocab", str(root / "vocab.parquet"), "--chunk-tokens", "17", "--batch-rows", "3",
+                          "--device", "cpu", "--out", str(out)]) == 0
+    table = pq.read_table(out)
+    assert table.schema.remove_metadata().equals(OMISSION.remove_metadata())
+    np.testing.assert_allclose(table.column("omission").to_numpy(), naive, atol=1e-5, rtol=0)
+
+
+def run_retrieval_examples(model, network, path, files, tmp_path):
+    root = files["root"]
+    # The omission table the examples read: the most important word of each sentence.
+    run_omission(model, network, path, files, tmp_path)
+    out = tmp_path / "retrieval.parquet"
+    assert retrieval_examples.main(["--model", str(path), "--pathway", network,
+                                    "--omission", str(tmp_path / "omission.parquet"),
+                                    "--sentences", str(root / "sentences.parquet"), "--vocab", str(root / "vocab.parquet"),
+                                    "--image-features", str(root / "images.parquet"), "--n", "3", "--seed", "2",
+                                    "--device", "cpu", "--out", str(out)]) == 0
+    rows = pq.read_table(out).to_pylist()
+    assert len(rows) == 6
+    feats = torch.nn.functional.normalize(torch.from_numpy(files["features"]), dim=1)
+    vocab = {t: i for i, t in enumerate(list(SPECIALS) + WORDS)}
+    for row in rows:
+        words = [vocab[w.lower()] for w in row["caption"].split()]
+        ids, lengths = pad(*to_csr(np.array(words), np.array([len(words)])))
+        with torch.no_grad():
+            pred = sentence_readout(model, network, "image", torch.from_numpy(ids), torch.from_numpy(lengths))
+        scores = torch.nn.functional.normalize(pred, dim=1)[0] @ feats.T
+        assert row["retrieved_image_id"] == files["image_ids"][int(scores.argmax())]
+
+
+RUNNERS = {"activations": run_activations, "omission": run_omission, "retrieval_examples": run_retrieval_examples}
+
+
+def test_every_method_has_a_runner():
+    assert set(RUNNERS) == set(catalog.METHODS)
+
+
+@pytest.mark.parametrize("method", sorted(catalog.METHODS))
+@pytest.mark.parametrize("kind,network,variant", CASES)
+def test_every_method_on_every_network(method, kind, network, variant, files, tmp_path):
+    if not catalog.METHODS[method].applies(catalog.kind(kind).network(network)):
+        pytest.skip(f"{method} does not apply to {kind}/{network} (the catalog says so)")
+    path = tmp_path / "model.pt"
+    model = saved(kind, variant, path)
+    RUNNERS[method](model, network, path, files, tmp_path)
+
+
+def test_a_network_without_a_cell_gets_the_generic_path(files):
+    """The dispatch, checked directly: hiding the cell sends the dump and omission through the
+    padded generic paths, and they give the fast paths' results."""
+    model = tiny("imaginet", {})
+    hidden = WithoutCell(model)
+    ids = torch.from_numpy(files["flat"])
+    states, reps = run_network(hidden, "visual", ids, files["offsets"], 4)
+    torch.testing.assert_close(states, padded_states(model, "visual", ids, files["offsets"], 4))
+    torch.testing.assert_close(reps, padded_representations(model, "visual", ids, files["offsets"], 4))
+    fast_states, fast_reps = run_network(model, "visual", ids, files["offsets"], 4)
+    torch.testing.assert_close(fast_states, states, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(fast_reps, reps, atol=1e-5, rtol=1e-5)

@@ -1,0 +1,147 @@
+"""The architecture, checked statically: layers, the method folder's ignorance of families, rule
+names, and the config schema against the settings objects and the catalog."""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+from pathlib import Path
+
+import yaml
+
+from lingscope.core import catalog, settings
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "src" / "lingscope"
+
+# What each folder of the package may import besides itself (the layers of STYLE.md): a stage
+# never imports a stage beside or above it; shared helpers live in core/ or encoding/.
+ALLOWED = {
+    "core": set(),
+    "encoding": {"core"},
+    "synth": {"core"},
+    "data": {"core", "encoding"},
+    "parse": {"core"},
+    "models": {"core", "encoding"},
+    "training": {"core", "encoding", "models"},
+    "methods": {"core", "encoding", "models"},
+    "analysis": {"core"},
+}
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return {n for n in names if n.split(".")[0] == "lingscope"}
+
+
+def test_no_module_imports_a_stage_beside_or_above_it():
+    folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert folders == set(ALLOWED), "a new folder needs its place in the layers"
+    assert {p.name for p in PACKAGE.glob("*.py")} == {"__init__.py"}, "stage modules live in their folders"
+    for folder, allowed in ALLOWED.items():
+        for path in (PACKAGE / folder).rglob("*.py"):
+            for name in _imports(path):
+                parts = name.split(".")
+                target = parts[1] if len(parts) > 1 else None
+                assert target in allowed | {folder}, f"{path.relative_to(REPO)} imports {name}"
+
+
+def test_core_encoding_and_analysis_stay_free_of_torch():
+    for folder in ("core", "encoding", "analysis"):
+        for path in (PACKAGE / folder).rglob("*.py"):
+            names = {n.split(".")[0] for n in _all_imports(path)}
+            assert "torch" not in names, path
+
+
+def _all_imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_methods_name_no_family_network_or_token_id():
+    """A method knows the contract and the catalog only: no kind, family, network or model class
+    by name, and no special token id written as a number."""
+    words = set(catalog.KINDS) | {k.family for k in catalog.KINDS.values()}
+    words |= {n.name for k in catalog.KINDS.values() for n in k.networks}
+    words |= {n.display for k in catalog.KINDS.values() for n in k.networks}
+    words |= {"CaptionModel", "GRU", "LSTM", "BiLSTM"}
+    pattern = re.compile(r"\b(" + "|".join(re.escape(w) for w in sorted(words)) + r")\b", re.IGNORECASE)
+    token_id = re.compile(r"(?i)(eos|pad|unk)\w*\s*=\s*\d|ignore_index\s*=\s*\d")
+    for path in (PACKAGE / "methods").rglob("*.py"):
+        text = path.read_text()
+        previous = None
+        # Every name, string, docstring and comment; attribute names (tensor.sum()) are torch's.
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type in (tokenize.NAME, tokenize.STRING, tokenize.COMMENT) and not (
+                    tok.type == tokenize.NAME and previous is not None and previous.string == "."):
+                assert not pattern.search(tok.string), f"{path.name}:{tok.start[0]}: {tok.line.strip()}"
+            if tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT):
+                previous = tok
+        for number, line in enumerate(text.splitlines(), start=1):
+            assert not token_id.search(line), f"{path.name}:{number}: {line.strip()}"
+
+
+def _rules() -> dict[str, str]:
+    blocks = {}
+    for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        for block in re.split(r"(?m)^(?=rule )", path.read_text())[1:]:
+            blocks[re.match(r"rule (\w+):", block).group(1)] = block
+    return blocks
+
+
+def test_a_rules_name_says_which_module_runs_it():
+    """``rule omission`` runs ``python -m lingscope.methods.omission``: the rule is named after
+    the module, or after its folder and the module where the name alone is shared
+    (synth_coco, data_coco); and its code inputs derive from that same module."""
+    for name, block in _rules().items():
+        module = re.search(r"python -m (lingscope(?:\.\w+)+)", block).group(1)
+        folder, leaf = module.split(".")[-2:]
+        assert name in (leaf, f"{folder}_{leaf}"), (name, module)
+        code = re.search(r"code=(?:model_)?code\(\s*\"([\w.]+)\"", block)
+        if code:  # retrieval_examples takes its code with its inputs, from the catalog
+            assert code.group(1) == module, (name, code.group(1))
+        else:
+            assert catalog.METHODS[name].module == module
+
+
+def test_config_schema_lists_exactly_the_settings_fields():
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    ignored = {"training": {"gpus"}, "analysis": {"ridge", "examples"}, "corpora.coco.synthetic": {"weights"}}
+    for dotted, cls in settings.config_sections().items():
+        paths = [dotted.replace("*", c) for c in ("coco", "sst", "wmt")] if "*" in dotted else [dotted]
+        for path in paths:
+            section = config
+            for key in path.split("."):
+                section = section[key]
+            keys = set(section) - ignored.get(path, set())
+            assert keys == set(cls.config_keys()), (path, keys ^ set(cls.config_keys()))
+            cls.from_config(section, path, tuple(ignored.get(path, ())))  # the defaults pass their own checks
+    defs = schema["$defs"]
+    assert set(defs["caption_model_settings"]["properties"]) == set(catalog.settings_fields("imaginet"))
+    assert set(defs["model_entry"]["properties"]["kind"]["enum"]) == set(catalog.KINDS)
+    for name, entry in config["models"].items():
+        assert catalog.check_models({name: entry})[name].kind == name
+
+
+def test_catalog_describes_what_the_workflow_needs():
+    assert set(catalog.KADAR_NETWORKS) <= {n.display for k in catalog.KINDS.values() for n in k.networks}
+    displays = [n.display for k in catalog.KINDS.values() for n in k.networks]
+    assert len(displays) == len(set(displays))
+    for kind in catalog.KINDS.values():
+        assert (PACKAGE / "models" / f"{kind.family}.py").is_file()
+        assert issubclass(kind.settings, settings.TrainingSettings)
+    for method in catalog.METHODS.values():
+        assert (PACKAGE / Path(*method.module.split(".")[1:])).with_suffix(".py").is_file()

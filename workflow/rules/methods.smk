@@ -1,0 +1,84 @@
+# Methods on every network they apply to (lingscope.core.catalog): per-token states to
+# Parquet, omission scores, and the retrieval examples behind Fig. 1 (Kadar et al. 2017, sec. 4).
+
+
+rule activations:
+    input:
+        unpack(model_corpus),
+        model=model_file("{model}"),
+        code=model_code("lingscope.methods.activations"),
+    output:
+        tokens=directory(activation_dir("tokens", "{model}", "{pathway}")),
+        h_end=directory(activation_dir("h_end", "{model}", "{pathway}")),
+    log:
+        f"{RESULTS}/logs/activations/{{model}}-{{pathway}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/activations/{{model}}-{{pathway}}.tsv"
+    conda:
+        env("lingscope")
+    threads: 1
+    resources:
+        mem_mb=mem_mb(4000, 2),
+        runtime=runtime(120),
+        gpu=gpus(),
+    params:
+        settings=settings_args(stage.ActivationSettings, "activations"),
+        runtime=runtime_args(),
+    shell:
+        "OMP_NUM_THREADS={threads} python -m lingscope.methods.activations --model {input.model}"
+        " --pathway {wildcards.pathway} --sentences {input.sentences} --vocab {input.vocab}"
+        " {params.settings} {params.runtime} --threads {threads}"
+        " --tokens-dir {output.tokens} --h-end-dir {output.h_end} > {log} 2>&1"
+
+
+rule omission:
+    input:
+        unpack(model_corpus),
+        model=model_file("{model}"),
+        code=model_code("lingscope.methods.omission"),
+    output:
+        table=omission_path("{model}", "{pathway}"),
+    log:
+        f"{RESULTS}/logs/omission/{{model}}-{{pathway}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/omission/{{model}}-{{pathway}}.tsv"
+    conda:
+        env("lingscope")
+    threads: 1
+    resources:
+        mem_mb=mem_mb(4000, 2),
+        runtime=runtime(240),
+        gpu=gpus(),
+    params:
+        split=analysis_split(),
+        settings=settings_args(stage.OmissionSettings, "omission"),
+        runtime=runtime_args(),
+    shell:
+        "OMP_NUM_THREADS={threads} python -m lingscope.methods.omission --model {input.model}"
+        " --pathway {wildcards.pathway} --sentences {input.sentences} --vocab {input.vocab}"
+        " --split {params.split} {params.settings} {params.runtime} --threads {threads}"
+        " --out {output.table} > {log} 2>&1"
+
+
+rule retrieval_examples:
+    input:
+        unpack(retrieval_inputs),
+    output:
+        table=f"{RESULTS}/analysis/retrieval_examples.parquet",
+    log:
+        f"{RESULTS}/logs/analysis/retrieval_examples.log",
+    conda:
+        env("lingscope")
+    threads: 1
+    resources:
+        mem_mb=mem_mb(3000, 3),
+        runtime=runtime(30),
+    params:
+        network=retrieval_network()[1],
+        split=analysis_split(),
+        settings=settings_args(stage.ExampleSettings, "analysis/examples"),
+    shell:
+        "python -m lingscope.methods.retrieval_examples --model {input.model} --pathway {params.network}"
+        " --omission {input.omission} --sentences {input.sentences} --vocab {input.vocab}"
+        " --image-features {input.image_features} --split {params.split} {params.settings}"
+        " --device cpu --out {output.table} > {log} 2>&1"
