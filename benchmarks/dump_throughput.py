@@ -25,7 +25,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import torch  # noqa: E402
 
 from _common import OUT, corpus, machine, table, timed, val_subset, write_results  # noqa: E402
-from lingscope.core.settings import ActivationSettings, Runtime  # noqa: E402
+from lingscope.core.settings import Runtime  # noqa: E402
+from lingscope.methods.settings import ActivationSettings  # noqa: E402
 from lingscope.encoding.csr import to_csr  # noqa: E402
 from lingscope.encoding.ids import encode_forms, load_vocab_checked  # noqa: E402
 from lingscope.encoding.stream import iter_sentence_chunks  # noqa: E402
@@ -93,8 +94,9 @@ def main() -> None:
         def full(dtype: str, source=sentences):
             def go():
                 dump(model_path, args.pathway, source, paths["vocab"], work / f"tokens-{dtype}", work / f"h_end-{dtype}",
-                     ActivationSettings(split="val", dtype=dtype, chunk_sentences=args.chunk_sentences),
-                     Runtime(device="cpu", threads=args.threads), args.batch_rows)
+                     ActivationSettings(split="val", dtype=dtype, chunk_sentences=args.chunk_sentences,
+                                        batch_rows=args.batch_rows),
+                     Runtime(device="cpu", threads=args.threads))
             return go
 
         # Warm-up: a small dump of each dtype and one forward chunk.

@@ -92,6 +92,10 @@ def test_the_model_honours_the_contract(kind, network, variant):
     entry = catalog.kind(kind)
     assert model.networks == tuple(n.name for n in entry.networks)
     assert set(model.readouts(network)) == set(entry.network(network).readouts)
+    for objective in model.objectives():  # what training needs is what the catalog declares
+        assert objective.readout in entry.network(objective.network).readouts, objective
+    names = [o.name for o in model.objectives()]
+    assert len(names) == len(set(names)) and sum(o.weight for o in model.objectives()) > 0
     ids = torch.tensor([[5, 6, 7, EOS_ID, PAD_ID], [8, 9, 10, 11, EOS_ID]])
     lengths = torch.tensor([4, 5])
     emb = model.embed(ids)
@@ -270,3 +274,20 @@ def test_a_network_without_a_cell_gets_the_generic_path(files):
     fast_states, fast_reps = run_network(model, "visual", ids, files["offsets"], 4)
     torch.testing.assert_close(fast_states, states, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(fast_reps, reps, atol=1e-5, rtol=1e-5)
+
+
+def test_a_cell_that_breaks_the_contract_is_refused(files, tmp_path):
+    """The fast paths trust the cell; a family whose cell does not step as its states() is
+    stopped by the methods before any table is written."""
+    from lingscope.models.runs import verify_cell
+
+    model = tiny("imaginet", {})
+
+    class Lying(WithoutCell):
+        def cell(self, network):
+            return self._model.cell("textual")  # the other network's GRU: right sizes, wrong weights
+
+    ids = torch.from_numpy(files["flat"])
+    verify_cell(model, "visual", ids, files["offsets"])  # the real cell passes
+    with pytest.raises(ValueError, match="the fast paths would be wrong|cannot be used"):
+        verify_cell(Lying(model), "visual", ids, files["offsets"])

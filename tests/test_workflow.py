@@ -137,9 +137,10 @@ NETWORK_FILES = {"Sum": "sum.visual", "LM": "lm.textual", "Textual": "imaginet.t
 def test_model_stage_outputs_follow_their_schemas(tiny_run):
     tables = schemas
     d = tiny_run / R
-    for model in ("imaginet", "sum", "lm"):
+    for model, objectives in (("imaginet", ("textual", "visual")), ("sum", ("textual", "visual")), ("lm", ("textual",))):
         assert (d / f"models/{model}/model.pt").stat().st_size > 0
-        _schema_matches(d / f"models/{model}/metrics.parquet", schemas.TRAINING_METRICS)
+        # a loss column per objective the model has: LM has no visual one
+        _schema_matches(d / f"models/{model}/metrics.parquet", schemas.training_metrics_schema(objectives))
         _schema_matches(d / f"models/{model}/evaluation.parquet", schemas.EVALUATION)
     for name in ("imaginet.textual", "imaginet.visual", "sum.textual", "sum.visual", "lm.textual"):
         _schema_matches(d / f"omission/{name}.parquet", schemas.OMISSION)
@@ -263,3 +264,25 @@ def test_touching_a_module_replans_the_rules_that_import_it(tiny_run, tmp_path, 
     else:
         assert reading == importers
         assert planned == importers | downstream
+
+
+def test_any_number_of_model_entries_of_a_catalog_kind(tiny_run):
+    """A second entry of a kind trains and runs every method on its networks, labelled by its
+    own name; an entry named after another kind is refused before any job, naming the key."""
+    config = tiny_config()
+    config["models"]["imaginet_authors"] = dict(config["models"]["imaginet"], gru="authors")
+    proc = snakemake(tiny_run, "-n", "-p", "--configfile", str(write_config(tiny_run, config, "tiny-two.yaml")))
+    jobs = planned_jobs(proc)
+    assert jobs["train"] == jobs["evaluate"] == 1
+    assert jobs["activations"] == jobs["omission"] == 2  # its two networks
+    assert set(re.findall(r"wildcards: model=(\w+)", proc.stdout)) == {"imaginet_authors"}
+    assert "--gru authors" in proc.stdout
+    config = tiny_config()
+    config["models"]["sum"]["kind"] = "imaginet"
+    proc = snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-bad.yaml")), check=False)
+    assert proc.returncode != 0
+    assert "models.sum.kind: an entry named after the kind 'sum' must be of that kind" in proc.stdout + proc.stderr
+    config = tiny_config()
+    config["models"]["lm"]["hiden_dim"] = 3
+    proc = snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-typo.yaml")), check=False)
+    assert proc.returncode != 0 and "hiden_dim" in proc.stdout + proc.stderr

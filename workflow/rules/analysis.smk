@@ -87,7 +87,7 @@ rule distributions:
         runtime=runtime(20),
     params:
         settings=settings_args(
-            stage.DistributionSettings, "analysis", ignore=("ridge", "examples")
+            DistributionSettings, "analysis", ignore=("ridge", "examples")
         ),
     shell:
         "python -m lingscope.analysis.distributions --omission {input.omission} --tokens {input.tokens}"
@@ -130,7 +130,7 @@ rule ridge:
         mem_mb=mem_mb(2000, 20),
         runtime=runtime(60),
     params:
-        settings=settings_args(stage.RidgeSettings, "analysis/ridge"),
+        settings=settings_args(RidgeSettings, "analysis/ridge"),
     shell:
         "python -m lingscope.analysis.ridge --omission {input.omission} --tokens {input.tokens}"
         " {params.settings} --r2 {output.r2}"

@@ -1,7 +1,6 @@
 # Helpers shared by the rule files (config access, paths, input functions).
 # Keep heavy imports out of here: this file runs every time snakemake plans the DAG. Only the
 # torch-free lingscope.core modules (the catalog and the settings objects) are imported.
-import ast
 import os
 import sys
 from pathlib import Path
@@ -20,9 +19,23 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 sys.path.insert(0, str(SRC))
 
-from lingscope.core import catalog  # noqa: E402  (torch-free)
+# The catalog and the settings objects (all torch-free: planning stays fast).
+from lingscope.analysis.settings import (
+    DistributionSettings,
+    RidgeSettings,
+)  # noqa: E402
+from lingscope.core import catalog  # noqa: E402
+from lingscope.core.code import CodeError, closure  # noqa: E402
 from lingscope.core.errors import InputError  # noqa: E402
-from lingscope.core import settings as stage  # noqa: E402
+from lingscope.core.settings import Runtime  # noqa: E402
+from lingscope.data.settings import VocabSettings  # noqa: E402
+from lingscope.methods.settings import (  # noqa: E402
+    ActivationSettings,
+    ExampleSettings,
+    OmissionSettings,
+)
+from lingscope.parse.settings import SpacySettings, StanzaSettings  # noqa: E402
+from lingscope.synth.settings import CocoSynthetic, SyntheticSizes  # noqa: E402
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -52,51 +65,13 @@ def env(name):
 
 # --- code inputs: a rule reruns when the code it runs changes ---------------------------------
 # A rule's code inputs are the import closure of its entry module inside the package, read
-# with ast (no import, so no torch at DAG time): every lingscope module it imports, at any
-# depth, plus the __init__.py of every package on the way (they run on import).
-_IMPORTS = {}
-
-
-def _module_file(name):
-    base = SRC.joinpath(*name.split("."))
-    if base.with_suffix(".py").is_file():
-        return base.with_suffix(".py")
-    if (base / "__init__.py").is_file():
-        return base / "__init__.py"
-    return None
-
-
-def _imports(name):
-    if name not in _IMPORTS:
-        found = set()
-        tree = ast.parse(_module_file(name).read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                found |= {
-                    a.name for a in node.names if a.name.split(".")[0] == "lingscope"
-                }
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                if node.module.split(".")[0] == "lingscope":
-                    found.add(node.module)
-                    found |= {f"{node.module}.{a.name}" for a in node.names}
-        parts = name.split(".")
-        found |= {".".join(parts[:k]) for k in range(1, len(parts))}
-        _IMPORTS[name] = {m for m in found if _module_file(m) is not None}
-    return _IMPORTS[name]
-
-
+# with ast by lingscope.core.code (no import, so no torch at DAG time).
 def code(*modules):
     """The files of the import closure of ``modules`` (dotted names) inside the package."""
-    seen, todo = set(), list(modules)
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        if _module_file(name) is None:
-            raise WorkflowError(f"code(): no module {name} under {SRC}")
-        seen.add(name)
-        todo += sorted(_imports(name) - seen)
-    return sorted(str(_module_file(m)) for m in seen)
+    try:
+        return [str(p) for p in closure(*modules, src=SRC)]
+    except CodeError as err:
+        raise WorkflowError(f"code inputs: {err}") from None
 
 
 def model_code(module):
@@ -120,7 +95,7 @@ def synthetic_size(corpus, key):
     return max(1, round(n * lookup(dpath="synthetic_scale", within=config)))
 
 
-def synthetic_args(corpus, cls=stage.SyntheticSizes, ignore=()):
+def synthetic_args(corpus, cls=SyntheticSizes, ignore=()):
     """The generator's settings; the sizes multiplied by synthetic_scale."""
     section = dict(lookup(dpath=f"corpora/{corpus}/synthetic", within=config))
     section |= {k: synthetic_size(corpus, k) for k in ("n_train", "n_val", "n_test")}
@@ -131,11 +106,11 @@ def synthetic_args(corpus, cls=stage.SyntheticSizes, ignore=()):
 def coco_synthetic_args():
     weights = lookup(dpath="corpora/coco/synthetic/weights", within=config)
     flags = " ".join(f"--weight {k}={v}" for k, v in weights.items())
-    return f"{synthetic_args('coco', stage.CocoSynthetic, ('weights',))} {flags}"
+    return f"{synthetic_args('coco', CocoSynthetic, ('weights',))} {flags}"
 
 
 def vocab_args(wildcards):
-    return settings_args(stage.VocabSettings, f"vocab/{wildcards.corpus}")
+    return settings_args(VocabSettings, f"vocab/{wildcards.corpus}")
 
 
 # --- resources -------------------------------------------------------------------------------
@@ -252,7 +227,7 @@ def parse_shard_paths(wildcards):
 def parse_args():
     """Backend options; a change here reruns the parse jobs (a params change) but not ingest."""
     backend = lookup(dpath="parse/backend", within=config)
-    cls = stage.SpacySettings if backend == "spacy" else stage.StanzaSettings
+    cls = SpacySettings if backend == "spacy" else StanzaSettings
     return f"--backend {backend} {settings_args(cls, f'parse/{backend}')}"
 
 
@@ -350,7 +325,7 @@ def train_args(wildcards):
 
 
 def runtime_args():
-    return settings_args(stage.Runtime, "training", ignore=("gpus",))
+    return settings_args(Runtime, "training", ignore=("gpus",))
 
 
 def checkpoint_dir(wildcards):

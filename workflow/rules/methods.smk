@@ -22,7 +22,7 @@ rule activations:
         runtime=runtime(120),
         gpu=gpus(),
     params:
-        settings=settings_args(stage.ActivationSettings, "activations"),
+        settings=settings_args(ActivationSettings, "activations"),
         runtime=runtime_args(),
     shell:
         "OMP_NUM_THREADS={threads} python -m lingscope.methods.activations --model {input.model}"
@@ -51,7 +51,7 @@ rule omission:
         gpu=gpus(),
     params:
         split=analysis_split(),
-        settings=settings_args(stage.OmissionSettings, "omission"),
+        settings=settings_args(OmissionSettings, "omission"),
         runtime=runtime_args(),
     shell:
         "OMP_NUM_THREADS={threads} python -m lingscope.methods.omission --model {input.model}"
@@ -76,7 +76,7 @@ rule retrieval_examples:
     params:
         network=retrieval_network()[1],
         split=analysis_split(),
-        settings=settings_args(stage.ExampleSettings, "analysis/examples"),
+        settings=settings_args(ExampleSettings, "analysis/examples"),
     shell:
         "python -m lingscope.methods.retrieval_examples --model {input.model} --pathway {params.network}"
         " --omission {input.omission} --sentences {input.sentences} --vocab {input.vocab}"

@@ -22,7 +22,7 @@ from lingscope.core.schemas import OMISSION_BY_LABEL, OMISSION_LOG_RATIO
 from lingscope.core.errors import InputError, run_cli
 from lingscope.core.catalog import KADAR_PAIR
 from lingscope.core.io import write_parquet
-from lingscope.core.settings import DistributionSettings
+from lingscope.analysis.settings import DistributionSettings
 
 LABEL_KINDS = ("xpos", "deprel")
 PAIR = KADAR_PAIR  # the two IMAGINET pathways the figures compare (VISUAL, TEXTUAL)

@@ -34,7 +34,7 @@ from lingscope.analysis.plotting import colour, new_figure, save_figure
 from lingscope.core.schemas import RIDGE_POSITIONS, RIDGE_R2
 from lingscope.core.errors import InputError, run_cli
 from lingscope.core.io import write_parquet
-from lingscope.core.settings import RidgeSettings
+from lingscope.analysis.settings import RidgeSettings
 
 POSITION_BINS = ("first", "second", "third", "middle", "antepenult", "penult", "last")
 

@@ -13,22 +13,29 @@ import argparse
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 from matplotlib.ticker import MaxNLocator
 
 from lingscope.analysis.networks import paper_name, read_table
 from lingscope.analysis.plotting import new_figure, save_figure
-from lingscope.core.schemas import EVALUATION_RESULTS, TRAINING_CURVES
+from lingscope.core.schemas import EVALUATION_RESULTS, metrics_objectives, training_curves_schema, training_metrics_schema
 from lingscope.core.errors import InputError, run_cli
 from lingscope.core.io import conform, write_parquet, write_text
-from lingscope.core.schemas import EVALUATION, TRAINING_METRICS
+from lingscope.core.schemas import EVALUATION
 
 SPLITS = ("train", "val")
 _SPLIT_COLOURS = {"train": "#1f77b4", "val": "#d62728"}
 
 
 def read_many(paths: list[Path], schema, keys: list[str]) -> pl.DataFrame:
-    """Concatenate tables of ``schema``; a key repeated within or across files is an error."""
-    table = pl.concat([read_table(path, schema, schema.names).with_columns(_file=pl.lit(str(path))) for path in paths])
+    """Concatenate tables of ``schema`` (a schema, or a function of a file's column names that
+    gives its schema); columns one file lacks are null; a key repeated within or across files
+    is an error."""
+    frames = []
+    for path in paths:
+        file_schema = schema(_columns(path)) if callable(schema) else schema
+        frames.append(read_table(path, file_schema, file_schema.names).with_columns(_file=pl.lit(str(path))))
+    table = pl.concat(frames, how="diagonal")
     duplicated = table.select(keys).is_duplicated()
     if duplicated.any():
         first = table.filter(duplicated).row(0, named=True)
@@ -50,14 +57,26 @@ def best_epochs(metrics: pl.DataFrame) -> dict[str, int]:
     return best
 
 
+def _columns(path: Path) -> list[str]:
+    try:
+        return pq.read_schema(path).names
+    except Exception:  # read_table names the file and the problem
+        return []
+
+
+def metrics_schema(columns: list[str]):
+    """A training metrics table's schema, with the objectives its loss columns name."""
+    return training_metrics_schema(metrics_objectives(columns))
+
+
 def curves_table(metrics: pl.DataFrame) -> pl.DataFrame:
-    """The long table behind the curves figure (``TRAINING_CURVES``): one row per model, epoch and split."""
-    parts = [metrics.select("model", "epoch", pl.lit(split).alias("split"),
-                            pl.col(f"{split}_loss").alias("loss"),
-                            pl.col(f"{split}_loss_textual").alias("loss_textual"),
-                            pl.col(f"{split}_loss_visual").alias("loss_visual"), "is_best")
+    """The long table behind the curves figure (``training_curves_schema``): one row per model,
+    epoch and split, a loss column per objective any model has."""
+    objectives = metrics_objectives(metrics.columns)
+    parts = [metrics.select("model", "epoch", pl.lit(split).alias("split"), pl.col(f"{split}_loss").alias("loss"),
+                            *[pl.col(f"{split}_loss_{o}").alias(f"loss_{o}") for o in objectives], "is_best")
              for split in SPLITS]
-    return pl.concat(parts).sort(["model", "split", "epoch"]).select(TRAINING_CURVES.names)
+    return pl.concat(parts).sort(["model", "split", "epoch"]).select(training_curves_schema(objectives).names)
 
 
 def results_table(evaluation: pl.DataFrame, best: dict[str, int]) -> pl.DataFrame:
@@ -103,13 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", type=Path, required=True, help="EVALUATION_RESULTS as CSV, for the report")
     args = ap.parse_args(argv)
 
-    metrics = read_many(args.metrics, TRAINING_METRICS, ["model", "epoch"])
+    metrics = read_many(args.metrics, metrics_schema, ["model", "epoch"])
     evaluation = read_many(args.evaluation, EVALUATION, ["model", "pathway", "split", "metric"])
     best = best_epochs(metrics)
     curves = curves_table(metrics)
     results = results_table(evaluation, best)
 
-    write_parquet(curves.to_arrow(), args.curves_table, TRAINING_CURVES, "training_curves")
+    write_parquet(curves.to_arrow(), args.curves_table, training_curves_schema(metrics_objectives(metrics.columns)),
+                  "training_curves")
     save_figure(curves_figure(curves), args.curves)
     checked = pl.from_arrow(conform(results.to_arrow(), EVALUATION_RESULTS, "evaluation_results"))
     write_text(args.results, checked.write_csv())

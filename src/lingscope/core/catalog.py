@@ -175,21 +175,6 @@ def colour(display: str) -> str:
     return "#555555"
 
 
-def objectives(kind_name: str) -> tuple[str, ...]:
-    """The training objectives of a kind, one per network with a readout to train (its name)."""
-    return tuple(network.name for network in kind(kind_name).networks)
-
-
-def all_objectives() -> tuple[str, ...]:
-    """Every objective name of every kind, in catalog order: the per-objective loss columns."""
-    names: list[str] = []
-    for entry in KINDS.values():
-        for name in objectives(entry.name):
-            if name not in names:
-                names.append(name)
-    return tuple(names)
-
-
 def settings_of(kind_name: str) -> type[TrainingSettings]:
     return kind(kind_name).settings
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from lingscope.core.catalog import all_objectives
+from collections.abc import Iterable, Sequence
 
 
 def _f(name: str, type_: pa.DataType, doc: str, nullable: bool = False) -> pa.Field:
@@ -90,19 +90,19 @@ PARSE_ACCURACY = pa.schema(
 )
 
 
-def training_metrics_schema() -> pa.Schema:
-    """One row per epoch; one train and one validation loss column per objective of the catalog
-    (``lingscope.core.catalog.all_objectives``), null where the model has no such objective."""
-    parts = all_objectives()
+def training_metrics_schema(objectives: Sequence[str]) -> pa.Schema:
+    """One row per epoch, with a train and a validation loss column per objective of the model
+    (``Model.objectives()``: IMAGINET's ``textual`` and ``visual``, LM's ``textual`` alone)."""
     return pa.schema(
         [
             _f("model", pa.string(), "model name from the config"),
             _f("epoch", pa.int32(), "1-based epoch"),
             _f("train_loss", pa.float64(), "mean training loss over the epoch (the objectives' weighted sum)"),
-            *[_f(f"train_loss_{p}", pa.float64(), f"mean training loss of the {p} objective; null without it", nullable=True)
-              for p in parts],
+            *[_f(f"train_loss_{p}", pa.float64(), f"mean training loss of the {p} objective; null in an epoch "
+                 "whose sampled batches never trained it", nullable=True) for p in objectives],
             _f("val_loss", pa.float64(), "validation loss, same weighting as train_loss"),
-            *[_f(f"val_loss_{p}", pa.float64(), f"validation loss of the {p} objective", nullable=True) for p in parts],
+            *[_f(f"val_loss_{p}", pa.float64(), f"validation loss of the {p} objective", nullable=True)
+              for p in objectives],
             _f("tokens_per_second", pa.float64(), "training throughput over the epoch (input tokens incl. <eos>)"),
             _f("seconds", pa.float64(), "wall-clock seconds of the epoch's training pass"),
             _f("is_best", pa.bool_(), "true for the epoch whose weights were kept (lowest val_loss)"),
@@ -110,7 +110,13 @@ def training_metrics_schema() -> pa.Schema:
     )
 
 
-TRAINING_METRICS = training_metrics_schema()
+def metrics_objectives(columns: Iterable[str]) -> tuple[str, ...]:
+    """The objectives a training metrics table has loss columns for, in column order."""
+    return tuple(c.removeprefix("train_loss_") for c in columns if c.startswith("train_loss_"))
+
+
+# IMAGINET's metrics table, the documented example (workflow/schemas/tables/).
+TRAINING_METRICS = training_metrics_schema(("textual", "visual"))
 
 EVALUATION = pa.schema(
     [
@@ -211,17 +217,23 @@ OMISSION_EXAMPLES = pa.schema(
     ]
 )
 
-TRAINING_CURVES = pa.schema(
-    [
-        _f("model", pa.string(), "model name from the config"),
-        _f("epoch", pa.int32(), "1-based epoch"),
-        _f("split", pa.string(), "train or val"),
-        _f("loss", pa.float64(), "the training objective (alpha*L_T + (1-alpha)*L_V), mean over the epoch"),
-        _f("loss_textual", pa.float64(), "next-word cross-entropy (nats); null without a textual pathway", nullable=True),
-        _f("loss_visual", pa.float64(), "cosine distance to the image; null without a visual pathway", nullable=True),
-        _f("is_best", pa.bool_(), "true for the epoch whose weights were kept"),
-    ]
-)
+def training_curves_schema(objectives: Sequence[str]) -> pa.Schema:
+    """The learning curves of several models: a loss column per objective any of them has."""
+    return pa.schema(
+        [
+            _f("model", pa.string(), "model name from the config"),
+            _f("epoch", pa.int32(), "1-based epoch"),
+            _f("split", pa.string(), "train or val"),
+            _f("loss", pa.float64(), "the training objective (the objectives' weighted sum), mean over the epoch"),
+            *[_f(f"loss_{p}", pa.float64(), f"loss of the {p} objective (IMAGINET: textual = next-word cross-entropy "
+                 "in nats, visual = cosine distance to the image); null for a model without it", nullable=True)
+              for p in objectives],
+            _f("is_best", pa.bool_(), "true for the epoch whose weights were kept"),
+        ]
+    )
+
+
+TRAINING_CURVES = training_curves_schema(("textual", "visual"))
 
 EVALUATION_RESULTS = pa.schema(
     [

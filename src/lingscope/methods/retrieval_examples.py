@@ -20,9 +20,10 @@ import torch
 import torch.nn.functional as F
 
 from lingscope.core.errors import InputError, run_cli
-from lingscope.core.io import write_parquet
+from lingscope.core.io import require_columns, write_parquet
 from lingscope.core.schemas import RETRIEVAL_EXAMPLES
-from lingscope.core.settings import ExampleSettings, Runtime
+from lingscope.core.settings import Runtime
+from lingscope.methods.settings import ExampleSettings
 from lingscope.encoding.csr import encode_sentences, pad
 from lingscope.encoding.ids import load_vocab_checked
 from lingscope.encoding.images import load_images, split_zscored
@@ -59,7 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     if READOUT not in model.readouts(args.pathway):
         raise InputError(args.model, f"model {extra.get('name')} network {args.pathway!r}",
                          f"has no {READOUT!r} readout to retrieve images with")
+    require_columns(args.sentences, ["split", "sentence_id", "image_id", "tokens"])
+    require_columns(args.omission, ["sentence_id", "position", "omission"])
     sentences = pq.read_table(args.sentences, columns=["sentence_id", "image_id", "tokens"], filters=[("split", "=", args.split)])
+    if sentences.num_rows == 0:
+        raise InputError(args.sentences, f"split {args.split!r}", "no sentences in this split")
     omission = pq.read_table(args.omission, columns=["sentence_id", "position", "omission"])
     sid = sentences.column("sentence_id").to_numpy()
     tokens = sentences.column("tokens").to_pylist()
@@ -94,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for v, (k, variant, pos, removed) in enumerate(meta):
         best = int(scores[v].argmax())
+        if int(image_ids_of_caption[k]) not in column:
+            raise InputError(args.image_features, f"image_id {int(image_ids_of_caption[k])}",
+                             f"the image of sentence_id {int(sid[k])} has no {args.split!r} feature vector")
         own = scores[v, column[int(image_ids_of_caption[k])]]
         rows.append({
             "sentence_id": int(sid[k]), "variant": variant, "removed_position": pos, "removed_token": removed,

@@ -172,7 +172,12 @@ class Model(nn.Module, ABC):
 def next_token_logits(model: Model, network: str, readout: str, ids: torch.Tensor,
                       lengths: torch.Tensor) -> torch.Tensor:
     """``(batch, time, units)`` of a NEXT_TOKEN readout: position t predicted from the state after
-    t - 1 tokens, the first token from the zero start state of the recurrent networks."""
+    t - 1 tokens, the first token from the zero start state of the recurrent networks.
+
+    Only a strictly left-to-right network (one with a cell) may predict the next token: the
+    state of a bidirectional one has already read it."""
+    if model.cell(network) is None:
+        raise ValueError(f"network {network!r} has no left-to-right cell: a next-token readout would read its target")
     states = model.states(network, model.embed(ids), lengths)
     shifted = torch.cat([states.new_zeros(states.shape[0], 1, states.shape[2]), states[:, :-1]], 1)
     return model.readout(network, readout, shifted)
@@ -190,9 +195,9 @@ def last(states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return states.gather(1, index).squeeze(1)
 
 
-def mask(lengths: torch.Tensor, width: int) -> torch.Tensor:
-    """``(batch, width)`` float mask: 1 where a position lies inside its sentence."""
-    return (torch.arange(width, device=lengths.device)[None, :] < lengths[:, None]).to(torch.float32)
+def mask(lengths: torch.Tensor, width: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``(batch, width)`` mask of ``dtype``: 1 where a position lies inside its sentence."""
+    return (torch.arange(width, device=lengths.device)[None, :] < lengths[:, None]).to(dtype)
 
 
 def pick_device(name: str) -> torch.device:
@@ -229,14 +234,19 @@ def build(architecture: dict) -> Model:
 def load_model(path, device: str | torch.device = "cpu") -> tuple[Model, dict]:
     """A model saved by :func:`save_model`, in eval mode, and the saved extras."""
     try:
-        blob = torch.load(path, map_location=device, weights_only=False)
+        # The extras (statistics, names) stay on the CPU; only the model moves to ``device``.
+        blob = torch.load(path, map_location="cpu", weights_only=False)
         architecture = blob.pop("architecture")
-    except (OSError, RuntimeError, KeyError, AttributeError) as err:
+    except Exception as err:  # torch raises many types for a file that is not a checkpoint
         raise InputError(path, None, f"not a lingscope model file ({err})") from None
     if architecture.get("kind") not in catalog.KINDS:
         raise InputError(path, None, f"model kind {architecture.get('kind')!r} is not in the catalog {sorted(catalog.KINDS)}")
-    model = build(architecture)
-    model.load_state_dict(blob.pop("state_dict"))
+    try:
+        model = build(architecture)
+        model.load_state_dict(blob.pop("state_dict"))
+    except (TypeError, ValueError, RuntimeError, KeyError) as err:
+        raise InputError(path, f"model kind {architecture['kind']!r}",
+                         f"the saved weights do not fit the family's model ({err})") from None
     return model.to(device).eval(), blob
 
 

@@ -76,12 +76,12 @@ class CaptionModel(Model):
     def states(self, network: str, emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         if self._is_sum(network):
             # The running sum of the embeddings read so far; padding positions add nothing.
-            return (emb * mask(lengths, emb.shape[1]).unsqueeze(-1)).cumsum(1)
+            return (emb * mask(lengths, emb.shape[1], emb.dtype).unsqueeze(-1)).cumsum(1)
         return self._gru(network)(emb)[0]
 
     def representation(self, network: str, emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         if self._is_sum(network):
-            return (emb * mask(lengths, emb.shape[1]).unsqueeze(-1)).sum(1)
+            return (emb * mask(lengths, emb.shape[1], emb.dtype).unsqueeze(-1)).sum(1)
         return super().representation(network, emb, lengths)
 
     def readouts(self, network: str) -> dict[str, Readout]:

@@ -43,7 +43,7 @@ def run_segments(
     """
     device = x_proj.device
     order = np.argsort(-lengths, kind="stable")
-    final = torch.empty(len(lengths), cell.state_size, device=device)
+    final = torch.empty(len(lengths), cell.state_size, device=device, dtype=x_proj.dtype)
     for start in range(0, len(order), batch_rows):
         index = order[start : start + batch_rows]
         h = h0(index)
@@ -67,7 +67,7 @@ def cell_states(model: Model, network: str, cell: Cell, ids: torch.Tensor, offse
     ``(len(ids), state_size)`` in ``ids``' order, and each sentence's final cell state."""
     lengths = np.diff(offsets)
     x_in = cell.project(model.embed(ids))
-    states = torch.empty(len(ids), cell.state_size, device=ids.device)
+    states = torch.empty(len(ids), cell.state_size, device=ids.device, dtype=x_in.dtype)
     final = run_segments(cell, x_in, offsets[:-1], lengths, zero_start(cell, ids.device), batch_rows, states)
     return states, final
 
@@ -79,7 +79,7 @@ def padded_states(model: Model, network: str, ids: torch.Tensor, offsets: np.nda
     similar length: exact for any network."""
     flat = ids.cpu().numpy()
     lengths = np.diff(offsets)
-    out = torch.empty(len(ids), model.state_dim(network), device=ids.device)
+    out = None
     order = np.argsort(lengths, kind="stable")
     for start in range(0, len(order), batch_rows):
         index = order[start : start + batch_rows]
@@ -88,6 +88,8 @@ def padded_states(model: Model, network: str, ids: torch.Tensor, offsets: np.nda
         rows = (offsets[:-1][index][:, None] + np.arange(padded.shape[1])[None, :])[mask]
         lens_t = torch.from_numpy(lens).to(ids.device)
         states = model.states(network, model.embed(torch.from_numpy(padded).to(ids.device)), lens_t)
+        if out is None:
+            out = states.new_empty(len(ids), states.shape[-1])
         out[torch.from_numpy(rows).to(ids.device)] = states[torch.from_numpy(mask).to(ids.device)]
     return out
 
@@ -97,14 +99,16 @@ def padded_representations(model: Model, network: str, ids: torch.Tensor, offset
                            batch_rows: int = 1024) -> torch.Tensor:
     """Each sentence's representation through :meth:`Model.representation` on padded batches."""
     flat = ids.cpu().numpy()
-    out = torch.empty(len(offsets) - 1, model.representation_dim(network), device=ids.device)
+    out = None
     order = np.argsort(np.diff(offsets), kind="stable")
     for start in range(0, len(order), batch_rows):
         index = order[start : start + batch_rows]
         padded, lens = pad(flat, offsets, index)
         emb = model.embed(torch.from_numpy(padded).to(ids.device))
-        out[torch.from_numpy(index).to(ids.device)] = model.representation(
-            network, emb, torch.from_numpy(lens).to(ids.device))
+        rep = model.representation(network, emb, torch.from_numpy(lens).to(ids.device))
+        if out is None:
+            out = rep.new_empty(len(offsets) - 1, rep.shape[-1])
+        out[torch.from_numpy(index).to(ids.device)] = rep
     return out
 
 
@@ -124,3 +128,29 @@ def run_network(model: Model, network: str, ids: torch.Tensor, offsets: np.ndarr
                 padded_representations(model, network, ids, offsets, batch_rows))
     states, final = cell_states(model, network, cell, ids, offsets, batch_rows)
     return cell.output(states), cell.output(final)
+
+
+@torch.no_grad()
+def verify_cell(model: Model, network: str, ids: torch.Tensor, offsets: np.ndarray, sample: int = 16,
+                tolerance: float = 1e-4) -> None:
+    """Check a network's cell against the contract's generic methods on the first ``sample``
+    sentences: the fast paths trust that stepping the cell gives :meth:`Model.states` and that
+    its final state gives :meth:`Model.representation`. A family whose cell breaks that promise
+    is stopped here, before it writes a wrong table. Nothing to check without a cell."""
+    cell = model.cell(network)
+    if cell is None:
+        return
+    n = min(sample, len(offsets) - 1)
+    head = ids[: int(offsets[n])]
+    fast_states, fast_reps = run_network(model, network, head, offsets[: n + 1], sample)
+    pairs = (("states", fast_states, padded_states(model, network, head, offsets[: n + 1], sample)),
+             ("representation", fast_reps, padded_representations(model, network, head, offsets[: n + 1], sample)))
+    for what, fast, generic in pairs:
+        if fast.shape != generic.shape:
+            raise ValueError(f"model {model.kind!r} network {network!r}: its cell gives {what} of shape "
+                             f"{tuple(fast.shape)}, the model {tuple(generic.shape)}; the fast paths cannot be used")
+        gap = float((fast - generic).abs().max())
+        if gap > tolerance * (1.0 + float(generic.abs().max())):
+            raise ValueError(f"model {model.kind!r} network {network!r}: its cell's {what} differ from the model's "
+                             f"by {gap:.2g}; the fast paths would be wrong (the family's cell must step exactly "
+                             "as its states(), and its final state must be its representation)")

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from lingscope.core.errors import InputError, run_cli
 from lingscope.core.io import write_parquet
 from lingscope.core.schemas import TOKENS
-from lingscope.core.settings import SpacySettings, StanzaSettings
+from lingscope.parse.settings import SpacySettings, StanzaSettings
 from lingscope.parse.backends import make_parser
 
 

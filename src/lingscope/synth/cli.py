@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lingscope.core.settings import SyntheticSizes
+from lingscope.synth.settings import SyntheticSizes
 
 
 def corpus_parser(description: str, out_help: str, sizes_help: str = "",

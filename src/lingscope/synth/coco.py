@@ -27,7 +27,7 @@ from lingscope.core.errors import InputError, run_cli
 from lingscope.core.io import atomic_path, write_json, write_text
 from lingscope.core.tagmap import ptb_to_upos
 from lingscope.synth import coco_grammar as g
-from lingscope.core.settings import CocoSynthetic
+from lingscope.synth.settings import CocoSynthetic
 from lingscope.synth.cli import corpus_parser
 
 DEFAULT_WEIGHTS = {

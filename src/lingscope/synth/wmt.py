@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from lingscope.core.errors import run_cli
-from lingscope.core.settings import SyntheticSizes
+from lingscope.synth.settings import SyntheticSizes
 from lingscope.synth.cli import corpus_parser
 from lingscope.core.io import atomic_path
 

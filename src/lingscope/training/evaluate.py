@@ -19,7 +19,7 @@ import pyarrow as pa
 import torch
 import torch.nn.functional as F
 
-from lingscope.core.errors import run_cli
+from lingscope.core.errors import InputError, run_cli
 from lingscope.core.io import write_parquet
 from lingscope.core.schemas import EVALUATION
 from lingscope.core.settings import Runtime
@@ -49,6 +49,9 @@ def ranks_of_true_target(pred: torch.Tensor, targets: torch.Tensor, target_ids: 
                          true_ids: np.ndarray) -> np.ndarray:
     """1-based rank of each sentence's own target among ``target_ids`` by cosine (ties: pessimistic)."""
     column = {int(i): k for k, i in enumerate(target_ids)}
+    missing = [int(i) for i in true_ids if int(i) not in column]
+    if missing:
+        raise InputError(None, f"image_id {missing[0]}", "a sentence's image is not among the split's images")
     truth = torch.tensor([column[int(i)] for i in true_ids])
     ranks = np.empty(len(pred), dtype=np.int64)
     for start in range(0, len(pred), 4096):

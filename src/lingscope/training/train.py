@@ -11,7 +11,7 @@
   setting and of the content of every input file, so changed data can never be mistaken for
   the same run. A finished run deletes its checkpoint.
 - Writes the weights of the best epoch (``--out-model``) and one metrics row per epoch
-  (``--out-metrics``, TRAINING_METRICS).
+  (``--out-metrics``, TRAINING_METRICS with a loss column per objective of the model).
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ import pyarrow as pa
 import torch
 from tqdm import tqdm
 
-from lingscope.core import catalog
+from lingscope.core import catalog, code
 from lingscope.core.errors import run_cli
 from lingscope.core.io import atomic_path, write_parquet
-from lingscope.core.schemas import TRAINING_METRICS
+from lingscope.core.schemas import training_metrics_schema
 from lingscope.core.settings import Runtime, TrainingSettings
 from lingscope.encoding.captions import Sentences, length_batches, load_sentences
 from lingscope.encoding.ids import load_vocab_checked
@@ -106,7 +106,7 @@ class Trainer:
         bar.close()
         seconds = time.perf_counter() - start
         mean = {k: (sums[k] / counts[k] if counts[k] else None) for k in sums}
-        return {"train_loss": mean["loss"], **{f"train_loss_{n}": mean.get(n) for n in catalog.all_objectives()},
+        return {"train_loss": mean["loss"], **{f"train_loss_{n}": mean[n] for n in names},
                 "tokens_per_second": tokens / seconds, "seconds": seconds}
 
     @torch.no_grad()
@@ -122,7 +122,7 @@ class Trainer:
                 totals[objective.name] += loss(model, objective, batch).item() * w
                 weights[objective.name] += w
         mean = {name: totals[name] / weights[name] for name in totals}
-        return {"val_loss": model.combine(mean), **{f"val_loss_{n}": mean.get(n) for n in catalog.all_objectives()}}
+        return {"val_loss": model.combine(mean), **{f"val_loss_{n}": mean[n] for n in mean}}
 
 
 def file_digest(path: str | Path) -> str:
@@ -134,13 +134,32 @@ def file_digest(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def fingerprint(settings: TrainingSettings, inputs: dict[str, str | Path]) -> str:
-    """What a checkpoint must match to be resumed: every setting of the model entry and the
-    content of every input file (``runtime`` settings, the device and thread count, are not part
-    of it: a run may resume elsewhere)."""
-    blob = {"format": CHECKPOINT_FORMAT, "settings": settings.as_dict(),
+def fingerprint(settings: TrainingSettings, inputs: dict[str, str | Path], code: str = "") -> str:
+    """What a checkpoint must match to be resumed: every setting of the model entry, the content
+    of every input file and the code that trains (``runtime`` settings, the device and thread
+    count, are not part of it: a run may resume elsewhere)."""
+    blob = {"format": CHECKPOINT_FORMAT, "settings": settings.as_dict(), "code": code,
             "inputs": {name: file_digest(path) for name, path in sorted(inputs.items())}}
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _resume(path: Path, fp: str, model: Model, optimizer, name: str) -> dict | None:
+    """The training state of the checkpoint at ``path``, loaded into ``model`` and ``optimizer``,
+    if it was made by this very run (same fingerprint); None otherwise, with a note why."""
+    try:
+        # On the CPU: the RNG state must stay there; weights and optimiser state follow the model.
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # a truncated or foreign file is no checkpoint of ours
+        print(f"{name}: ignoring {path}: not a readable checkpoint ({err})", file=sys.stderr)
+        return None
+    if not isinstance(saved, dict) or saved.get("fingerprint") != fp:
+        print(f"{name}: ignoring {path}: it was made with other settings, input data or code", file=sys.stderr)
+        return None
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    torch.set_rng_state(saved["torch_rng"])
+    print(f"{name}: resumed from {path} after epoch {saved['state']['epoch']}", file=sys.stderr)
+    return saved["state"]
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
@@ -178,19 +197,11 @@ def train(name: str, settings: TrainingSettings, runtime: Runtime, paths: Paths)
     ckpt_path = paths.checkpoint_dir / "last.pt"
     inputs = {"sentences": paths.sentences, "vocab": paths.vocab}
     inputs |= {TARGET_TABLES[r]: paths.tables[TARGET_TABLES[r]] for r in needed}
-    fp = fingerprint(settings, inputs)
+    # The code that trains: this loop's import closure and the family's module.
+    fp = fingerprint(settings, inputs, code.digest("lingscope.training.train", entry.module))
     state = {"epoch": 0, "history": [], "best_loss": float("inf"), "best_epoch": 0, "best_state": None, "bad_epochs": 0}
     if ckpt_path.exists():
-        saved = torch.load(ckpt_path, map_location=device, weights_only=False)
-        if saved.get("fingerprint") == fp:
-            model.load_state_dict(saved["model"])
-            optimizer.load_state_dict(saved["optimizer"])
-            torch.set_rng_state(saved["torch_rng"])
-            state = saved["state"]
-            print(f"{name}: resumed from {ckpt_path} after epoch {state['epoch']}", file=sys.stderr)
-        else:
-            print(f"{name}: ignoring {ckpt_path}: it was made with other settings or other input data",
-                  file=sys.stderr)
+        state = _resume(ckpt_path, fp, model, optimizer, name) or state
 
     while state["epoch"] < settings.max_epochs and state["bad_epochs"] < settings.patience:
         epoch = state["epoch"] + 1
@@ -211,7 +222,8 @@ def train(name: str, settings: TrainingSettings, runtime: Runtime, paths: Paths)
     extra = {"name": name, "best_epoch": state["best_epoch"], "vocab_size": len(vocab), **targets.extras()}
     save_model(paths.out_model, model.cpu(), extra)
     rows = [r | {"is_best": r["epoch"] == state["best_epoch"]} for r in state["history"]]
-    write_parquet(pa.Table.from_pylist(rows), paths.out_metrics, TRAINING_METRICS, "training_metrics")
+    schema = training_metrics_schema([o.name for o in model.objectives()])
+    write_parquet(pa.Table.from_pylist(rows, schema=schema), paths.out_metrics, schema, "training_metrics")
     # The run is complete: its checkpoint must not be taken for a later run's own.
     ckpt_path.unlink(missing_ok=True)
     try:

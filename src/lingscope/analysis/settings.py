@@ -1,0 +1,29 @@
+"""The analyses' options: one settings class per config section they read.
+
+Torch-free: the workflow reads them when it plans the DAG (lingscope.core.settings).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from lingscope.core.settings import Settings, option
+
+@dataclasses.dataclass(frozen=True)
+class DistributionSettings(Settings):
+    """Figs. 2 and 3 (``analysis.min_count`` in the config)."""
+
+    min_count: int = option(500, "keep labels with at least this many tokens", minimum=1)
+    # Scores are floored here before the log ratio is taken. A score of 0 (the state at <eos>
+    # did not move) would make the ratio infinite, and below about 1e-6 a score computed from
+    # float32 states is rounding noise: cos near 1 is resolved to 2^-24 = 6e-8.
+    epsilon: float = option(1e-6, "floor on omission scores before the log ratio", positive=True, in_config=False)
+
+@dataclasses.dataclass(frozen=True)
+class RidgeSettings(Settings):
+    """Linear models of omission, Figs. 4 and 6 (``analysis.ridge`` in the config)."""
+
+    alphas: tuple[float, ...] = option(tuple(2.0**k for k in range(-2, 6)), "L2 penalties to choose from",
+                                       positive=True)
+    folds: int = option(5, "cross-validation folds, grouped by sentence", minimum=2)
+    seed: int = option(1, "seed of the half split and the folds", minimum=0)
