@@ -7,8 +7,8 @@ because that figure is a maximum over all the children a process has waited for)
 - ``python -m lingscope.methods.activations`` (per-token and h_end dump of the val split);
 - ``python -m lingscope.methods.omission`` (omission scores of the val split).
 
-Corpora: synthetic MSCOCO with 1,000 and 10,000 val images (x5 captions) by default, the
-val split parsed once by lingscope's parse stage. One random-init IMAGINET model (saved with
+Corpora: synthetic MSCOCO with 1,000 and 10,000 val images (x5 captions) by default (the
+omission scores read the sentences table, not the parse). One random-init IMAGINET model (saved with
 ``save_model``) and one vocabulary serve both sizes. Each figure is the median of
 ``--repeats`` fresh runs. Also measured: the import floor
 (``python -c "import lingscope.methods.activations, lingscope.methods.omission"``), and, for the large
@@ -94,7 +94,7 @@ def main() -> None:
 
     vocab_path = corpus(*args.vocab_corpus)["vocab"]
     vocab = load_vocab_checked(vocab_path)
-    sizes = {f"{n:,} val images": corpus(args.n_train, n, parse=True) for n in args.val_images}
+    sizes = {f"{n:,} val images": corpus(args.n_train, n) for n in args.val_images}
     work = OUT / "work" / "memory_flat"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -114,8 +114,9 @@ def main() -> None:
     floor = measure([sys.executable, "-c", "import lingscope.methods.activations, lingscope.methods.omission"])
     results = {}
     for label, paths in sizes.items():
-        tokens = pq.ParquetFile(paths["tokens"]).metadata.num_rows
-        sentences = pq.read_table(paths["sentences"], columns=["split"]).column("split").to_pylist().count("val")
+        val = pq.read_table(paths["sentences"], columns=["tokens"], filters=[("split", "=", "val")])
+        sentences = val.num_rows
+        tokens = sum(len(t) for t in val.column("tokens").to_pylist())
         dump = measure(py + ["lingscope.methods.activations", *common, "--sentences", str(paths["sentences"]),
                              "--split", "val", "--tokens-dir", str(work / "tokens"), "--h-end-dir", str(work / "h_end")])
         omission = measure(py + ["lingscope.methods.omission", *common, "--sentences", str(paths["sentences"]),
