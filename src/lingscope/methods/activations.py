@@ -39,7 +39,7 @@ from lingscope.methods.settings import ActivationSettings
 from lingscope.encoding.csr import to_csr
 from lingscope.encoding.ids import encode_forms, id_to_token, load_vocab_checked
 from lingscope.encoding.stream import iter_sentence_chunks, n_words_of
-from lingscope.models.base import Model, load_network, pick_device
+from lingscope.models.base import Model, open_network
 from lingscope.models.runs import run_network, verify_cell
 
 
@@ -145,9 +145,7 @@ def _publish(tmp: Path, folder: Path) -> None:
 
 def dump(model_path: Path, network: str, sentences: Path, vocab_path: Path, tokens_dir: Path, h_end_dir: Path,
          settings: ActivationSettings, runtime: Runtime) -> dict:
-    device = pick_device(runtime.device)
-    torch.set_num_threads(runtime.threads)
-    model, extra = load_network(model_path, network, device)
+    model, extra, device = open_network(model_path, network, runtime)
     vocab = load_vocab_checked(vocab_path)
     compute = ChunkComputer(model, network, vocab, device, settings.batch_rows)
     dim, rep_dim = model.state_dim(network), model.representation_dim(network)

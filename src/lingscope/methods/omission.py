@@ -42,7 +42,7 @@ from lingscope.methods.settings import OmissionSettings
 from lingscope.encoding.csr import pad, to_csr
 from lingscope.encoding.ids import encode_forms, load_vocab_checked
 from lingscope.encoding.stream import iter_sentence_chunks, n_words_of
-from lingscope.models.base import Cell, Model, load_network, pick_device
+from lingscope.models.base import Cell, Model, open_network
 from lingscope.models.runs import padded_representations, run_segments, verify_cell, zero_start
 
 
@@ -142,9 +142,7 @@ def naive_omission(model: Model, network: str, flat: np.ndarray, offsets: np.nda
 
 def run(model_path: Path, network: str, sentences: Path, vocab_path: Path, split: str, out: Path,
         settings: OmissionSettings, runtime: Runtime) -> None:
-    device = pick_device(runtime.device)
-    torch.set_num_threads(runtime.threads)
-    model, extra = load_network(model_path, network, device)
+    model, extra, device = open_network(model_path, network, runtime)
     vocab = load_vocab_checked(vocab_path)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.parent.mkdir(parents=True, exist_ok=True)

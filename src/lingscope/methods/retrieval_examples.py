@@ -27,7 +27,7 @@ from lingscope.methods.settings import ExampleSettings
 from lingscope.encoding.csr import encode_sentences, pad
 from lingscope.encoding.ids import load_vocab_checked
 from lingscope.encoding.images import load_images, split_zscored
-from lingscope.models.base import load_network, pick_device, sentence_readout
+from lingscope.models.base import open_network, sentence_readout
 
 READOUT = "image"
 
@@ -54,9 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     ExampleSettings.add_arguments(p, "examples (config: analysis.examples)")
     Runtime.add_arguments(p, "runtime (config: training)")
     args = p.parse_args(argv)
-    settings, runtime = ExampleSettings.from_args(args), Runtime.from_args(args)
-    device = pick_device(runtime.device)
-    model, extra = load_network(args.model, args.pathway, device)
+    settings = ExampleSettings.from_args(args)
+    model, extra, device = open_network(args.model, args.pathway, Runtime.from_args(args))
     if READOUT not in model.readouts(args.pathway):
         raise InputError(args.model, f"model {extra.get('name')} network {args.pathway!r}",
                          f"has no {READOUT!r} readout to retrieve images with")

@@ -250,6 +250,15 @@ def load_model(path, device: str | torch.device = "cpu") -> tuple[Model, dict]:
     return model.to(device).eval(), blob
 
 
+def open_network(path, network: str, runtime) -> tuple[Model, dict, torch.device]:
+    """A job's model, for one of its networks, on the device of its ``Runtime`` settings (whose
+    thread count is applied too): ``(model, extras, device)``."""
+    device = pick_device(runtime.device)
+    torch.set_num_threads(runtime.threads)
+    model, extra = load_network(path, network, device)
+    return model, extra, device
+
+
 def load_network(path, network: str, device: str | torch.device = "cpu") -> tuple[Model, dict]:
     """:func:`load_model`, checking that the model has ``network``."""
     model, extra = load_model(path, device)
