@@ -35,7 +35,7 @@ from paper_step import step_seconds  # noqa: E402
 from lingscope.encoding.captions import load_sentences  # noqa: E402
 from lingscope.encoding.ids import load_vocab_checked  # noqa: E402
 from lingscope.methods.omission import naive_omission, omission_scores  # noqa: E402
-from lingscope.models.base import load_model, save_model  # noqa: E402
+from lingscope.models.base import load_model  # noqa: E402
 from lingscope.models.imaginet import Architecture, CaptionModel  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -31,7 +31,7 @@ from lingscope.encoding.csr import pad, to_csr
 from lingscope.encoding.ids import EOS_ID, PAD_ID, SPECIALS
 from lingscope.methods import activations, omission, retrieval_examples
 from lingscope.models.base import Model, family, last, load_model, mask, save_model, sentence_readout
-from lingscope.models.runs import padded_representations, padded_states, run_network
+from lingscope.models.runs import padded_run, run_network
 
 VOCAB_SIZE = 23
 IMAGE_DIM = 5
@@ -283,8 +283,9 @@ def test_a_network_without_a_cell_gets_the_generic_path(files):
     hidden = WithoutCell(model)
     ids = torch.from_numpy(files["flat"])
     states, reps = run_network(hidden, "visual", ids, files["offsets"], 4)
-    torch.testing.assert_close(states, padded_states(model, "visual", ids, files["offsets"], 4))
-    torch.testing.assert_close(reps, padded_representations(model, "visual", ids, files["offsets"], 4))
+    generic_states, generic_reps = padded_run(model, "visual", ids, files["offsets"], 4)
+    torch.testing.assert_close(states, generic_states)
+    torch.testing.assert_close(reps, generic_reps)
     fast_states, fast_reps = run_network(model, "visual", ids, files["offsets"], 4)
     torch.testing.assert_close(fast_states, states, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(fast_reps, reps, atol=1e-5, rtol=1e-5)

@@ -79,7 +79,7 @@ def model_code(module):
     loader imports by name from the catalog."""
 
     def files(wildcards):
-        return code(module, catalog.kind(model_kind(wildcards.model)).module)
+        return code(module, model_entry(wildcards.model).module)
 
     return files
 
@@ -260,19 +260,15 @@ def model_kind(model):
     return MODEL_SETTINGS[model].kind
 
 
-def model_networks(model):
-    return [n.name for n in catalog.kind(model_kind(model)).networks]
+def model_entry(model):
+    """The catalog's entry for the kind of the config's model ``model``."""
+    return catalog.kind(model_kind(model))
 
 
 def model_pathways(method="activations"):
     """Every (model, network) of the config that ``method`` applies to (the catalog says)."""
     applies = catalog.METHODS[method].applies
-    return [
-        (m, n.name)
-        for m in MODELS
-        for n in catalog.kind(model_kind(m)).networks
-        if applies(n)
-    ]
+    return [(m, n.name) for m in MODELS for n in model_entry(m).networks if applies(n)]
 
 
 def network_of(display):
@@ -300,7 +296,7 @@ def corpus_data(corpus):
 def model_data(wildcards):
     """The corpus tables a model trains and is evaluated on (its kind's corpus), and its extra
     data tables (the image features of a model with an image readout)."""
-    kind = catalog.kind(model_kind(wildcards.model))
+    kind = model_entry(wildcards.model)
     inputs = corpus_data(kind.corpus)
     for table in kind.tables:
         inputs[table] = f"{RESULTS}/data/{kind.corpus}/{table}.parquet"
@@ -309,12 +305,12 @@ def model_data(wildcards):
 
 def model_corpus(wildcards):
     """The sentences and vocabulary of the model's corpus (what the methods read)."""
-    return corpus_data(catalog.kind(model_kind(wildcards.model)).corpus)
+    return corpus_data(model_entry(wildcards.model).corpus)
 
 
 def table_args(wildcards, input):
     """``--image-features PATH`` and the like, for the extra tables of :func:`model_data`."""
-    kind = catalog.kind(model_kind(wildcards.model))
+    kind = model_entry(wildcards.model)
     return " ".join(f"--{t.replace('_', '-')} {input[t]}" for t in kind.tables)
 
 
@@ -373,7 +369,7 @@ def retrieval_network():
 
 def retrieval_inputs(wildcards):
     model, network = retrieval_network()
-    kind = catalog.kind(model_kind(model))
+    kind = model_entry(model)
     return {
         **corpus_data(kind.corpus),
         "image_features": f"{RESULTS}/data/{kind.corpus}/image_features.parquet",

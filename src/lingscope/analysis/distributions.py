@@ -17,10 +17,10 @@ import numpy as np
 import polars as pl
 
 from lingscope.analysis.networks import read_omission, require
-from lingscope.analysis.plotting import boxplot, colour, new_figure, save_figure
+from lingscope.analysis.plotting import boxplot, new_figure, save_figure
 from lingscope.core.schemas import OMISSION_BY_LABEL, OMISSION_LOG_RATIO
 from lingscope.core.errors import InputError, run_cli
-from lingscope.core.catalog import KADAR_PAIR
+from lingscope.core.catalog import KADAR_PAIR, colour
 from lingscope.core.io import write_parquet
 from lingscope.analysis.settings import DistributionSettings
 

@@ -17,10 +17,10 @@ import numpy as np
 import polars as pl
 
 from lingscope.analysis.networks import read_omission, read_table, require
-from lingscope.analysis.plotting import colour, new_figure, save_figure
+from lingscope.analysis.plotting import new_figure, save_figure
 from lingscope.core.schemas import OMISSION_EXAMPLES
 from lingscope.core.errors import InputError, run_cli
-from lingscope.core.catalog import KADAR_PAIR
+from lingscope.core.catalog import KADAR_PAIR, colour
 from lingscope.core.io import write_parquet
 from lingscope.core.schemas import RETRIEVAL_EXAMPLES
 

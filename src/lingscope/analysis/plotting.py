@@ -1,4 +1,4 @@
-"""Figures: made without pyplot; every network keeps its catalog colour (:func:`colour`) on the Agg canvas, saved as PNG and SVG, byte for byte reproducible.
+"""Figures: made without pyplot on the Agg canvas, saved as PNG and SVG, byte for byte reproducible.
 
 Going through :class:`matplotlib.figure.Figure` rather than pyplot keeps no global figure
 state and never touches a display, so the same code runs on a laptop, in a SLURM job and
@@ -16,7 +16,6 @@ matplotlib.use("Agg")  # before anything can pick an interactive backend
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from lingscope.core.catalog import colour  # noqa: E402
 from lingscope.core.io import atomic_path  # noqa: E402
 
 _STYLE = {

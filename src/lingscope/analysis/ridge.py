@@ -30,8 +30,9 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
 from lingscope.analysis.networks import NETWORK_NAMES, read_omission
-from lingscope.analysis.plotting import colour, new_figure, save_figure
+from lingscope.analysis.plotting import new_figure, save_figure
 from lingscope.core.schemas import RIDGE_POSITIONS, RIDGE_R2
+from lingscope.core.catalog import colour
 from lingscope.core.errors import InputError, run_cli
 from lingscope.core.io import write_parquet
 from lingscope.analysis.settings import RidgeSettings

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from lingscope.core.errors import InputError
 from lingscope.core.settings import TrainingSettings, option
 
 # --- families' settings -------------------------------------------------------------------------
@@ -151,8 +152,6 @@ def network_display(model: str, network: str) -> str:
 def check_models(models: dict) -> dict[str, TrainingSettings]:
     """Each ``models.<name>`` entry of a config checked against its kind's settings; an entry
     named after a kind must be of that kind (its networks are labelled by the catalog)."""
-    from lingscope.core.errors import InputError
-
     out = {}
     for name, entry in models.items():
         where = f"models.{name}"

@@ -15,13 +15,18 @@ import numpy as np
 from lingscope.encoding.ids import EOS_ID, PAD_ID, encode
 
 
+def offsets_of(lengths: np.ndarray) -> np.ndarray:
+    """The offsets (``len(lengths) + 1`` entries, from 0) of runs of ``lengths`` laid back to back."""
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets
+
+
 def to_csr(word_ids: np.ndarray, n_words: np.ndarray, eos: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """``(flat, offsets)`` for sentences of ``n_words`` words each, given back to back in
     ``word_ids``; with ``eos`` each sentence is followed by ``<eos>``."""
     n_words = np.asarray(n_words, dtype=np.int64)
-    lengths = n_words + 1 if eos else n_words
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
+    offsets = offsets_of(n_words + 1 if eos else n_words)
     if not eos:
         return np.asarray(word_ids, dtype=np.int64).copy(), offsets
     flat = np.full(offsets[-1], EOS_ID, dtype=np.int64)
@@ -56,5 +61,4 @@ def pad(flat: np.ndarray, offsets: np.ndarray, index: np.ndarray | None = None,
 
 def positions(offsets: np.ndarray) -> np.ndarray:
     """1-based position of every row of the flat layout within its sentence."""
-    lengths = np.diff(offsets)
-    return np.arange(offsets[-1]) - np.repeat(offsets[:-1], lengths) + 1
+    return np.arange(offsets[-1]) - np.repeat(offsets[:-1], np.diff(offsets)) + 1

@@ -16,6 +16,8 @@ import pyarrow.dataset as ds
 
 from lingscope.core.errors import InputError
 from lingscope.core.io import require_columns
+from lingscope.encoding.csr import to_csr
+from lingscope.encoding.ids import encode_forms
 
 COLUMNS = ["sentence_id", "tokens"]
 
@@ -72,3 +74,13 @@ def iter_sentence_chunks(path: str | Path, split: str, chunk_sentences: int | No
 def n_words_of(chunk: pa.Table) -> np.ndarray:
     """Words per sentence of a chunk."""
     return pc.list_value_length(chunk.column("tokens")).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def encode_chunk(chunk: pa.Table, vocab: dict[str, int], eos: bool) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray]:
+    """``(tokens, n_words, flat, offsets)`` of a chunk: its words as read (one Arrow array), the
+    words per sentence, and the sentences in the flat layout a model reads (``eos``: with
+    ``<eos>`` after each)."""
+    n_words = n_words_of(chunk)
+    tokens = chunk.column("tokens").combine_chunks().flatten()
+    flat, offsets = to_csr(encode_forms(tokens, vocab), n_words, eos)
+    return tokens, n_words, flat, offsets

@@ -36,9 +36,9 @@ from lingscope.core.errors import InputError, run_cli
 from lingscope.core.schemas import activations_schema, h_end_schema
 from lingscope.core.settings import Runtime
 from lingscope.methods.settings import ActivationSettings
-from lingscope.encoding.csr import to_csr
-from lingscope.encoding.ids import encode_forms, id_to_token, load_vocab_checked
-from lingscope.encoding.stream import iter_sentence_chunks, n_words_of
+from lingscope.encoding.csr import positions
+from lingscope.encoding.ids import id_to_token, load_vocab_checked
+from lingscope.encoding.stream import encode_chunk, iter_sentence_chunks
 from lingscope.models.base import Model, open_network
 from lingscope.models.runs import run_network, verify_cell
 
@@ -53,9 +53,7 @@ class ChunkComputer:
         self.verified = False
 
     def __call__(self, chunk: pa.Table):
-        n_words = n_words_of(chunk)
-        tokens = chunk.column("tokens").combine_chunks()
-        flat, offsets = to_csr(encode_forms(tokens.flatten(), self.vocab), n_words, eos=self.model.reads_eos)
+        _, n_words, flat, offsets = encode_chunk(chunk, self.vocab, self.model.reads_eos)
         ids = torch.from_numpy(flat).to(self.device)
         if not self.verified:  # once per job: the cell path is only taken where it is exact
             verify_cell(self.model, self.network, ids, offsets)
@@ -67,13 +65,11 @@ class ChunkComputer:
 def to_tables(sentence_ids, n_words, flat, offsets, states: np.ndarray, representations: np.ndarray,
               itos: pa.Array, dtype: str) -> tuple[pa.Table, pa.Table]:
     """Arrow tables for one chunk; the activation column wraps ``states`` without a copy."""
-    lengths = np.diff(offsets)
     dim = states.shape[1]
     values = pa.array(states.reshape(-1))  # float32 or float16, zero-copy from numpy
-    positions = np.arange(len(flat)) - np.repeat(offsets[:-1], lengths) + 1
     tokens = pa.table({
-        "sentence_id": pa.array(np.repeat(sentence_ids, lengths)),
-        "position": pa.array(positions.astype(np.int32)),
+        "sentence_id": pa.array(np.repeat(sentence_ids, np.diff(offsets))),
+        "position": pa.array(positions(offsets).astype(np.int32)),
         "token": itos.take(pa.array(flat)),
         "activation": pa.FixedSizeListArray.from_arrays(values, dim),
     }, schema=activations_schema(dim, dtype))

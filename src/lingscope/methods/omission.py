@@ -39,18 +39,16 @@ from lingscope.core.errors import InputError, run_cli
 from lingscope.core.schemas import OMISSION
 from lingscope.core.settings import Runtime
 from lingscope.methods.settings import OmissionSettings
-from lingscope.encoding.csr import pad, to_csr
-from lingscope.encoding.ids import encode_forms, load_vocab_checked
-from lingscope.encoding.stream import iter_sentence_chunks, n_words_of
+from lingscope.encoding.csr import offsets_of, pad, positions
+from lingscope.encoding.ids import load_vocab_checked
+from lingscope.encoding.stream import encode_chunk, iter_sentence_chunks
 from lingscope.models.base import Cell, Model, open_network
-from lingscope.models.runs import padded_representations, run_segments, verify_cell, zero_start
+from lingscope.models.runs import cell_states, padded_run, run_segments, verify_cell
 
 
 def _variants(n_words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Variant v deletes word ``i[v]`` (1-based) of sentence ``sentence[v]``; in (sentence, i) order."""
-    sentence = np.repeat(np.arange(len(n_words)), n_words)
-    i = np.arange(len(sentence)) - np.repeat(np.cumsum(n_words) - n_words, n_words) + 1
-    return sentence, i
+    return np.repeat(np.arange(len(n_words)), n_words), positions(offsets_of(n_words))
 
 
 def deletion_variants(flat: np.ndarray, offsets: np.ndarray, n_words: np.ndarray):
@@ -58,9 +56,8 @@ def deletion_variants(flat: np.ndarray, offsets: np.ndarray, n_words: np.ndarray
     order; the tokens after a sentence's words (its end symbol) are kept."""
     sentence, i = _variants(n_words)
     lengths = np.diff(offsets)[sentence] - 1
-    v_offsets = np.zeros(len(sentence) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=v_offsets[1:])
-    within = np.arange(v_offsets[-1]) - np.repeat(v_offsets[:-1], lengths)
+    v_offsets = offsets_of(lengths)
+    within = positions(v_offsets) - 1
     skip = within >= np.repeat(i - 1, lengths)  # tokens at or after the deleted word shift by one
     return flat[np.repeat(offsets[:-1][sentence], lengths) + within + skip], v_offsets
 
@@ -79,8 +76,7 @@ def fast_omission(model: Model, network: str, cell: Cell, ids: torch.Tensor, off
     # Every run over a token shares its input projection: compute it once per token.
     x_proj = cell.project(model.embed(ids))
     # The full run: every prefix state is kept, and its last state gives r(S).
-    states = x_proj.new_empty(len(ids), cell.state_size)
-    final = run_segments(cell, x_proj, offsets[:-1], lengths, zero_start(cell, device), batch_rows, states)
+    states, final = cell_states(cell, x_proj, offsets, batch_rows)
 
     def prefix_state(index: np.ndarray) -> torch.Tensor:
         # The state after words 1..i-1 of the full run (the zero start state when i = 1).
@@ -102,8 +98,9 @@ def generic_omission(model: Model, network: str, ids: torch.Tensor, offsets: np.
     flat = ids.cpu().numpy()
     sentence, _ = _variants(n_words)
     v_flat, v_offsets = deletion_variants(flat, offsets, n_words)
-    full = padded_representations(model, network, ids, offsets, batch_rows)
-    variant = padded_representations(model, network, torch.from_numpy(v_flat).to(ids.device), v_offsets, batch_rows)
+    full = padded_run(model, network, ids, offsets, batch_rows, with_states=False)[1]
+    variant = padded_run(model, network, torch.from_numpy(v_flat).to(ids.device), v_offsets, batch_rows,
+                         with_states=False)[1]
     return _cosine_distance(full[torch.from_numpy(sentence).to(ids.device)], variant)
 
 
@@ -129,11 +126,11 @@ def naive_omission(model: Model, network: str, flat: np.ndarray, offsets: np.nda
     deletions, each run from scratch through :meth:`Model.representation`."""
     out = []
     v_flat, v_offsets = deletion_variants(flat, offsets, n_words)
-    first = np.concatenate([[0], np.cumsum(n_words)])
+    first = offsets_of(n_words)
     for s in range(len(n_words)):
         rows = [flat[offsets[s] : offsets[s + 1]]]
         rows += [v_flat[v_offsets[v] : v_offsets[v + 1]] for v in range(first[s], first[s + 1])]
-        ids, lengths = pad(np.concatenate(rows), np.concatenate([[0], np.cumsum([len(r) for r in rows])]))
+        ids, lengths = pad(np.concatenate(rows), offsets_of([len(r) for r in rows]))
         emb = model.embed(torch.from_numpy(ids).to(device))
         r = model.representation(network, emb, torch.from_numpy(lengths).to(device))
         out.append(_cosine_distance(r[:1].expand_as(r[1:]), r[1:]))
@@ -150,17 +147,14 @@ def run(model_path: Path, network: str, sentences: Path, vocab_path: Path, split
     try:
         with pq.ParquetWriter(tmp, OMISSION, compression="zstd") as writer:
             for chunk in iter_sentence_chunks(sentences, split, chunk_tokens=settings.chunk_tokens):
-                n_words = n_words_of(chunk)
-                tokens = chunk.column("tokens").combine_chunks().flatten()
-                flat, offsets = to_csr(encode_forms(tokens, vocab), n_words, eos=model.reads_eos)
+                tokens, n_words, flat, offsets = encode_chunk(chunk, vocab, model.reads_eos)
                 if n_words_total == 0:  # once per job: the fast path is only taken where it is exact
                     verify_cell(model, network, torch.from_numpy(flat).to(device), offsets)
                 scores = omission_scores(model, network, flat, offsets, n_words, device, settings.batch_rows)
                 n = len(tokens)
                 table = pa.table({
                     "sentence_id": pa.array(np.repeat(chunk.column("sentence_id").to_numpy(), n_words)),
-                    "position": pa.array((np.arange(n) - np.repeat(np.cumsum(n_words) - n_words, n_words) + 1)
-                                         .astype(np.int32)),
+                    "position": pa.array(positions(offsets_of(n_words)).astype(np.int32)),
                     "token": tokens,
                     "model": pa.repeat(pa.scalar(extra["name"]), n),
                     "pathway": pa.repeat(pa.scalar(network), n), "omission": pa.array(scores),

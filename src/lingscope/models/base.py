@@ -207,6 +207,12 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def use_runtime(runtime) -> torch.device:
+    """Apply a job's ``Runtime`` settings: torch's thread count, and the device it runs on."""
+    torch.set_num_threads(runtime.threads)
+    return pick_device(runtime.device)
+
+
 # --- saving and loading ------------------------------------------------------------------------
 
 
@@ -253,8 +259,7 @@ def load_model(path, device: str | torch.device = "cpu") -> tuple[Model, dict]:
 def open_network(path, network: str, runtime) -> tuple[Model, dict, torch.device]:
     """A job's model, for one of its networks, on the device of its ``Runtime`` settings (whose
     thread count is applied too): ``(model, extras, device)``."""
-    device = pick_device(runtime.device)
-    torch.set_num_threads(runtime.threads)
+    device = use_runtime(runtime)
     model, extra = load_network(path, network, device)
     return model, extra, device
 

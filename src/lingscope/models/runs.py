@@ -7,9 +7,9 @@ layout of :mod:`lingscope.encoding.csr`. Two exact ways to get every token's sta
   sorted longest first, so every step is one dense GEMM over the runs still going, with no
   padding and no per-sentence Python work (:func:`run_segments`);
 - **without one**: padded batches of sentences of similar length through
-  :meth:`lingscope.models.base.Model.states` (:func:`padded_states`).
+  :meth:`lingscope.models.base.Model.states` and ``representation`` (:func:`padded_run`).
 
-:func:`token_states` picks the cell path only where the model offers a cell.
+:func:`run_network` picks the cell path only where the model offers a cell.
 """
 
 from __future__ import annotations
@@ -60,56 +60,43 @@ def zero_start(cell: Cell, device) -> Callable[[np.ndarray], torch.Tensor]:
     return lambda index: torch.zeros(len(index), cell.state_size, device=device)
 
 
-@torch.no_grad()
-def cell_states(model: Model, network: str, cell: Cell, ids: torch.Tensor, offsets: np.ndarray,
+def cell_states(cell: Cell, x_proj: torch.Tensor, offsets: np.ndarray,
                 batch_rows: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(states, final)`` through ``cell``: the cell state after every token of every sentence,
-    ``(len(ids), state_size)`` in ``ids``' order, and each sentence's final cell state."""
-    lengths = np.diff(offsets)
-    x_in = cell.project(model.embed(ids))
-    states = torch.empty(len(ids), cell.state_size, device=ids.device, dtype=x_in.dtype)
-    final = run_segments(cell, x_in, offsets[:-1], lengths, zero_start(cell, ids.device), batch_rows, states)
+    """``(states, final)`` of the full run of ``cell`` over every sentence, from the zero state:
+    the cell state after every token, ``(len(x_proj), state_size)`` in the flat layout's order,
+    and each sentence's final cell state. ``x_proj`` is ``cell.project`` of every token."""
+    states = x_proj.new_empty(len(x_proj), cell.state_size)
+    final = run_segments(cell, x_proj, offsets[:-1], np.diff(offsets), zero_start(cell, x_proj.device), batch_rows,
+                         states)
     return states, final
 
 
 @torch.no_grad()
-def padded_states(model: Model, network: str, ids: torch.Tensor, offsets: np.ndarray,
-                  batch_rows: int = 1024) -> torch.Tensor:
-    """The state after every token through :meth:`Model.states` on padded batches of sentences of
-    similar length: exact for any network."""
+def padded_run(model: Model, network: str, ids: torch.Tensor, offsets: np.ndarray, batch_rows: int = 1024,
+               with_states: bool = True) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """``(states, representations)`` through :meth:`Model.states` and :meth:`Model.representation`
+    on padded batches of sentences of similar length: exact for any network. Without
+    ``with_states`` only the representations are computed (states is None)."""
     flat = ids.cpu().numpy()
-    lengths = np.diff(offsets)
-    out = None
-    order = np.argsort(lengths, kind="stable")
-    for start in range(0, len(order), batch_rows):
-        index = order[start : start + batch_rows]
-        padded, lens = pad(flat, offsets, index)
-        mask = np.arange(padded.shape[1])[None, :] < lens[:, None]
-        rows = (offsets[:-1][index][:, None] + np.arange(padded.shape[1])[None, :])[mask]
-        lens_t = torch.from_numpy(lens).to(ids.device)
-        states = model.states(network, model.embed(torch.from_numpy(padded).to(ids.device)), lens_t)
-        if out is None:
-            out = states.new_empty(len(ids), states.shape[-1])
-        out[torch.from_numpy(rows).to(ids.device)] = states[torch.from_numpy(mask).to(ids.device)]
-    return out
-
-
-@torch.no_grad()
-def padded_representations(model: Model, network: str, ids: torch.Tensor, offsets: np.ndarray,
-                           batch_rows: int = 1024) -> torch.Tensor:
-    """Each sentence's representation through :meth:`Model.representation` on padded batches."""
-    flat = ids.cpu().numpy()
-    out = None
+    states_out = reps_out = None
     order = np.argsort(np.diff(offsets), kind="stable")
     for start in range(0, len(order), batch_rows):
         index = order[start : start + batch_rows]
         padded, lens = pad(flat, offsets, index)
         emb = model.embed(torch.from_numpy(padded).to(ids.device))
-        rep = model.representation(network, emb, torch.from_numpy(lens).to(ids.device))
-        if out is None:
-            out = rep.new_empty(len(offsets) - 1, rep.shape[-1])
-        out[torch.from_numpy(index).to(ids.device)] = rep
-    return out
+        lens_t = torch.from_numpy(lens).to(ids.device)
+        rep = model.representation(network, emb, lens_t)
+        if reps_out is None:
+            reps_out = rep.new_empty(len(offsets) - 1, rep.shape[-1])
+        reps_out[torch.from_numpy(index).to(ids.device)] = rep
+        if with_states:
+            states = model.states(network, emb, lens_t)
+            inside = np.arange(padded.shape[1])[None, :] < lens[:, None]
+            rows = (offsets[:-1][index][:, None] + np.arange(padded.shape[1])[None, :])[inside]
+            if states_out is None:
+                states_out = states.new_empty(len(ids), states.shape[-1])
+            states_out[torch.from_numpy(rows).to(ids.device)] = states[torch.from_numpy(inside).to(ids.device)]
+    return states_out, reps_out
 
 
 @torch.no_grad()
@@ -119,14 +106,13 @@ def run_network(model: Model, network: str, ids: torch.Tensor, offsets: np.ndarr
     (``(len(ids), state_dim)`` in ``ids``' order) and each sentence's representation.
 
     Through the network's cell where it has one (the representation is then the output of the
-    final cell state, which the contract test checks against :meth:`Model.representation`),
-    else through padded batches of the generic contract methods.
+    final cell state, which :func:`verify_cell` and the contract test check against
+    :meth:`Model.representation`), else through padded batches of the generic contract methods.
     """
     cell = model.cell(network)
     if cell is None:
-        return (padded_states(model, network, ids, offsets, batch_rows),
-                padded_representations(model, network, ids, offsets, batch_rows))
-    states, final = cell_states(model, network, cell, ids, offsets, batch_rows)
+        return padded_run(model, network, ids, offsets, batch_rows)
+    states, final = cell_states(cell, cell.project(model.embed(ids)), offsets, batch_rows)
     return cell.output(states), cell.output(final)
 
 
@@ -143,8 +129,8 @@ def verify_cell(model: Model, network: str, ids: torch.Tensor, offsets: np.ndarr
     n = min(sample, len(offsets) - 1)
     head = ids[: int(offsets[n])]
     fast_states, fast_reps = run_network(model, network, head, offsets[: n + 1], sample)
-    pairs = (("states", fast_states, padded_states(model, network, head, offsets[: n + 1], sample)),
-             ("representation", fast_reps, padded_representations(model, network, head, offsets[: n + 1], sample)))
+    generic_states, generic_reps = padded_run(model, network, head, offsets[: n + 1], sample)
+    pairs = (("states", fast_states, generic_states), ("representation", fast_reps, generic_reps))
     for what, fast, generic in pairs:
         if fast.shape != generic.shape:
             raise ValueError(f"model {model.kind!r} network {network!r}: its cell gives {what} of shape "

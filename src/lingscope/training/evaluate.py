@@ -26,8 +26,8 @@ from lingscope.core.settings import Runtime
 from lingscope.encoding.captions import Sentences, length_batches, load_sentences
 from lingscope.encoding.ids import PAD_ID, load_vocab_checked
 from lingscope.encoding.images import Images, load_images, split_zscored
-from lingscope.models.base import NEXT_TOKEN, REGRESSION, Model, load_model, next_token_logits, pick_device, sentence_readout
-from lingscope.training.objectives import TARGET_TABLES
+from lingscope.models.base import NEXT_TOKEN, REGRESSION, Model, load_model, next_token_logits, sentence_readout, use_runtime
+from lingscope.training.objectives import TARGET_TABLES, add_table_arguments, table_paths
 
 RECALL_AT = (1, 5, 10)
 
@@ -109,18 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", required=True, help="model.pt written by lingscope.training.train")
     p.add_argument("--sentences", required=True)
     p.add_argument("--vocab", required=True)
-    for table in sorted(set(TARGET_TABLES.values())):
-        p.add_argument("--" + table.replace("_", "-"), dest=table, help=f"{table.upper()} table (regression readouts)")
+    add_table_arguments(p)
     p.add_argument("--split", default="val")
     p.add_argument("--out", required=True, help="EVALUATION Parquet table")
     Runtime.add_arguments(p, "runtime (config: training)")
     args = p.parse_args(argv)
-    runtime = Runtime.from_args(args)
-    torch.set_num_threads(runtime.threads)
-    device = pick_device(runtime.device)
+    device = use_runtime(Runtime.from_args(args))
     model, extra = load_model(args.model, device)
     sentences = load_sentences(args.sentences, load_vocab_checked(args.vocab), args.split, eos=model.reads_eos)
-    tables = {t: load_images(getattr(args, t)) if getattr(args, t) else None for t in set(TARGET_TABLES.values())}
+    tables = {t: load_images(path) if path else None for t, path in table_paths(args).items()}
     rows = evaluate(model, extra, sentences, tables, args.split, device)
     for row in rows:
         print(f"{row['model']} {row['pathway']} {row['metric']}: {row['value']:.4f}")

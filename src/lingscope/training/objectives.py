@@ -31,6 +31,18 @@ from lingscope.models.base import NEXT_TOKEN, REGRESSION, Model, Objective, next
 TARGET_TABLES = {"image": "image_features"}
 
 
+def add_table_arguments(parser) -> None:
+    """A ``--<table>`` flag for each data table a regression target is read from."""
+    for table in sorted(set(TARGET_TABLES.values())):
+        parser.add_argument("--" + table.replace("_", "-"), dest=table, type=Path,
+                            help=f"{table.upper()} table, for models with a readout trained on it")
+
+
+def table_paths(args) -> dict[str, Path | None]:
+    """The tables given by :func:`add_table_arguments`' flags (None where not given)."""
+    return {table: getattr(args, table) for table in set(TARGET_TABLES.values())}
+
+
 @dataclass
 class Batch:
     ids: torch.Tensor  # (batch, time), right-padded with <pad>

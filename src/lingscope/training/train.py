@@ -36,8 +36,17 @@ from lingscope.core.schemas import training_metrics_schema
 from lingscope.core.settings import Runtime, TrainingSettings
 from lingscope.encoding.captions import Sentences, length_batches, load_sentences
 from lingscope.encoding.ids import load_vocab_checked
-from lingscope.models.base import Model, family, pick_device, save_model
-from lingscope.training.objectives import TARGET_TABLES, Batch, Targets, load_targets, loss, validation_weight
+from lingscope.models.base import Model, family, save_model, use_runtime
+from lingscope.training.objectives import (
+    TARGET_TABLES,
+    Batch,
+    Targets,
+    add_table_arguments,
+    load_targets,
+    loss,
+    table_paths,
+    validation_weight,
+)
 
 # Bump when the checkpoint's content changes meaning: older checkpoints are then ignored.
 CHECKPOINT_FORMAT = 2
@@ -178,8 +187,7 @@ class Paths:
 
 
 def train(name: str, settings: TrainingSettings, runtime: Runtime, paths: Paths) -> None:
-    device = pick_device(runtime.device)
-    torch.set_num_threads(runtime.threads)
+    device = use_runtime(runtime)
     entry = catalog.kind(settings.kind)
     vocab = load_vocab_checked(paths.vocab)
     data = {"train": load_sentences(paths.sentences, vocab, "train", settings.max_train_sentences or None,
@@ -238,9 +246,7 @@ def build_parser(settings: type[TrainingSettings]) -> argparse.ArgumentParser:
     p.add_argument("--name", required=True, help="model name (the config's models.<name>) used in outputs")
     p.add_argument("--sentences", required=True, type=Path, help="SENTENCES table of the kind's corpus")
     p.add_argument("--vocab", required=True, type=Path, help="VOCAB table of the corpus")
-    for table in sorted(set(TARGET_TABLES.values())):
-        p.add_argument("--" + table.replace("_", "-"), dest=table, type=Path,
-                       help=f"{table.upper()} table, for models with a readout trained on it")
+    add_table_arguments(p)
     p.add_argument("--checkpoint-dir", required=True, type=Path)
     p.add_argument("--out-model", required=True, type=Path)
     p.add_argument("--out-metrics", required=True, type=Path)
@@ -259,8 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     if known.kind is None:
         parser.error(f"--kind is required (one of {sorted(catalog.KINDS)})")
     settings = settings_class.from_args(args)
-    paths = Paths(args.sentences, args.vocab, {t: getattr(args, t) for t in set(TARGET_TABLES.values())},
-                  args.checkpoint_dir, args.out_model, args.out_metrics)
+    paths = Paths(args.sentences, args.vocab, table_paths(args), args.checkpoint_dir, args.out_model, args.out_metrics)
     train(args.name, settings, Runtime.from_args(args), paths)
     return 0
 
