@@ -4,6 +4,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(CURDIR)/$(VENV)/bin
 CORES  ?= all
+# make run CONFIG=my.yaml TARGETS="results/analysis/fig2_xpos.png": your config files, checked
+# first (YAML syntax with file and line, then the schema), and targets placed before
+# --configfile, which would read them as config files.
+CONFIG  ?=
+TARGETS ?=
 # Every pip install goes through the constraints file: stanza asks for torch unpinned,
 # which would otherwise pull a multi-GB CUDA build.
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
@@ -22,7 +27,8 @@ $(VENV)/.dev: $(VENV)/.runtime
 	touch $@
 
 run: $(VENV)/.runtime
-	snakemake --workflow-profile workflow/profiles/local --cores $(CORES)
+	$(if $(CONFIG),python -m lingscope.core.config $(CONFIG))
+	snakemake --workflow-profile workflow/profiles/local --cores $(CORES) $(TARGETS) $(if $(CONFIG),--configfile $(CONFIG))
 
 test: $(VENV)/.dev
 	pytest -q

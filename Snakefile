@@ -35,3 +35,7 @@ rule all:
     default_target: True
     input:
         final_targets(),
+
+
+onsuccess:
+    print_checks()

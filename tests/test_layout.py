@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from lingscope.analysis.settings import DistributionSettings, RidgeSettings
+from lingscope.analysis.settings import CheckSettings, DistributionSettings, RidgeSettings
 from lingscope.core import catalog, settings
 from lingscope.data.settings import VocabSettings
 from lingscope.methods.settings import ActivationSettings, ExampleSettings, OmissionSettings
@@ -128,6 +128,7 @@ CONFIG_SECTIONS = {
     "omission": OmissionSettings,
     "analysis.examples": ExampleSettings,
     "analysis.ridge": RidgeSettings,
+    "analysis.checks": CheckSettings,
     "analysis": DistributionSettings,
     "vocab.*": VocabSettings,
     "parse.spacy": SpacySettings,
@@ -141,7 +142,7 @@ CONFIG_SECTIONS = {
 def test_config_schema_lists_exactly_the_settings_fields():
     schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-    ignored = {"training": {"gpus"}, "analysis": {"ridge", "examples"}, "corpora.coco.synthetic": {"weights"}}
+    ignored = {"training": {"gpus"}, "analysis": {"ridge", "examples", "checks"}, "corpora.coco.synthetic": {"weights"}}
     for dotted, cls in CONFIG_SECTIONS.items():
         paths = [dotted.replace("*", c) for c in ("coco", "sst", "wmt")] if "*" in dotted else [dotted]
         for path in paths:

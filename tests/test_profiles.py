@@ -56,7 +56,7 @@ def test_every_rule_declares_threads_memory_runtime_and_torch_rules_gpu():
 
 def test_local_rules_are_the_tiny_ones():
     assert _local_rules() == {"synth_sst", "data_sst", "parse_merge", "parse_accuracy", "training_summary",
-                              "distributions", "examples"}
+                              "distributions", "examples", "checks"}
     assert _local_rules() <= set(_rule_blocks())
 
 

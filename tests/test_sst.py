@@ -34,7 +34,7 @@ def test_fixture_sentences(tmp_path):
     assert sentences["sentence_id"] == list(range(7))
     assert sentences["image_id"] == [None] * 7
     assert sentences["label"] == [3, 1, 2, 0, 3, 2, 4]
-    assert sentences["text"][1] == "The -LRB- Rock -RRB- is n't good ."
+    assert sentences["text"][1] == "The ( Rock ) is n't good ."  # the treebank's escapes undone in the text
     assert sentences["tokens"][1] == ["The", "-LRB-", "Rock", "-RRB-", "is", "n't", "good", "."]
     assert sentences["tokens"][2] == ["Yes"]
     assert sentences["text"][4] == "Amélie 's charm ."

@@ -6,6 +6,7 @@ localrules:
     training_summary,
     distributions,
     examples,
+    checks,
 
 
 rule training_summary:
@@ -87,7 +88,7 @@ rule distributions:
         runtime=runtime(20),
     params:
         settings=settings_args(
-            DistributionSettings, "analysis", ignore=("ridge", "examples")
+            DistributionSettings, "analysis", ignore=("ridge", "examples", "checks")
         ),
     shell:
         "python -m lingscope.analysis.distributions --omission {input.omission} --tokens {input.tokens}"
@@ -162,3 +163,35 @@ rule examples:
     shell:
         "python -m lingscope.analysis.examples --omission {input.omission} --retrieval {input.retrieval}"
         " --table {output.table} --figure {output.figure} > {log} 2>&1"
+
+
+rule checks:
+    input:
+        unpack(checks_inputs),
+        code=code("lingscope.analysis.checks"),
+    output:
+        table=f"{RESULTS}/analysis/checks.parquet",
+        csv=report(
+            f"{RESULTS}/analysis/checks.csv",
+            caption="../report/checks.rst",
+            category="Checks",
+        ),
+    log:
+        f"{RESULTS}/logs/analysis/checks.log",
+    conda:
+        env("lingscope")
+    threads: 1
+    resources:
+        mem_mb=mem_mb(1000, 4),
+        runtime=runtime(10),
+    params:
+        corpora=checks_corpus_args,
+        split=f"coco {analysis_split()}",
+        distribution=settings_args(
+            DistributionSettings, "analysis", ignore=("ridge", "examples", "checks")
+        ),
+        settings=settings_args(CheckSettings, "analysis/checks"),
+    shell:
+        "python -m lingscope.analysis.checks {params.corpora} --tokens {input.tokens}"
+        " --analysis-split '{params.split}' --evaluation {input.evaluation}"
+        " {params.distribution} {params.settings} --table {output.table} --csv {output.csv} > {log} 2>&1"

@@ -1,12 +1,14 @@
 # Helpers shared by the rule files (config access, paths, input functions).
 # Keep heavy imports out of here: this file runs every time snakemake plans the DAG. Only the
 # torch-free lingscope.core modules (the catalog and the settings objects) are imported.
+import csv
 import os
 import sys
+import time
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
+from snakemake.logging import logger
 
 # Jobs run the package from this checkout (jobs inherit this environment, on SLURM too), so
 # the conda envs of --sdm conda need only the third-party dependencies, and the code-change
@@ -20,11 +22,13 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 sys.path.insert(0, str(SRC))
 
 # The catalog and the settings objects (all torch-free: planning stays fast).
-from lingscope.analysis.settings import (
+from lingscope.analysis.settings import (  # noqa: E402
+    CheckSettings,
     DistributionSettings,
     RidgeSettings,
-)  # noqa: E402
+)
 from lingscope.core import catalog  # noqa: E402
+from lingscope.core import config as config_check  # noqa: E402
 from lingscope.core.code import CodeError, closure  # noqa: E402
 from lingscope.core.errors import InputError  # noqa: E402
 from lingscope.core.settings import Runtime  # noqa: E402
@@ -37,7 +41,15 @@ from lingscope.methods.settings import (  # noqa: E402
 from lingscope.parse.settings import SpacySettings, StanzaSettings  # noqa: E402
 from lingscope.synth.settings import CocoSynthetic, SyntheticSizes  # noqa: E402
 
-validate(config, "../schemas/config.schema.yaml")
+# The schema's problems, one line each (key, what is wrong, what is allowed): snakemake's own
+# validate() prints the whole config after the first problem, about 400 lines.
+try:
+    config_check.check(
+        config,
+        source=" + ".join(["config.yaml", *map(str, workflow.overwrite_configfiles)]),
+    )
+except InputError as err:
+    raise WorkflowError(str(err)) from None
 
 RESULTS = lookup(dpath="results", within=config)
 CORPORA = ["coco", "sst", "wmt"]
@@ -150,6 +162,68 @@ def raw(corpus, name):
     return f"{RESULTS}/raw/{corpus}/{name}"
 
 
+def coco_caption_files():
+    """The official captions files by split: those the config gives (null drops a split)."""
+    files = lookup(dpath="corpora/coco/official/captions", within=config)
+    return {split: path for split, path in files.items() if path is not None}
+
+
+def coco_splits():
+    """The splits the MSCOCO ingest will write (checked against what later stages read)."""
+    if source("coco") != "official":
+        return set(SPLITS)
+    carve = lookup(dpath="corpora/coco/official/carve", within=config)
+    splits = set(coco_caption_files())
+    if carve["val"] or carve["test"]:
+        splits |= {s for s in ("val", "test") if carve[s]}
+        if not lookup(dpath="corpora/coco/keep_restval", within=config):
+            splits.add("train")
+    return splits
+
+
+def check_coco_splits():
+    """An official-format config that cannot train or analyse stops here, before any job."""
+    if source("coco") != "official":
+        return
+    given = coco_caption_files()
+    key = "corpora.coco.official"
+    if not given:
+        raise WorkflowError(
+            f"config: {key}.captions gives no file; map each split you have to its official captions file, "
+            "e.g. {val: data/coco/annotations/captions_val2014.json}"
+        )
+    carve = lookup(dpath="corpora/coco/official/carve", within=config)
+    if (carve["val"] or carve["test"]) and "val" not in given:
+        raise WorkflowError(
+            f"config: {key}.carve takes images out of the val file, but {key}.captions gives no val"
+        )
+    if carve["test"] and "test" in given:
+        raise WorkflowError(
+            f"config: {key}.captions gives a test file and {key}.carve.test carves test images out of val too; "
+            "drop one of them"
+        )
+    have = coco_splits()
+    missing = [s for s in ("train", "val") if s not in have]
+    if missing:
+        raise WorkflowError(
+            f"config: {key}.captions gives {', '.join(sorted(given))} and nothing gives {' or '.join(missing)}; "
+            f"training needs train and val captions. Add a {missing[0]} file, or carve val and test images out of "
+            f"the val file with {key}.carve (Karpathy's split: {{val: 5000, test: 5000}}): the rest of that file "
+            f"is then the train split"
+        )
+    for split in parse_splits("coco"):
+        if split not in have:
+            raise WorkflowError(
+                f"config: parse.splits.coco parses {split!r}, which {key} does not give (it gives "
+                f"{', '.join(sorted(have))}); drop {split!r} from parse.splits.coco or carve it with {key}.carve"
+            )
+    if analysis_split() not in have:
+        raise WorkflowError(
+            f"config: activations.split is {analysis_split()!r}, which {key} does not give "
+            f"(it gives {', '.join(sorted(have))})"
+        )
+
+
 def coco_raw_inputs(wildcards):
     src = source("coco")
     if src == "synthetic":
@@ -159,15 +233,18 @@ def coco_raw_inputs(wildcards):
         }
     if src == "karpathy":
         return lookup(dpath="corpora/coco/karpathy", within=config)
-    official = lookup(dpath="corpora/coco/official", within=config)
-    return {**official["captions"], "features": official["features"]}
+    features = lookup(dpath="corpora/coco/official/features", within=config)
+    return {**coco_caption_files(), "features": features}
 
 
 def coco_ingest_args(wildcards, input):
     src = source("coco")
     if src == "official":
-        splits = lookup(dpath="corpora/coco/official/captions", within=config)
-        sources = " ".join(f"--official {s}={input[s]}" for s in splits)
+        sources = " ".join(f"--official {s}={input[s]}" for s in coco_caption_files())
+        carve = lookup(dpath="corpora/coco/official/carve", within=config)
+        sources += (
+            f" --carve {carve['val']} {carve['test']} --carve-seed {carve['seed']}"
+        )
     else:
         sources = f"--karpathy {input.dataset}"
     keep = lookup(dpath="corpora/coco/keep_restval", within=config)
@@ -229,6 +306,13 @@ def parse_args():
     backend = lookup(dpath="parse/backend", within=config)
     cls = SpacySettings if backend == "spacy" else StanzaSettings
     return f"--backend {backend} {settings_args(cls, f'parse/{backend}')}"
+
+
+def parse_form_args(wildcards):
+    """The SST's trees escape brackets as Penn Treebank does (-LRB-): its parse reads "(".
+    COCO captions lose their punctuation in tokenisation, and WMT lines are plain text.
+    """
+    return "--unescape-ptb" if wildcards.corpus == "sst" else ""
 
 
 def parse_model_name():
@@ -344,6 +428,9 @@ def analysis_tokens(wildcards=None):
     return tokens_path("coco", split)
 
 
+check_coco_splits()
+
+
 def activation_dir(kind, model, pathway):
     return f"{RESULTS}/activations/{kind}/model={model}/pathway={pathway}"
 
@@ -380,6 +467,28 @@ def retrieval_inputs(wildcards):
             kind.module,
         ),
     }
+
+
+def checks_inputs(wildcards):
+    """What the checks read: every corpus's sentences and vocabulary, the parse of the analysis
+    split, and every model's evaluation."""
+    inputs = {
+        "tokens": analysis_tokens(),
+        "evaluation": [f"{RESULTS}/models/{m}/evaluation.parquet" for m in MODELS],
+    }
+    for c in CORPORA:
+        inputs |= {f"{c}_{k}": v for k, v in corpus_data(c).items()}
+    return inputs
+
+
+def checks_corpus_args(wildcards, input):
+    def one(c):
+        min_count = lookup(dpath=f"vocab/{c}/min_count", within=config)
+        return (
+            f"--corpus {c}={input[c + '_sentences']},{input[c + '_vocab']},{min_count}"
+        )
+
+    return " ".join(one(c) for c in CORPORA)
 
 
 def analysis_dir():
@@ -429,4 +538,36 @@ def parse_targets():
 
 
 def final_targets():
-    return data_targets() + parse_targets() + kadar_targets()
+    return data_targets() + parse_targets() + kadar_targets() + [checks_csv()]
+
+
+def checks_csv():
+    return f"{analysis_dir()}/checks.csv"
+
+
+# --- the end of a run ------------------------------------------------------------------------
+RUN_STARTED = time.time()
+
+
+def print_checks():
+    """At the end of a successful run: the warnings of the checks (analysis.checks), which
+    otherwise only the report and results/analysis/checks.csv show."""
+    path = Path(checks_csv())
+    if not path.is_file():
+        return
+    with open(path, newline="", encoding="utf-8") as fh:
+        warnings = [
+            r["message"] for r in csv.DictReader(fh) if r["status"] == "warning"
+        ]
+    if not warnings:
+        return
+    if path.stat().st_mtime < RUN_STARTED:
+        logger.warning(
+            f"lingscope: {len(warnings)} warnings of an earlier run are in {path}"
+        )
+        return
+    logger.warning(
+        f"lingscope: {len(warnings)} warnings (also in {path} and the report):"
+    )
+    for message in warnings:
+        logger.warning(f"  - {message}")

@@ -27,10 +27,11 @@ rule parse_shard:
         runtime=runtime(120),
     params:
         args=parse_args(),
+        forms=parse_form_args,
     shell:
         "OMP_NUM_THREADS={threads} python -m lingscope.parse.shard --sentences {input.sentences}"
         " --split {wildcards.split} --shard {wildcards.shard} --n-shards {wildcards.n_shards}"
-        " {params.args} --out {output.tokens} > {log} 2>&1"
+        " {params.args} {params.forms} --out {output.tokens} > {log} 2>&1"
 
 
 rule parse_merge:

@@ -27,3 +27,16 @@ class RidgeSettings(Settings):
                                        positive=True)
     folds: int = option(5, "cross-validation folds, grouped by sentence", minimum=2)
     seed: int = option(1, "seed of the half split and the folds", minimum=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckSettings(Settings):
+    """When a run's results will be weak (``analysis.checks`` in the config): each bound gives
+    a warning at the end of the run and in the report, not an error."""
+
+    max_unk_rate: float = option(0.1, "warn when more of a val or test split's word tokens are <unk>",
+                                 minimum=0, maximum=1)
+    min_labels: int = option(5, "warn when fewer parse labels than this reach analysis.min_count "
+                                "(the labels of Figs. 2-3)", minimum=1)
+    alpha: float = option(0.01, "warn when retrieval recall@k is not above chance at this level "
+                                "(one-sided binomial test)", positive=True, maximum=1)

@@ -34,7 +34,7 @@ SENTENCES = pa.schema(
         _f("sentence_id", pa.int64(), "unique within the corpus"),
         _f("image_id", pa.int64(), "MSCOCO image id (cocoid); null for SST and WMT", nullable=True),
         _f("label", pa.int8(), "SST sentence sentiment 0-4; null for MSCOCO and WMT", nullable=True),
-        _f("text", pa.string(), "the sentence as published (Karpathy's raw, SST's leaves joined, the WMT line)"),
+        _f("text", pa.string(), "the sentence as published (Karpathy's raw, SST's leaves joined with the treebank's bracket escapes such as -LRB- undone, the WMT line)"),
         _f("tokens", pa.list_(pa.string()), "tokens as the models see them, before lower-casing"),
     ]
 )
@@ -57,7 +57,7 @@ SST_PHRASES = pa.schema(
         _f("end", pa.int32(), "one past the last token of the span"),
         _f("label", pa.int8(), "sentiment 0 (very negative) to 4 (very positive)"),
         _f("is_sentence", pa.bool_(), "true for the root node, the sentence-level example"),
-        _f("text", pa.string(), "the span's tokens joined by spaces"),
+        _f("text", pa.string(), "the span's tokens joined by spaces, -LRB- and the like shown as the brackets they stand for"),
     ]
 )
 
@@ -249,6 +249,20 @@ EVALUATION_RESULTS = pa.schema(
 )
 
 
+CHECKS = pa.schema(
+    [
+        _f("check", pa.string(), "unk_rate (a split's word tokens outside the vocabulary), labels (parse labels "
+           "frequent enough for Figs. 2-3) or retrieval (recall@k against chance)"),
+        _f("subject", pa.string(), "what was checked: corpus/split, label kind, or model/network/split/metric"),
+        _f("value", pa.float64(), "the measured number (a rate, a label count, a one-sided binomial p-value)"),
+        _f("threshold", pa.float64(), "the bound it is checked against"),
+        _f("setting", pa.string(), "the config key that sets the threshold"),
+        _f("status", pa.string(), "ok or warning"),
+        _f("message", pa.string(), "what was measured and which setting or data to change; printed at the end of a run"),
+    ]
+)
+
+
 def activations_schema(dim: int, dtype: str = "float32") -> pa.Schema:
     """Per-token hidden states; files live under ``activations/tokens/model=M/pathway=P/``."""
     value = pa.float16() if dtype == "float16" else pa.float32()
@@ -306,6 +320,7 @@ TABLES: dict[str, pa.Schema] = {
     "omission_examples": OMISSION_EXAMPLES,
     "training_curves": TRAINING_CURVES,
     "evaluation_results": EVALUATION_RESULTS,
+    "checks": CHECKS,
 }
 
 

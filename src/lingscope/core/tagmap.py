@@ -31,3 +31,21 @@ def ptb_to_upos(xpos: str, deprel: str | None = None) -> str:
     if upos == "VERB" and deprel in _AUX_DEPRELS:
         return "AUX"
     return upos
+
+
+# The Penn Treebank's escapes for brackets (and for "/" and "*" in its older releases). The
+# Stanford Sentiment Treebank's trees carry them: "(" is the token -LRB-. A parser reads
+# -LRB- as a word (spaCy tags it NNP and attaches it as a compound), so the parse sees the
+# characters; the tokens, the vocabulary and the models keep the treebank's forms.
+PTB_ESCAPES: dict[str, str] = {
+    "-LRB-": "(", "-RRB-": ")", "-LSB-": "[", "-RSB-": "]", "-LCB-": "{", "-RCB-": "}",
+}
+
+
+def unescape_ptb(token: str) -> str:
+    """The character a PTB escape stands for (``-LRB-`` → ``(``, ``\\/`` → ``/``); other tokens unchanged."""
+    if token in PTB_ESCAPES:
+        return PTB_ESCAPES[token]
+    if "\\" in token:
+        return token.replace("\\/", "/").replace("\\*", "*")
+    return token

@@ -23,6 +23,7 @@ import pyarrow as pa
 from lingscope.core.errors import InputError, run_cli
 from lingscope.core.io import write_parquet
 from lingscope.core.schemas import SENTENCES, SST_PHRASES
+from lingscope.core.tagmap import unescape_ptb
 
 SPLIT_FILES = (("train", "train.txt"), ("val", "dev.txt"), ("test", "test.txt"))
 N_LABELS = 5
@@ -154,10 +155,12 @@ def build_tables(splits: dict[str, list[SSTTree]]) -> tuple[pa.Table, pa.Table]:
     for split in ("train", "val", "test"):
         for tree in splits.get(split, []):
             toks = tree.tokens
+            # tokens keep the treebank's forms (-LRB-); the texts show the characters "(".
+            chars = [unescape_ptb(t) for t in toks]
             s_split.append(split)
             s_id.append(sentence_id)
             s_label.append(tree.root_label)
-            s_text.append(" ".join(toks))
+            s_text.append(" ".join(chars))
             s_tokens.append(toks)
             n = len(tree.parent)
             p_split.extend([split] * n)
@@ -168,7 +171,7 @@ def build_tables(splits: dict[str, list[SSTTree]]) -> tuple[pa.Table, pa.Table]:
             p_end.extend(tree.end)
             p_label.extend(tree.label)
             p_root.extend([True] + [False] * (n - 1))
-            p_text.extend(" ".join(toks[a:b]) for a, b in zip(tree.start, tree.end))
+            p_text.extend(" ".join(chars[a:b]) for a, b in zip(tree.start, tree.end))
             sentence_id += 1
     sentences = pa.table(
         {

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from lingscope.core.errors import InputError, run_cli
 from lingscope.core.io import write_parquet
 from lingscope.core.schemas import TOKENS
+from lingscope.core.tagmap import unescape_ptb
 from lingscope.parse.settings import SpacySettings, StanzaSettings
 from lingscope.parse.backends import make_parser
 
@@ -38,14 +39,19 @@ def read_split(path: Path, split: str) -> pa.Table:
     return table
 
 
-def parse_table(sentences: pa.Table, parser) -> pa.Table:
+def parse_table(sentences: pa.Table, parser, unescape: bool = False) -> pa.Table:
+    """The TOKENS rows of ``sentences``. With ``unescape``, the parser reads the characters
+    that Penn Treebank escapes stand for (``-LRB-`` as ``(``), and ``form`` keeps the
+    sentence's own token, so the table joins the sentences and the activations 1:1."""
     ids = sentences["sentence_id"].to_pylist()
     token_lists = sentences["tokens"].to_pylist()
+    parsed = [[unescape_ptb(t) for t in tokens] for tokens in token_lists] if unescape else token_lists
     cols: dict[str, list] = {name: [] for name in TOKENS.names}
-    for sentence_id, tokens, rows in zip(ids, token_lists, parser.parse(token_lists)):
+    for sentence_id, tokens, rows in zip(ids, token_lists, parser.parse(parsed)):
         if len(rows) != len(tokens):
             raise RuntimeError(f"sentence {sentence_id}: parser returned {len(rows)} tokens for {len(tokens)}")
-        for position, (form, lemma, xpos, upos, deprel, head) in enumerate(rows, start=1):
+        for position, (token, (_, lemma, xpos, upos, deprel, head)) in enumerate(zip(tokens, rows), start=1):
+            form = token
             for key, value in zip(TOKENS.names, (sentence_id, position, form, lemma, xpos, upos, deprel, head)):
                 cols[key].append(value)
     return pa.table(cols, schema=TOKENS)
@@ -58,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shard", type=int, required=True, help="0-based shard number")
     ap.add_argument("--n-shards", type=int, required=True)
     ap.add_argument("--backend", choices=["spacy", "stanza"], default="spacy")
+    ap.add_argument("--unescape-ptb", action="store_true",
+                    help="the tokens carry Penn Treebank escapes (-LRB-, -RRB-, as the SST does): parse the characters")
     ap.add_argument("--out", type=Path, required=True)
     SpacySettings.add_arguments(ap, "spaCy backend (config: parse.spacy)")
     StanzaSettings.add_arguments(ap, "stanza backend (config: parse.stanza)")
@@ -71,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = make_parser(args.backend, model=spacy.model, batch_size=spacy.batch_size, lemmatize=spacy.lemmatize,
                          package=stanza.package, model_dir=stanza.model_dir or None)
     t0 = time.perf_counter()
-    tokens = parse_table(table, parser)
+    tokens = parse_table(table, parser, args.unescape_ptb)
     seconds = time.perf_counter() - t0
     write_parquet(tokens, args.out, TOKENS, "tokens")
     rate = table.num_rows / seconds if seconds > 0 else float("inf")
