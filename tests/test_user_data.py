@@ -22,7 +22,6 @@ import pytest
 import yaml
 
 from conftest import REPO, snakemake, tiny_config, write_config
-from lingscope.core.config import check, load_yaml, problems
 from lingscope.core.errors import InputError
 from lingscope.data import coco
 from lingscope.data.sst import build_tables, read_split_dir
@@ -236,6 +235,8 @@ def test_a_misspelt_top_level_key_gives_a_few_lines(tmp_path):
 
 
 def test_config_problems_name_the_key_and_the_allowed_values():
+    from lingscope.core.config import check, problems
+
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["corpora"]["coco"]["source"] = "karpaty"
     config["models"]["lm"]["gru"] = "fast"
@@ -254,6 +255,8 @@ def test_config_problems_name_the_key_and_the_allowed_values():
 
 
 def test_bad_yaml_names_the_file_and_the_line(tmp_path):
+    from lingscope.core.config import load_yaml
+
     bad = tmp_path / "my.yaml"
     bad.write_text("corpora:\n  coco:\n    source: karpathy\n   karpathy: x\n")
     with pytest.raises(InputError) as err:
