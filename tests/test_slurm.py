@@ -62,7 +62,7 @@ def test_jobs_ran_under_sbatch(slurm_run):
     assert remote_rules >= {"synth_coco", "data_coco", "parse_shard", "train", "activations", "omission",
                             "ridge"}
     assert local_rules == {"synth_sst", "data_sst", "parse_merge", "parse_accuracy", "training_summary",
-                           "distributions", "examples", "all"}
+                           "distributions", "examples", "checks", "all"}
     assert len(jobs) == len(re.findall(r"^rule \w+:", log, flags=re.M)) >= 25
     slurm_ids = []
     for _, job_id, slurm_log in jobs:

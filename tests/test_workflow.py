@@ -99,7 +99,7 @@ def test_parse_setting_replans_only_parse_and_after(tiny_run):
     assert jobs["parse_shard"] == 4  # one shard of each of the four parsed splits
     # The analyses that join the parse's labels follow. The omission scores do not depend on
     # the parse (GPU hours at paper scale): no omission job, no training, no dump.
-    assert set(jobs) == {"parse_shard", "parse_merge", "parse_accuracy", "distributions", "ridge", "all"}
+    assert set(jobs) == {"parse_shard", "parse_merge", "parse_accuracy", "distributions", "ridge", "checks", "all"}
 
 
 def test_corpus_setting_replans_only_that_corpus(tiny_run):
@@ -107,7 +107,7 @@ def test_corpus_setting_replans_only_that_corpus(tiny_run):
     config["corpora"]["sst"]["synthetic"]["seed"] = 99
     path = write_config(tiny_run, config, "tiny-sst.yaml")
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(path)))
-    assert set(jobs) == {"synth_sst", "data_sst", "vocab", "parse_shard", "parse_merge", "all"}
+    assert set(jobs) == {"synth_sst", "data_sst", "vocab", "parse_shard", "parse_merge", "checks", "all"}
     assert jobs["vocab"] == 1 and jobs["parse_shard"] == 1
 
 
@@ -184,11 +184,15 @@ def test_analysis_setting_replans_only_analysis_jobs(tiny_run):
     config = tiny_config()
     config["analysis"]["min_count"] = 3
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-mc.yaml"))))
-    assert set(jobs) == {"distributions", "all"}
+    assert set(jobs) == {"distributions", "checks", "all"}
     config = tiny_config()
     config["analysis"]["ridge"]["alphas"] = [0.5, 2.0]
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-ridge.yaml"))))
     assert set(jobs) == {"ridge", "all"}
+    config = tiny_config()
+    config["analysis"]["checks"]["alpha"] = 0.05
+    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-ck.yaml"))))
+    assert set(jobs) == {"checks", "all"}
 
 
 def test_one_models_setting_retrains_only_that_model(tiny_run):
@@ -243,7 +247,7 @@ def _inputs(text: str) -> dict[str, set[str]]:
         # The family module, which the model loader imports by name: every job that loads a model,
         # and the analyses that read what they write.
         ("models/imaginet.py", {"train", "evaluate", "activations", "omission", "retrieval_examples"},
-         {"training_summary", "distributions", "ridge", "examples"}),
+         {"training_summary", "distributions", "ridge", "examples", "checks"}),
     ],
 )
 def test_touching_a_module_replans_the_rules_that_import_it(tiny_run, tmp_path, module, importers, downstream):

@@ -45,7 +45,7 @@ def unk_rates(corpus: str, sentences: Path, vocab: Path, min_count: int, bound: 
     vocabulary = read_table(vocab, VOCAB, ["token", "count"])
     words = set(vocabulary["token"].to_list())  # specials too: a literal "<unk>" is no word either way
     n_words = vocabulary.filter(pl.col("count") > 0).height
-    counts = (pl.scan_parquet(sentences).filter(pl.col("split").is_in(("train", *UNK_SPLITS)))
+    counts = (pl.scan_parquet(sentences).filter(pl.col("split").is_in(UNK_SPLITS))
               .select("split", pl.col("tokens").alias("token")).explode("token")
               .group_by("split", "token").len().collect())
     n_train = pl.scan_parquet(sentences).filter(pl.col("split") == "train").select(pl.len()).collect().item()
