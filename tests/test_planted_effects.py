@@ -89,5 +89,5 @@ def test_report_builds(default_run):
     snakemake(default_run, "--configfile", str(REPO / "config.yaml"), "--report", str(report))
     names = zipfile.ZipFile(report).namelist()
     for fig in ("fig1_examples.png", "fig2_xpos.png", "fig3_deprel.png", "fig4_r2.png", "fig6_positions.png",
-                "learning_curves.png", "model_results.csv", "accuracy.csv"):
+                "learning_curves.png", "model_results.csv", "accuracy.csv", "checks.csv"):
         assert any(n.endswith(fig) for n in names), fig

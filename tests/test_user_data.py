@@ -15,6 +15,7 @@ import re
 import shlex
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -150,8 +151,14 @@ def test_small_karpathy_corpus_finishes_with_warnings(tmp_path):
     warned = checks.filter(pl.col("status") == "warning")
     subjects = set(warned["subject"])
     assert {"coco/val", "coco/test", "xpos", "deprel", "imaginet/visual/val", "sum/visual/val"} <= subjects
+    report = tmp_path / "report.zip"
+    snakemake(tmp_path, "--configfile", str(path), "--report", str(report))
+    with zipfile.ZipFile(report) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith("/checks.csv")]
+        in_report = archive.read(name).decode()
     for message in warned["message"]:
         assert message in out  # printed at the end of the run, verbatim
+        assert message in in_report  # and in the report
     unk = checks.filter(pl.col("subject") == "coco/val").row(0, named=True)
     tokens = pl.read_parquet(tmp_path / "results/data/coco/sentences.parquet").filter(pl.col("split") == "val")
     words = set(pl.read_parquet(tmp_path / "results/data/coco/vocab.parquet")["token"])
