@@ -64,7 +64,8 @@ def unk_rates(corpus: str, sentences: Path, vocab: Path, min_count: int, bound: 
         if warn:
             message += (f", more than analysis.checks.max_unk_rate = {bound:.0%}; the vocabulary keeps {n_words:,} "
                         f"types, those seen at least vocab.{corpus}.min_count = {min_count} times in {n_train:,} train "
-                        f"sentences: lower vocab.{corpus}.min_count or bring a larger train split")
+                        f"sentences: lower vocab.{corpus}.min_count (or raise vocab.{corpus}.max_size where it caps the "
+                        f"vocabulary) or bring a larger train split")
         rows.append(_row("unk_rate", f"{corpus}/{split}", rate, bound, "analysis.checks.max_unk_rate", warn, message))
     return rows
 
