@@ -61,6 +61,7 @@ def test_official_val_only_plans_ingests_and_carves_disjoint_splits(tmp_path):
     by_split = {row["split"]: set(row["image_id"]) for row in images.iter_rows(named=True)}
     assert {s: len(i) for s, i in by_split.items()} == {"train": 4, "val": 1, "test": 1}
     assert not (by_split["train"] & by_split["val"]) and not (by_split["val"] & by_split["test"])
+    assert not (by_split["train"] & by_split["test"])
     assert sentences.height == 30 and sentences["sentence_id"].n_unique() == 30
     features = pl.read_parquet(tmp_path / "results/data/coco/image_features.parquet")
     assert dict(features.select("image_id", "split").iter_rows()) == {i: s for s, ids in by_split.items() for i in ids}
@@ -74,6 +75,47 @@ def test_official_val_only_without_carving_says_what_to_do(tmp_path):
     assert "captions_train2014" not in out  # the path the user never wrote
     assert "corpora.coco.official.captions gives val and nothing gives train" in out
     assert "corpora.coco.official.carve" in out
+
+
+@pytest.mark.parametrize(("carve", "extra", "expected"), [
+    ({"val": 0, "test": 1, "seed": 1}, {"parse": {"splits": {"coco": ["train", "test"]}}},
+     "nothing gives the val split that training needs: corpora.coco.official.carve.val is 0"),
+    ({"val": 1, "test": 1, "seed": 1}, {"keep_restval": True},
+     "nothing gives the train split that training needs: corpora.coco.keep_restval is true"),
+    ({"val": 1, "test": 1, "seed": -1}, {}, "corpora.coco.official.carve.seed: -1 is not allowed"),
+])
+def test_carving_that_cannot_work_stops_before_any_job(tmp_path, carve, extra, expected):
+    section = official_val_only(carve)
+    if "keep_restval" in extra:
+        section["keep_restval"] = extra.pop("keep_restval")
+    config = user_config(tmp_path, section, **extra)
+    proc = snakemake(tmp_path, "-n", "--configfile", str(config), check=False)
+    assert proc.returncode != 0 and expected in proc.stdout + proc.stderr
+
+
+def test_carving_is_seeded_and_keeps_restval_apart_on_request():
+    files = {"val": SMALL / "captions_val2014.json"}
+    features = SMALL / "features.npz"
+
+    def splits(**kwargs):
+        _, table = coco.read_official(files, features, **kwargs)
+        return dict(zip(table["image_id"].to_pylist(), table["split"].to_pylist()))
+
+    first = splits(carve=(2, 1), seed=5)
+    assert first == splits(carve=(2, 1), seed=5)
+    assert sorted(first.values()) == ["test", "train", "train", "train", "val", "val"]
+    assert {splits(carve=(2, 1), seed=s)[i] for s in range(8) for i in first} == {"train", "val", "test"}
+    with pytest.raises(InputError, match="no train images: .* restval"):
+        splits(carve=(2, 1), seed=5, restval_as_train=False)
+
+
+def test_official_image_listed_twice_in_one_file(tmp_path):
+    data = json.loads((SMALL / "captions_val2014.json").read_text())
+    data["images"].append(dict(data["images"][0]))
+    path = tmp_path / "captions_val2014.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError, match=r"images\[6\] \(id 391895\): image listed twice \(also images\[0\]\)"):
+        coco.read_official({"val": path}, SMALL / "features.npz", carve=(1, 1))
 
 
 def test_a_split_can_be_dropped_with_null(tmp_path):
@@ -161,7 +203,8 @@ def test_small_karpathy_corpus_finishes_with_warnings(tmp_path):
         assert message in in_report  # and in the report
     unk = checks.filter(pl.col("subject") == "coco/val").row(0, named=True)
     tokens = pl.read_parquet(tmp_path / "results/data/coco/sentences.parquet").filter(pl.col("split") == "val")
-    words = set(pl.read_parquet(tmp_path / "results/data/coco/vocab.parquet")["token"])
+    vocab = pl.read_parquet(tmp_path / "results/data/coco/vocab.parquet")
+    words = set(vocab.filter(pl.col("count") > 0)["token"])
     forms = [t.lower() for row in tokens["tokens"] for t in row]
     assert unk["value"] == pytest.approx(sum(f not in words for f in forms) / len(forms))
     assert "vocab.coco.min_count = 5" in unk["message"]
@@ -169,6 +212,39 @@ def test_small_karpathy_corpus_finishes_with_warnings(tmp_path):
     assert labels["value"] == 0 and "analysis.min_count = 50" in labels["message"]
     retrieval = checks.filter(pl.col("subject") == "imaginet/visual/val").row(0, named=True)
     assert retrieval["value"] == 1.0 and "no better than chance" in retrieval["message"]
+
+
+def test_unk_rate_counts_specials_as_unknown_and_warns_on_an_empty_split(tmp_path):
+    from lingscope.analysis.checks import unk_rates
+
+    sentences = tmp_path / "sentences.parquet"
+    pl.DataFrame({"split": ["train", "train", "val"], "tokens": [["a", "dog"], ["a", "cat"], ["A", "dog", "<unk>", "emu"]]}
+                 ).write_parquet(sentences)
+    vocab = tmp_path / "vocab.parquet"
+    pl.DataFrame({"token_id": [0, 1, 2, 3, 4, 5], "token": ["<pad>", "<unk>", "<eos>", "a", "dog", "cat"],
+                  "count": [0, 0, 0, 2, 1, 1]}).write_parquet(vocab)
+    rows = {r["subject"]: r for r in unk_rates("toy", sentences, vocab, 1, 0.1)}
+    assert rows["toy/val"]["value"] == 0.5 and rows["toy/val"]["status"] == "warning"
+    assert "the vocabulary keeps 3 types" in rows["toy/val"]["message"]
+    assert rows["toy/test"]["status"] == "warning" and "has no sentences" in rows["toy/test"]["message"]
+
+
+def test_retrieval_check_against_chance(tmp_path):
+    from lingscope.analysis.checks import retrieval_vs_chance
+
+    rows = []
+    for model, recalls in (("imaginet", (0.30, 0.60, 0.80)), ("sum", (0.02, 0.10, 0.20))):
+        for k, r in zip((1, 5, 10), recalls):
+            rows += [(model, "visual", "val", f"recall@{k}", r, 200), (model, "visual", "val", f"chance_recall@{k}", k / 50, 200)]
+    rows.append(("lm", "textual", "val", "perplexity", 12.0, 1000))
+    path = tmp_path / "evaluation.parquet"
+    pl.DataFrame(rows, schema=["model", "pathway", "split", "metric", "value", "n"], orient="row").write_parquet(path)
+    found = {r["subject"]: r for r in retrieval_vs_chance([path], 0.01)}
+    assert set(found) == {"imaginet/visual/val", "sum/visual/val"}
+    assert found["imaginet/visual/val"]["status"] == "ok" and found["imaginet/visual/val"]["value"] < 1e-20
+    # recall@1 = 0.02 is chance exactly (4 of 200): the smallest p over k is far above 0.01
+    assert found["sum/visual/val"]["status"] == "warning" and found["sum/visual/val"]["value"] > 0.3
+    assert "200 captions of 50 images" in found["sum/visual/val"]["message"]
 
 
 def test_the_default_run_has_no_warnings(default_run):

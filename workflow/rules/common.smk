@@ -168,14 +168,20 @@ def coco_caption_files():
     return {split: path for split, path in files.items() if path is not None}
 
 
+def coco_carves():
+    carve = lookup(dpath="corpora/coco/official/carve", within=config)
+    return bool(carve["val"] or carve["test"])
+
+
 def coco_splits():
     """The splits the MSCOCO ingest will write (checked against what later stages read)."""
     if source("coco") != "official":
         return set(SPLITS)
-    carve = lookup(dpath="corpora/coco/official/carve", within=config)
     splits = set(coco_caption_files())
-    if carve["val"] or carve["test"]:
-        splits |= {s for s in ("val", "test") if carve[s]}
+    if coco_carves():
+        # Carving spreads every image of the val file over val, test and what is left.
+        carve = lookup(dpath="corpora/coco/official/carve", within=config)
+        splits = (splits - {"val"}) | {s for s in ("val", "test") if carve[s]}
         if not lookup(dpath="corpora/coco/keep_restval", within=config):
             splits.add("train")
     return splits
@@ -204,6 +210,16 @@ def check_coco_splits():
         )
     have = coco_splits()
     missing = [s for s in ("train", "val") if s not in have]
+    if missing and coco_carves():
+        reason = {
+            "val": f"{key}.carve.val is 0, and carving spreads the whole val file over the carved splits and "
+            "the rest; carve some val images",
+            "train": "corpora.coco.keep_restval is true, so what carving leaves of the val file is restval, "
+            "not train; set it to false or add a train file",
+        }[missing[0]]
+        raise WorkflowError(
+            f"config: nothing gives the {missing[0]} split that training needs: {reason}"
+        )
     if missing:
         raise WorkflowError(
             f"config: {key}.captions gives {', '.join(sorted(given))} and nothing gives {' or '.join(missing)}; "
@@ -241,10 +257,13 @@ def coco_ingest_args(wildcards, input):
     src = source("coco")
     if src == "official":
         sources = " ".join(f"--official {s}={input[s]}" for s in coco_caption_files())
-        carve = lookup(dpath="corpora/coco/official/carve", within=config)
-        sources += (
-            f" --carve {carve['val']} {carve['test']} --carve-seed {carve['seed']}"
-        )
+        if (
+            coco_carves()
+        ):  # no seed flag otherwise: changing the seed then reruns nothing
+            carve = lookup(dpath="corpora/coco/official/carve", within=config)
+            sources += (
+                f" --carve {carve['val']} {carve['test']} --carve-seed {carve['seed']}"
+            )
     else:
         sources = f"--karpathy {input.dataset}"
     keep = lookup(dpath="corpora/coco/keep_restval", within=config)

@@ -8,7 +8,9 @@ its results cannot be trusted, with the number measured and the setting (or data
 - ``labels``: how many parse labels of the analysis split reach ``analysis.min_count``
   tokens, the labels Figs. 2 and 3 show (none: the figures are empty axes);
 - ``retrieval``: whether recall@k of each network with an image readout is above chance, by
-  a one-sided binomial test of the captions retrieved against ``k / images``.
+  a one-sided binomial test of the captions retrieved against ``k / images``. The captions of
+  one image are counted as independent trials, so the p-value is optimistic: a warning means
+  the split cannot show retrieval above chance even so.
 
 Every check is a row of the CHECKS table (``ok`` or ``warning``); the workflow prints the
 warnings at the end of the run and the report shows the table.
@@ -27,8 +29,8 @@ from scipy.stats import binomtest
 from lingscope.analysis.networks import network_name, read_table
 from lingscope.analysis.settings import CheckSettings, DistributionSettings
 from lingscope.core.errors import InputError, run_cli
-from lingscope.core.io import write_parquet, write_text
-from lingscope.core.schemas import CHECKS, EVALUATION, SENTENCES, TOKENS, VOCAB
+from lingscope.core.io import require_columns, write_parquet, write_text
+from lingscope.core.schemas import CHECKS, EVALUATION, TOKENS, VOCAB
 
 UNK_SPLITS = ("val", "test")
 _RECALL = re.compile(r"recall@(\d+)")
@@ -41,10 +43,12 @@ def _row(check, subject, value, threshold, setting, warn, message) -> dict:
 
 def unk_rates(corpus: str, sentences: Path, vocab: Path, min_count: int, bound: float) -> list[dict]:
     """One row per val/test split of ``corpus``: the share of its tokens that are ``<unk>``."""
-    read_table(sentences, SENTENCES, ["split", "tokens"])  # checks the file and its columns
+    # Only the val and test rows are read: a corpus's train split can hold millions of lines.
+    require_columns(sentences, ["split", "tokens"])
     vocabulary = read_table(vocab, VOCAB, ["token", "count"])
-    words = set(vocabulary["token"].to_list())  # specials too: a literal "<unk>" is no word either way
-    n_words = vocabulary.filter(pl.col("count") > 0).height
+    # The words the models know; the specials (count 0) are none, so a literal "<unk>" counts as unknown.
+    words = set(vocabulary.filter(pl.col("count") > 0)["token"].to_list())
+    n_words = len(words)
     counts = (pl.scan_parquet(sentences).filter(pl.col("split").is_in(UNK_SPLITS))
               .select("split", pl.col("tokens").alias("token")).explode("token")
               .group_by("split", "token").len().collect())
@@ -53,6 +57,8 @@ def unk_rates(corpus: str, sentences: Path, vocab: Path, min_count: int, bound: 
     for split in UNK_SPLITS:
         part = counts.filter(pl.col("split") == split)
         if part.height == 0:
+            rows.append(_row("unk_rate", f"{corpus}/{split}", float("nan"), bound, "analysis.checks.max_unk_rate",
+                             True, f"{corpus} {split}: the split has no sentences, so nothing is evaluated on it"))
             continue
         # str.lower in Python, as lingscope.encoding.ids.encode looks words up.
         known = [t.lower() in words for t in part["token"].to_list()]
@@ -102,9 +108,15 @@ def retrieval_vs_chance(evaluation: list[Path], alpha: float) -> list[dict]:
                 k = _RECALL.fullmatch(metric)
                 if k and f"chance_{metric}" in values:
                     chance = values[f"chance_{metric}"][0]
+                    if not n or not 0 < chance or recall != recall:  # nothing evaluated (n = 0, NaN recall)
+                        continue
                     p = binomtest(round(recall * n), n, chance, alternative="greater").pvalue if chance < 1 else 1.0
                     tests.append((int(k.group(1)), recall, chance, p))
             if not tests:
+                if any(_RECALL.fullmatch(m) for m in values):
+                    rows.append(_row("retrieval", f"{model}/{pathway}/{split}", float("nan"), alpha,
+                                     "analysis.checks.alpha", True,
+                                     f"{network_name(model, pathway)} on {split}: no caption was evaluated"))
                 continue
             n = part["n"][0]
             k1, _, c1, _ = min(tests)  # chance = min(1, k / images): exact for the smallest k (1)

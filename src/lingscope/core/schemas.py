@@ -253,8 +253,9 @@ CHECKS = pa.schema(
     [
         _f("check", pa.string(), "unk_rate (a split's word tokens outside the vocabulary), labels (parse labels "
            "frequent enough for Figs. 2-3) or retrieval (recall@k against chance)"),
-        _f("subject", pa.string(), "what was checked: corpus/split, label kind, or model/network/split/metric"),
-        _f("value", pa.float64(), "the measured number (a rate, a label count, a one-sided binomial p-value)"),
+        _f("subject", pa.string(), "what was checked: corpus/split, label kind, or model/pathway/split"),
+        _f("value", pa.float64(), "the measured number (a rate, a label count, the smallest one-sided binomial "
+           "p-value over k); NaN where nothing could be measured (an empty split)"),
         _f("threshold", pa.float64(), "the bound it is checked against"),
         _f("setting", pa.string(), "the config key that sets the threshold"),
         _f("status", pa.string(), "ok or warning"),

@@ -128,11 +128,13 @@ def read_karpathy(json_path: Path, features_path: Path, restval_as_train: bool =
         img_files.append(image.get("filename"))
     if feats.shape[0] != len(images):
         # Fewer rows left an image without features above; more rows mean the two files do
-        # not come from the same release, so row = imgid cannot be trusted.
+        # not come from the same release (or the split file was cut down), so row = imgid
+        # cannot be trusted.
         raise InputError(features_path, None,
                          f"{feats.shape[0]} feature rows for the {len(images)} images of {json_path}: Karpathy's "
-                         f"features have exactly one row per image of the split file (row = imgid), so these two "
-                         f"files do not belong together and the features would be shifted against the images")
+                         f"features have exactly one row per image of the split file (row = imgid); with any other "
+                         f"count the rows cannot be trusted to match the images. If the split file was cut down, "
+                         f"keep the rows of its images in imgid order and renumber imgid from 0")
     sentences_table = _sentences_table(sent_cols)
     features = np.asarray(feats[np.asarray(img_rows, dtype=np.int64)], dtype=np.float32)
     return sentences_table, _features_table(img_ids, img_splits, img_files, features)
@@ -162,6 +164,8 @@ def read_official(caption_files: dict[str, Path], features_path: Path, expected_
             image_id = _field(path, f"images[{i}]", image, "id", int)
             if image_id in where_image:
                 other_split, other, j = where_image[image_id]
+                if other == path:
+                    raise InputError(path, f"images[{i}] (id {image_id})", f"image listed twice (also images[{j}])")
                 raise InputError(path, f"images[{i}] (id {image_id})",
                                  f"image already listed as {other}: images[{j}] ({other_split}); {split} and "
                                  f"{other_split} must not share images, or the same image is both trained on and "
@@ -196,9 +200,13 @@ def read_official(caption_files: dict[str, Path], features_path: Path, expected_
         sent_cols["split"] = [new_split.get(i, s) for i, s in zip(sent_cols["image_id"], sent_cols["split"])]
     for split in ("train", "val"):
         if split not in img_splits:
+            if any(carve):
+                how = (f"carving spreads the val file over val ({carve[0]} images), test ({carve[1]}) and "
+                       f"{'train' if restval_as_train else 'restval (--keep-restval)'}")
+            else:
+                how = f"give a {split} file, or carve val and test images out of the val file (--carve)"
             raise InputError(None, ", ".join(f"{s}={p}" for s, p in caption_files.items()),
-                             f"no {split} images: training needs train and val captions; give a {split} file, or "
-                             f"carve val and test images out of the val file (config corpora.coco.official.carve)")
+                             f"no {split} images: training needs train and val captions; {how}")
     features = np.asarray(keyed_feats[np.asarray(img_rows, dtype=np.int64)], dtype=np.float32)
     return _sentences_table(sent_cols), _features_table(img_ids, img_splits, img_files, features)
 
