@@ -168,8 +168,12 @@ def coco_caption_files():
     return {split: path for split, path in files.items() if path is not None}
 
 
+def coco_carve():
+    return lookup(dpath="corpora/coco/official/carve", within=config)
+
+
 def coco_carves():
-    carve = lookup(dpath="corpora/coco/official/carve", within=config)
+    carve = coco_carve()
     return bool(carve["val"] or carve["test"])
 
 
@@ -180,7 +184,7 @@ def coco_splits():
     splits = set(coco_caption_files())
     if coco_carves():
         # Carving spreads every image of the val file over val, test and what is left.
-        carve = lookup(dpath="corpora/coco/official/carve", within=config)
+        carve = coco_carve()
         splits = (splits - {"val"}) | {s for s in ("val", "test") if carve[s]}
         if not lookup(dpath="corpora/coco/keep_restval", within=config):
             splits.add("train")
@@ -198,12 +202,11 @@ def check_coco_splits():
             f"config: {key}.captions gives no file; map each split you have to its official captions file, "
             "e.g. {val: data/coco/annotations/captions_val2014.json}"
         )
-    carve = lookup(dpath="corpora/coco/official/carve", within=config)
-    if (carve["val"] or carve["test"]) and "val" not in given:
+    if coco_carves() and "val" not in given:
         raise WorkflowError(
             f"config: {key}.carve takes images out of the val file, but {key}.captions gives no val"
         )
-    if carve["test"] and "test" in given:
+    if coco_carve()["test"] and "test" in given:
         raise WorkflowError(
             f"config: {key}.captions gives a test file and {key}.carve.test carves test images out of val too; "
             "drop one of them"
@@ -257,10 +260,9 @@ def coco_ingest_args(wildcards, input):
     src = source("coco")
     if src == "official":
         sources = " ".join(f"--official {s}={input[s]}" for s in coco_caption_files())
-        if (
-            coco_carves()
-        ):  # no seed flag otherwise: changing the seed then reruns nothing
-            carve = lookup(dpath="corpora/coco/official/carve", within=config)
+        # No seed flag without carving: changing the seed then reruns nothing.
+        if coco_carves():
+            carve = coco_carve()
             sources += (
                 f" --carve {carve['val']} {carve['test']} --carve-seed {carve['seed']}"
             )

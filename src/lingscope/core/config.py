@@ -58,16 +58,6 @@ def load_yaml(path: str | Path) -> dict:
     return data
 
 
-def merge(base: dict, update: Mapping) -> dict:
-    """``update`` merged into ``base`` recursively, as Snakemake merges ``--configfile`` files."""
-    for key, value in update.items():
-        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            merge(base[key], value)
-        else:
-            base[key] = value
-    return base
-
-
 def _dotted(path: Iterable) -> str:
     parts = [str(p) for p in path]
     return ".".join(parts) if parts else "top level"
@@ -78,7 +68,7 @@ def _shown(value) -> str:
     return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
 
 
-def _describe(error, schema: dict) -> str:
+def _describe(error) -> str:
     """One line for one jsonschema error: where, what, what is allowed."""
     where = _dotted(error.absolute_path)
     v, sub = error.validator, error.schema
@@ -125,7 +115,7 @@ def problems(config: Mapping, schema: dict | None = None) -> list[str]:
         # if/then, anyOf and the like wrap the errors of their branches: report the innermost.
         while error.context:
             error = jsonschema.exceptions.best_match(error.context)
-        line = _describe(error, schema)
+        line = _describe(error)
         if line not in lines:
             lines.append(line)
     return lines
@@ -145,12 +135,14 @@ def main(argv: list[str] | None = None) -> int:
                                              "syntax (file, line) and the config schema (key, allowed values).")
     ap.add_argument("configfiles", nargs="+", type=Path, help="files merged over config.yaml, in order")
     args = ap.parse_args(argv)
+    from snakemake.utils import update_config  # how Snakemake merges --configfile files
+
     config = load_yaml(DEFAULT_CONFIG)
     for path in args.configfiles:
         if path.suffix not in (".yaml", ".yml", ".json"):
             raise InputError(path, None, "a config file should end in .yaml, .yml or .json; is it a target "
                                          "placed after --configfile? Put targets before --configfile")
-        merge(config, load_yaml(path))
+        update_config(config, load_yaml(path))
     check(config, source=" + ".join(str(p) for p in args.configfiles))
     print(f"lingscope: {', '.join(map(str, args.configfiles))}: valid (merged over {DEFAULT_CONFIG.name})")
     return 0

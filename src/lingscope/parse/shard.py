@@ -50,8 +50,7 @@ def parse_table(sentences: pa.Table, parser, unescape: bool = False) -> pa.Table
     for sentence_id, tokens, rows in zip(ids, token_lists, parser.parse(parsed)):
         if len(rows) != len(tokens):
             raise RuntimeError(f"sentence {sentence_id}: parser returned {len(rows)} tokens for {len(tokens)}")
-        for position, (token, (_, lemma, xpos, upos, deprel, head)) in enumerate(zip(tokens, rows), start=1):
-            form = token
+        for position, (form, (_, lemma, xpos, upos, deprel, head)) in enumerate(zip(tokens, rows), start=1):
             for key, value in zip(TOKENS.names, (sentence_id, position, form, lemma, xpos, upos, deprel, head)):
                 cols[key].append(value)
     return pa.table(cols, schema=TOKENS)
