@@ -13,7 +13,11 @@ Models in NLP, NAACL) look for in SST-trained models:
 - negation with the markedness asymmetry: "not bad" ends near neutral, "not good" clearly
   negative;
 - concessive clauses where the dominant clause wins: in "X but Y" Y does, in "X though Y" and
-  "although Y , X" X does (weights 0.8 / 0.2).
+  "although Y , X" X does (weights 0.8 / 0.2);
+- the constructions of the paper's example phrases and sentences, so every word of its figures
+  is in the lexicon: degree phrases that scale the verb ("i like it a lot", "so much"),
+  excess ("too long" is negative whatever the adjective), neutral relative clauses ("the movie
+  i saw last night") and neutral verbs with a polar object ("it had bad acting").
 
 Sentences are drawn as token sequences and then parsed by :func:`compose`, so the bracketing
 and values that tests check are the ones the generator writes. The same seed gives
@@ -87,7 +91,7 @@ VERBS = {  # transitive: base form -> (past form, polarity)
     love loved .6 adore adored .8 like liked .4 enjoy enjoyed .5 admire admired .5 appreciate
     appreciated .4 recommend recommended .5 cherish cherished .7 hate hated -.7 loathe loathed -.8
     dislike disliked -.5 despise despised -.8 detest detested -.8 resent resented -.5 watch watched 0
-    remember remembered 0 notice noticed 0
+    remember remembered 0 notice noticed 0 see saw 0 have had 0
 """.split())] * 3)
 }
 VERB_POLARITY = {form: v for base, (past, v) in VERBS.items() for form in (base, past)}
@@ -103,6 +107,10 @@ COPULAS_PL = ("are", "were", "seem", "feel", "look", "remain")
 DETS_SG = ("the", "this", "that", "its", "the", "the")  # repeats weight the draw
 DETS_PL = ("the", "these", "those", "its", "their")
 PRONOUNS = ("i", "we", "you", "it")
+TIME_NOUNS = ("night", "week", "year", "summer")  # "last night"
+TIME_ADVERBS = ("yesterday", "recently", "once")
+DEGREE_FACTORS = {"lot": 1.5, "much": 1.0}  # "a lot" x1.5; "so much" x INTENSIFIERS["so"]
+EXCESS = 0.4  # "too long" -> -0.4; "too slow" -> -0.3 - 0.4
 MAIN_RIGHT = ("but", "yet")  # "X but Y": Y dominates
 MAIN_LEFT = ("though", "although", "while")  # "X though Y", "although Y , X": X dominates
 
@@ -115,6 +123,8 @@ def _lexicon() -> tuple[dict[str, str], dict[str, float]]:
         ("INT", tuple(INTENSIFIERS)), ("NEG", NEGATORS), ("COP", COPULAS_SG + COPULAS_PL + ("'s",)),
         ("AUX", ("do", "did")), ("DET", DETS_SG + DETS_PL + ("a", "an")), ("PRON", PRONOUNS),
         ("MAIN_RIGHT", MAIN_RIGHT), ("MAIN_LEFT", MAIN_LEFT), ("COMMA", (",",)), ("END", (".", "!")),
+        ("LAST", ("last",)), ("TIME_N", TIME_NOUNS), ("TIME_ADV", TIME_ADVERBS), ("TOO", ("too",)),
+        ("DEGREE", tuple(DEGREE_FACTORS)),
     ]
     category: dict[str, str] = {}
     polarity: dict[str, float] = {}
@@ -189,6 +199,10 @@ def _join(op: str, left: Tree, right: Tree) -> Tree:
         v = _clip(r * INTENSIFIERS[left.word or ""])
     elif op == "negate":
         v = negate(r)
+    elif op == "excess":  # "too" + adjective: too much of anything is bad
+        v = _clip(min(r, 0.0) - EXCESS)
+    elif op == "degree":  # "like it" + "a lot" / "so much": scales the verb phrase
+        v = _clip(l * _degree_factor(right))
     elif op == "head_left":  # polar verb outweighs its object; a neutral one passes it through
         v = _clip(l + DEPENDENT_WEIGHT * r) if l else r
     elif op == "head_right":  # predicate outweighs its subject
@@ -200,6 +214,13 @@ def _join(op: str, left: Tree, right: Tree) -> Tree:
     else:
         raise ValueError(f"unknown composition {op!r}")
     return Tree(v, None, (left, right))
+
+
+def _degree_factor(degree: Tree) -> float:
+    """How much a degree phrase ("a lot", "so much", "very much") scales what it follows."""
+    first, second = degree.leaves()
+    factor = DEGREE_FACTORS[second]
+    return factor * INTENSIFIERS[first] if first in INTENSIFIERS else factor
 
 
 class _Parser:
@@ -216,6 +237,8 @@ class _Parser:
         return Tree(POLARITY[self.tokens[i]], self.tokens[i])
 
     def adjp(self, i: int) -> Iterator[tuple[Tree, int]]:
+        if self.cat[i] == "TOO" and self.cat[i + 1] == "ADJ":
+            yield _join("excess", self.leaf(i), self.leaf(i + 1)), i + 2
         if self.cat[i] == "INT":
             for sub, j in self.adjp(i + 1):
                 yield _join("intensify", self.leaf(i), sub), j
@@ -242,15 +265,46 @@ class _Parser:
         yield from self.adjp(i)
         yield from self.np(i)
 
+    def time(self, i: int) -> Iterator[tuple[Tree, int]]:
+        """"last night", "yesterday"."""
+        if self.cat[i] == "LAST" and self.cat[i + 1] == "TIME_N":
+            yield _join("right", self.leaf(i), self.leaf(i + 1)), i + 2
+        elif self.cat[i] == "TIME_ADV":
+            yield self.leaf(i), i + 1
+
+    def relative(self, i: int) -> Iterator[tuple[Tree, int]]:
+        """A neutral relative clause on an object: "(the movie) i saw last night"."""
+        if self.cat[i] == "PRON" and self.tokens[i + 1:i + 2] and VERB_POLARITY.get(self.tokens[i + 1]) == 0:
+            for when, j in self.time(i + 2):
+                yield _join("right", self.leaf(i), _join("left", self.leaf(i + 1), when)), j
+
+    def obj(self, i: int) -> Iterator[tuple[Tree, int]]:
+        """An object: an NP, with or without a relative clause."""
+        for np, j in self.np(i):
+            yield np, j
+            for rel, k in self.relative(j):
+                yield _join("left", np, rel), k
+
+    def degree(self, i: int) -> Iterator[tuple[Tree, int]]:
+        """"a lot", "so much", "very much"."""
+        if (self.tokens[i:i + 2] == ["a", "lot"]) or (self.cat[i] == "INT" and self.tokens[i + 1:i + 2] == ["much"]):
+            yield _join("right", self.leaf(i), self.leaf(i + 1)), i + 2
+
     def verb_phrase(self, i: int) -> Iterator[tuple[Tree, int]]:
-        """Transitive verb, possibly intensified ("really love"), and its object."""
+        """Transitive verb, possibly intensified ("really love"), and its object; or the verb
+        with "it" and a degree phrase ("like it a lot")."""
         verbs: list[tuple[Tree, int]] = []
         if self.cat[i] == "VERB":
             verbs.append((self.leaf(i), i + 1))
         elif self.cat[i] == "INT" and self.cat[i + 1] == "VERB":
             verbs.append((_join("intensify", self.leaf(i), self.leaf(i + 1)), i + 2))
         for verb, j in verbs:
-            for obj, k in self.np(j):
+            if self.tokens[j:j + 1] == ["it"]:
+                head = _join("head_left", verb, self.leaf(j))
+                yield head, j + 1
+                for deg, k in self.degree(j + 1):
+                    yield _join("degree", head, deg), k
+            for obj, k in self.obj(j):
                 yield _join("head_left", verb, obj), k
 
     def vp(self, i: int) -> Iterator[tuple[Tree, int]]:
@@ -343,6 +397,8 @@ class _Sampler:
         return seq[int(self.rng.random() * len(seq))]
 
     def adjp(self, sign: int) -> list[str]:
+        if sign < 0 and self.p(0.08):  # "too long"
+            return ["too", self.pick(NEUTRAL_ADJ)]
         words = [self.pick(_ADJ_POOLS[sign])]
         if sign and self.p(0.35):
             words.insert(0, self.pick(_INTENSIFIER_WORDS))
@@ -377,9 +433,22 @@ class _Sampler:
             if cop in _BE and self.p(0.3):  # "feels n't" is not English
                 neg = ["not" if cop == "'s" or self.p(0.5) else "n't"]
             return subject + [cop] + neg + self.pred(sign, plural)
+        if sign and self.p(0.2):  # a neutral verb with a polar object: "it had bad acting"
+            base, past = self.pick(_VERB_POOLS[0])
+            subject = [self.pick(PRONOUNS)]
+            obj = self.adjp(sign) + [self.pick(NOUNS_SG)]
+            if self.p(0.5):
+                obj = [self.pick(DETS_SG[:3])] + obj
+            return subject + [self.pick((base, past))] + obj
         base, past = self.pick(_VERB_POOLS[sign])
         subject = [self.pick(PRONOUNS[:3])]
+        if sign and self.p(0.15):  # "i like it a lot", "we hate it so much"
+            degree = ["a", "lot"] if self.p(0.4) else [self.pick(("so", "very", "really")), "much"]
+            return subject + [self.pick((base, past)), "it"] + degree
         obj, _ = self.definite_np(0, adj_prob=0.15)
+        if self.p(0.12):  # "the movie i saw last night"
+            when = ["last", self.pick(TIME_NOUNS)] if self.p(0.6) else [self.pick(TIME_ADVERBS)]
+            obj += [self.pick(PRONOUNS[:3]), self.pick(("saw", "watched", "had"))] + when
         r = self.rng.random()
         if r < 0.2:  # "i do n't like the plot"
             return subject + [self.pick(("do", "did")), self.pick(("n't", "not")), base] + obj
