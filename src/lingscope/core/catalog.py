@@ -42,6 +42,26 @@ class CaptionModelSettings(TrainingSettings):
     task_sampling: bool = option(False, "the authors' code: one task per batch, textual with probability alpha")
 
 
+@dataclass(frozen=True)
+class SentimentModelSettings(TrainingSettings):
+    """The sentiment classifiers of Li et al. (2016, sec. 3): one ``models.<name>`` entry.
+
+    The defaults are the authors' code's (METHODS.md sec. 3): AdaGrad, every phrase of the train
+    trees an example, dropout 0.2 on the input and the recurrent input of every step (the paper
+    says 0.1); the kept epoch is the one with the best dev accuracy (theirs: test accuracy)."""
+
+    kind: str = option("lstm", "rnn, lstm or bilstm", choices=("rnn", "lstm", "bilstm"))
+    embedding_dim: int = option(60, "word embedding size (the paper: 60)", minimum=1)
+    hidden_dim: int = option(60, "state size of each direction (the paper: 60)", minimum=1)
+    dropout: float = option(0.2, "dropout on the input and the recurrent input of every step (the paper: 0.1; "
+                            "the authors' code: 0.2)", minimum=0.0, maximum=0.9)
+    optimizer: str = option("adagrad", "adam or adagrad (the paper: adagrad)", choices=("adam", "adagrad"))
+    stop_on: str = option("accuracy", "early stopping and the kept epoch: dev accuracy or dev loss",
+                          choices=("loss", "accuracy"))
+    examples: str = option("phrases", "phrases: every labelled phrase of the train trees (the paper); "
+                           "sentences: whole sentences only", choices=("sentences", "phrases"))
+
+
 # --- networks, kinds, methods --------------------------------------------------------------------
 
 
@@ -67,6 +87,7 @@ class Kind:
     networks: tuple[Network, ...]
     settings: type[TrainingSettings]
     reads_eos: bool = True  # sentences are read with <eos> after the last word
+    evaluate_on: tuple[str, ...] = ("val",)  # the splits its evaluation scores
 
     @property
     def module(self) -> str:
@@ -94,6 +115,7 @@ class Method:
 
 _TEXTUAL = ("vocabulary",)
 _VISUAL = ("image",)
+_SENTIMENT = ("sentiment",)
 
 KINDS: dict[str, Kind] = {
     kind.name: kind
@@ -108,6 +130,15 @@ KINDS: dict[str, Kind] = {
              CaptionModelSettings),
         Kind("lm", "imaginet", "a stand-alone GRU language model",
              "coco", (), (Network("textual", "LM", "#9467bd", _TEXTUAL),), CaptionModelSettings),
+        Kind("rnn", "sentiment", "a tanh RNN; a linear softmax classifier on its last state",
+             "sst", ("phrases",), (Network("sentiment", "RNN", "#2ca02c", _SENTIMENT),), SentimentModelSettings,
+             reads_eos=False, evaluate_on=("val", "test")),
+        Kind("lstm", "sentiment", "an LSTM; a linear softmax classifier on its last state",
+             "sst", ("phrases",), (Network("sentiment", "LSTM", "#d62728", _SENTIMENT),), SentimentModelSettings,
+             reads_eos=False, evaluate_on=("val", "test")),
+        Kind("bilstm", "sentiment", "a BiLSTM; a linear softmax classifier on both directions' final states",
+             "sst", ("phrases",), (Network("sentiment", "BiLSTM", "#8c564b", _SENTIMENT),), SentimentModelSettings,
+             reads_eos=False, evaluate_on=("val", "test")),
     )
 }
 
@@ -125,6 +156,8 @@ METHODS: dict[str, Method] = {
 # set VISUAL against TEXTUAL.
 KADAR_NETWORKS: tuple[str, ...] = ("Sum", "LM", "Textual", "Visual")
 KADAR_PAIR: tuple[str, str] = ("Visual", "Textual")
+# Li et al. (2016) compare three sentiment networks (their accuracy table, Figs. 5-7).
+LI_NETWORKS: tuple[str, ...] = ("RNN", "LSTM", "BiLSTM")
 
 
 def kind(name: str) -> Kind:

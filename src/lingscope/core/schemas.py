@@ -47,6 +47,8 @@ VOCAB = pa.schema(
     ]
 )
 
+SST_LABELS = 5  # the treebank's sentiment labels, 0 (very negative) to 4 (very positive)
+
 SST_PHRASES = pa.schema(
     [
         _f("split", pa.string(), "train, val or test"),
@@ -103,9 +105,12 @@ def training_metrics_schema(objectives: Sequence[str]) -> pa.Schema:
             _f("val_loss", pa.float64(), "validation loss, same weighting as train_loss"),
             *[_f(f"val_loss_{p}", pa.float64(), f"validation loss of the {p} objective", nullable=True)
               for p in objectives],
+            _f("val_accuracy", pa.float64(), "share of validation examples whose class readouts predict their label "
+               "(mean over the class objectives); null for a model without class readouts", nullable=True),
             _f("tokens_per_second", pa.float64(), "training throughput over the epoch (input tokens incl. <eos>)"),
             _f("seconds", pa.float64(), "wall-clock seconds of the epoch's training pass"),
-            _f("is_best", pa.bool_(), "true for the epoch whose weights were kept (lowest val_loss)"),
+            _f("is_best", pa.bool_(), "true for the epoch whose weights were kept (lowest val_loss, or highest "
+               "val_accuracy for a model that stops on accuracy)"),
         ]
     )
 
@@ -122,10 +127,26 @@ EVALUATION = pa.schema(
     [
         _f("model", pa.string(), "model name"),
         _f("pathway", pa.string(), "the network evaluated (lingscope.core.catalog)"),
-        _f("split", pa.string(), "split evaluated (val)"),
-        _f("metric", pa.string(), "recall@1, recall@5, recall@10, median_rank, chance_recall@1, chance_recall@5, chance_recall@10 (visual); perplexity, cross_entropy (textual)"),
-        _f("value", pa.float64(), "the metric's value; recalls are fractions of captions"),
-        _f("n", pa.int64(), "captions (visual) or predicted tokens (textual) evaluated"),
+        _f("split", pa.string(), "split evaluated (val; test too for the sentiment models)"),
+        _f("metric", pa.string(), "recall@1, recall@5, recall@10, median_rank, chance_recall@1, chance_recall@5, chance_recall@10 (visual); perplexity, cross_entropy (textual); accuracy_fine, accuracy_coarse, majority_fine, majority_coarse (sentiment)"),
+        _f("value", pa.float64(), "the metric's value; recalls and accuracies are fractions of sentences"),
+        _f("n", pa.int64(), "captions (visual), predicted tokens (textual) or sentences (sentiment; coarse: the non-neutral ones) evaluated"),
+    ]
+)
+
+PREDICTIONS = pa.schema(
+    [
+        _f("model", pa.string(), "model name"),
+        _f("pathway", pa.string(), "the network (lingscope.core.catalog)"),
+        _f("readout", pa.string(), "the class readout (sentiment)"),
+        _f("split", pa.string(), "val or test"),
+        _f("sentence_id", pa.int64(), "joins sentences.sentence_id"),
+        _f("label", pa.int8(), "the sentence's gold label (SST: 0-4)"),
+        _f("predicted", pa.int8(), "the label of the highest score"),
+        _f("coarse_label", pa.int8(), "gold polarity: 0 negative (labels 0-1), 1 positive (3-4); null for neutral (2)",
+           nullable=True),
+        _f("coarse_predicted", pa.int8(), "predicted polarity: 1 when p(3) + p(4) > p(0) + p(1) under the softmax"),
+        _f("scores", pa.list_(pa.float32()), "the readout's unnormalised score of every label"),
     ]
 )
 

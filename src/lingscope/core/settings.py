@@ -207,3 +207,11 @@ class TrainingSettings(Settings):
     patience: int = option(2, "epochs without validation improvement before stopping", minimum=1)
     max_train_sentences: int = option(0, "use only the first N train sentences (0: all)", minimum=0)
     seed: int = option(1, "seed of the weights, the data order and every random draw")
+    # Options a family opts into by redeclaring them with in_config=True (its config entries then
+    # list them); the others train with these defaults.
+    optimizer: str = option("adam", "adam or adagrad", choices=("adam", "adagrad"), in_config=False)
+    stop_on: str = option("loss", "early stopping and the kept epoch: the validation loss (lower is better) or the "
+                          "accuracy of the class readouts (higher is better)", choices=("loss", "accuracy"),
+                          in_config=False)
+    examples: str = option("sentences", "train examples: whole sentences, or every labelled phrase of the train "
+                           "trees (needs a phrases table)", choices=("sentences", "phrases"), in_config=False)

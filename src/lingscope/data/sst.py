@@ -22,11 +22,11 @@ import pyarrow as pa
 
 from lingscope.core.errors import InputError, run_cli
 from lingscope.core.io import write_parquet
-from lingscope.core.schemas import SENTENCES, SST_PHRASES
+from lingscope.core.schemas import SENTENCES, SST_LABELS, SST_PHRASES
 from lingscope.core.tagmap import unescape_ptb
 
 SPLIT_FILES = (("train", "train.txt"), ("val", "dev.txt"), ("test", "test.txt"))
-N_LABELS = 5
+N_LABELS = SST_LABELS
 _TOKEN = re.compile(r"[()]|[^\s()]+")
 _INTEGER = re.compile(r"[+-]?[0-9]+")  # not int()'s wider syntax: "٣" or "1_0" are no labels
 

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from lingscope.core.errors import InputError
 from lingscope.core.io import require_columns
-from lingscope.encoding.csr import encode_sentences, pad
+from lingscope.encoding.csr import encode_sentences, offsets_of, pad
 
 
 @dataclass
@@ -37,6 +37,17 @@ class Sentences:
     def padded(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(ids, lengths)`` for the sentences at ``index``, right-padded with <pad>."""
         return pad(self.flat, self.offsets, index)
+
+    def spans(self, rows: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> Sentences:
+        """The token spans ``[start, end)`` of the sentences at ``rows``, each an example of its own
+        (the phrases of a treebank), keeping their sentence's ids. For sentences read without an
+        end symbol only (a span of one read with ``<eos>`` would lack it)."""
+        rows, starts, ends = (np.asarray(a, dtype=np.int64) for a in (rows, starts, ends))
+        lengths = ends - starts
+        offsets = offsets_of(lengths)
+        source = np.repeat(self.offsets[rows] + starts - offsets[:-1], lengths) + np.arange(offsets[-1])
+        tokens = [self.tokens[r][a:b] for r, a, b in zip(rows.tolist(), starts.tolist(), ends.tolist())]
+        return Sentences(self.sentence_ids[rows], self.image_ids[rows], self.flat[source], offsets, tokens)
 
 
 def load_sentences(path: str | Path, vocab: dict[str, int], split: str, limit: int | None = None,

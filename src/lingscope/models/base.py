@@ -41,6 +41,7 @@ from lingscope.core.io import atomic_path
 # What a readout's units are, which says how objectives and evaluations use them.
 NEXT_TOKEN = "next_token"  # logits over the vocabulary; the state after t tokens predicts token t+1
 REGRESSION = "regression"  # a vector predicted from the representation, regressed on a target of the same name
+CLASSES = "classes"  # unnormalised scores of labels from the representation; the target is a label per example
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Readout:
     """Named output units of a network."""
 
     name: str  # e.g. "vocabulary", "image"; the target of a regression readout has the same name
-    kind: str  # NEXT_TOKEN or REGRESSION
+    kind: str  # NEXT_TOKEN, REGRESSION or CLASSES
     units: int
 
 
@@ -142,7 +143,7 @@ class Model(nn.Module, ABC):
     @abstractmethod
     def readout(self, network: str, name: str, h: torch.Tensor) -> torch.Tensor:
         """The units of readout ``name`` from ``h`` (..., dim): a state for a NEXT_TOKEN
-        readout, a representation for a REGRESSION one."""
+        readout, a representation for a REGRESSION or CLASSES one."""
 
     def cell(self, network: str) -> Cell | None:
         """The network's strictly left-to-right cell, or None (the default) where it has none."""
@@ -185,7 +186,7 @@ def next_token_logits(model: Model, network: str, readout: str, ids: torch.Tenso
 
 def sentence_readout(model: Model, network: str, readout: str, ids: torch.Tensor,
                      lengths: torch.Tensor) -> torch.Tensor:
-    """``(batch, units)`` of a REGRESSION readout: the readout of each sentence's representation."""
+    """``(batch, units)`` of a REGRESSION or CLASSES readout: the readout of each sentence's representation."""
     return model.readout(network, readout, model.representation(network, model.embed(ids), lengths))
 
 

@@ -6,6 +6,13 @@
   the top k. Chance recall@k is k / (number of targets).
 - ``next_token`` readouts (``vocabulary``): per-token cross-entropy (nats) and perplexity over
   every token the model reads (``w_1 .. w_n <eos>``).
+- ``classes`` readouts (``sentiment``, Li et al. 2016): sentence-level accuracy, fine-grained
+  (the 5 labels) and coarse (negative 0-1 against positive 3-4, neutral sentences left out, the
+  usual SST binary protocol). A 5-class model's coarse prediction is the side with the larger
+  softmax mass, ``p(3) + p(4)`` against ``p(0) + p(1)``. The majority class of the train
+  sentences gives the baselines ``majority_fine`` and ``majority_coarse``. Every sentence's
+  prediction goes to ``--predictions`` (the accuracy table's confidence intervals and McNemar
+  tests are computed from it).
 """
 
 from __future__ import annotations
@@ -16,18 +23,28 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import torch
 import torch.nn.functional as F
 
 from lingscope.core.errors import InputError, run_cli
 from lingscope.core.io import write_parquet
-from lingscope.core.schemas import EVALUATION
+from lingscope.core.schemas import EVALUATION, PREDICTIONS
 from lingscope.core.settings import Runtime
 from lingscope.encoding.captions import Sentences, length_batches, load_sentences
 from lingscope.encoding.ids import PAD_ID, load_vocab_checked
 from lingscope.encoding.images import Images, load_images, split_zscored
-from lingscope.models.base import NEXT_TOKEN, REGRESSION, Model, load_model, next_token_logits, sentence_readout, use_runtime
-from lingscope.training.objectives import TARGET_TABLES, add_table_arguments, table_paths
+from lingscope.models.base import (
+    CLASSES,
+    NEXT_TOKEN,
+    REGRESSION,
+    Model,
+    load_model,
+    next_token_logits,
+    sentence_readout,
+    use_runtime,
+)
+from lingscope.training.objectives import TARGET_TABLES, add_table_arguments, load_labels, table_paths
 
 RECALL_AT = (1, 5, 10)
 
@@ -74,8 +91,50 @@ def cross_entropy(model: Model, network: str, readout: str, sentences: Sentences
     return total / n, n
 
 
-def evaluate(model: Model, extra: dict, sentences: Sentences, tables: dict[str, Images | None], split: str,
-             device) -> list[dict]:
+@torch.no_grad()
+def class_scores(model: Model, network: str, readout: str, sentences: Sentences, device,
+                 batch_size: int = 512) -> torch.Tensor:
+    """A class readout's scores for every sentence, in sentence order."""
+    out = torch.empty(len(sentences), model.readouts(network)[readout].units)
+    for index in length_batches(sentences.lengths, batch_size, None):
+        ids, lengths = sentences.padded(index)
+        out[torch.from_numpy(index)] = sentence_readout(model, network, readout, torch.from_numpy(ids).to(device),
+                                                        torch.from_numpy(lengths).to(device)).float().cpu()
+    return out
+
+
+def coarse(labels: np.ndarray) -> np.ndarray:
+    """Polarity of 5-way labels: 0 negative (0-1), 1 positive (3-4), -1 neutral (2)."""
+    return np.where(labels <= 1, 0, np.where(labels >= 3, 1, -1))
+
+
+def class_predictions(scores: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Fine predictions (argmax) and coarse ones (the side with the larger softmax mass)."""
+    p = torch.softmax(scores.double(), 1)
+    return scores.argmax(1).numpy(), (p[:, 3:].sum(1) > p[:, :2].sum(1)).numpy().astype(np.int64)
+
+
+def class_rows(base: dict, labels: np.ndarray, fine: np.ndarray, polarity: np.ndarray,
+               train_labels: np.ndarray) -> list[dict]:
+    """Fine and coarse accuracy of one readout on one split, and the baselines that predict the
+    train sentences' most frequent label (fine) and most frequent polarity (coarse)."""
+    gold = coarse(labels)
+    polar = gold >= 0
+    majority = int(np.bincount(train_labels).argmax())
+    train_polarity = coarse(train_labels)
+    majority_polarity = int(np.bincount(train_polarity[train_polarity >= 0], minlength=2).argmax())
+    return [base | {"metric": "accuracy_fine", "value": float((fine == labels).mean()), "n": len(labels)},
+            base | {"metric": "accuracy_coarse", "value": float((polarity[polar] == gold[polar]).mean()),
+                    "n": int(polar.sum())},
+            base | {"metric": "majority_fine", "value": float((labels == majority).mean()), "n": len(labels)},
+            base | {"metric": "majority_coarse", "value": float((gold[polar] == majority_polarity).mean()),
+                    "n": int(polar.sum())}]
+
+
+def evaluate(model: Model, extra: dict, sentences: Sentences, tables: dict, split: str,
+             device, predictions: list | None = None) -> list[dict]:
+    """The metric rows of every readout of every network on one split; a class readout's
+    per-sentence predictions are appended to ``predictions``."""
     name = extra["name"]
     rows = []
     for network in model.networks:
@@ -101,7 +160,36 @@ def evaluate(model: Model, extra: dict, sentences: Sentences, tables: dict[str, 
                 ce, n = cross_entropy(model, network, readout.name, sentences, device)
                 rows += [base | {"metric": "cross_entropy", "value": ce, "n": n},
                          base | {"metric": "perplexity", "value": float(np.exp(ce)), "n": n}]
+            elif readout.kind == CLASSES:
+                path = tables.get(TARGET_TABLES.get(readout.name, ""))
+                if path is None:
+                    print(f"note: no --{TARGET_TABLES.get(readout.name, readout.name).replace('_', '-')}: "
+                          f"{network}'s {readout.name!r} readout is not evaluated", file=sys.stderr)
+                    continue
+                examples, labels = load_labels(path, split, sentences, phrases=False)
+                scores = class_scores(model, network, readout.name, examples, device)
+                fine, polarity = class_predictions(scores)
+                rows += class_rows(base, labels, fine, polarity, train_sentence_labels(path))
+                if predictions is not None:
+                    gold = coarse(labels)
+                    predictions.append(pa.table({
+                        "model": [name] * len(labels), "pathway": [network] * len(labels),
+                        "readout": [readout.name] * len(labels), "split": [split] * len(labels),
+                        "sentence_id": examples.sentence_ids, "label": labels.astype(np.int8),
+                        "predicted": fine.astype(np.int8),
+                        "coarse_label": pa.array(gold.astype(np.int8), mask=gold < 0),
+                        "coarse_predicted": polarity.astype(np.int8),
+                        "scores": pa.array(list(scores.numpy()), pa.list_(pa.float32())),
+                    }, schema=PREDICTIONS))
     return rows
+
+
+def train_sentence_labels(path: Path) -> np.ndarray:
+    """The train sentences' labels of a phrases table (the majority-class baselines' source)."""
+    table = pq.read_table(path, columns=["label"], filters=[("split", "=", "train"), ("is_sentence", "=", True)])
+    if table.num_rows == 0:
+        raise InputError(path, "split 'train'", "no train sentences: the majority-class baseline needs them")
+    return table.column("label").to_numpy().astype(np.int64)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,18 +198,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sentences", required=True)
     p.add_argument("--vocab", required=True)
     add_table_arguments(p)
-    p.add_argument("--split", default="val")
+    p.add_argument("--split", nargs="+", default=["val"], help="the splits to evaluate")
     p.add_argument("--out", required=True, help="EVALUATION Parquet table")
+    p.add_argument("--predictions", type=Path, help="PREDICTIONS Parquet table: every sentence's prediction by each "
+                                                    "class readout (no rows for a model without one)")
     Runtime.add_arguments(p, "runtime (config: training)")
     args = p.parse_args(argv)
     device = use_runtime(Runtime.from_args(args))
     model, extra = load_model(args.model, device)
-    sentences = load_sentences(args.sentences, load_vocab_checked(args.vocab), args.split, eos=model.reads_eos)
-    tables = {t: load_images(path) if path else None for t, path in table_paths(args).items()}
-    rows = evaluate(model, extra, sentences, tables, args.split, device)
+    vocab = load_vocab_checked(args.vocab)
+    tables = {t: (load_images(path) if t == "image_features" else path) if path else None
+              for t, path in table_paths(args).items()}
+    rows, predictions = [], []
+    for split in args.split:
+        sentences = load_sentences(args.sentences, vocab, split, eos=model.reads_eos)
+        rows += evaluate(model, extra, sentences, tables, split, device, predictions)
     for row in rows:
-        print(f"{row['model']} {row['pathway']} {row['metric']}: {row['value']:.4f}")
+        print(f"{row['model']} {row['pathway']} {row['split']} {row['metric']}: {row['value']:.4f}")
     write_parquet(pa.Table.from_pylist(rows), Path(args.out), EVALUATION, "evaluation")
+    if args.predictions:
+        table = pa.concat_tables(predictions) if predictions else PREDICTIONS.empty_table()
+        write_parquet(table, args.predictions, PREDICTIONS, "predictions")
     return 0
 
 

@@ -8,8 +8,14 @@
   target vector of the same name; mean cosine distance ``1 - cos`` (Kadar et al. 2017, sec. 3).
   Validation averages it over sentences. The targets are z-scored with the train split's
   statistics, which are saved with the model so evaluations score the same way.
+- ``classes`` readouts (``sentiment``): softmax cross-entropy of the readout of the
+  representation against each example's label; validation also counts the correct argmax
+  predictions (accuracy). The labels come from a treebank's phrases table: the validation
+  examples are whole sentences (the root nodes); the train examples are either the sentences
+  too or, with ``examples: phrases``, every labelled phrase of the train trees as an example of
+  its own (Li et al. 2016).
 
-The data tables a regression target comes from are named in :data:`TARGET_TABLES`.
+The data tables a regression or class target comes from are named in :data:`TARGET_TABLES`.
 """
 
 from __future__ import annotations
@@ -18,17 +24,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import torch
 import torch.nn.functional as F
 
 from lingscope.core.errors import InputError
+from lingscope.core.io import require_columns
+from lingscope.core.schemas import SST_LABELS
 from lingscope.encoding.captions import Sentences
 from lingscope.encoding.ids import PAD_ID
 from lingscope.encoding.images import Images, load_images, zscore_stats
-from lingscope.models.base import NEXT_TOKEN, REGRESSION, Model, Objective, next_token_logits, sentence_readout
+from lingscope.models.base import CLASSES, NEXT_TOKEN, REGRESSION, Model, Objective, next_token_logits, sentence_readout
 
-# regression target -> the data table (and train CLI flag) it is read from
-TARGET_TABLES = {"image": "image_features"}
+# regression or class target -> the data table (and train CLI flag) it is read from
+TARGET_TABLES = {"image": "image_features", "sentiment": "phrases"}
 
 
 def add_table_arguments(parser) -> None:
@@ -59,7 +69,21 @@ def loss(model: Model, objective: Objective, batch: Batch) -> torch.Tensor:
     if kind == REGRESSION:
         pred = sentence_readout(model, objective.network, objective.readout, batch.ids, batch.lengths)
         return (1.0 - F.cosine_similarity(pred, batch.targets[objective.readout], dim=1)).mean()
+    if kind == CLASSES:
+        scores = sentence_readout(model, objective.network, objective.readout, batch.ids, batch.lengths)
+        return F.cross_entropy(scores, batch.targets[objective.readout])
     raise ValueError(f"no objective for readouts of kind {kind!r}")
+
+
+def is_classes(model: Model, objective: Objective) -> bool:
+    return model.readouts(objective.network)[objective.readout].kind == CLASSES
+
+
+def loss_and_correct(model: Model, objective: Objective, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """A class objective's mean loss on a batch and its number of correct argmax predictions."""
+    scores = sentence_readout(model, objective.network, objective.readout, batch.ids, batch.lengths)
+    target = batch.targets[objective.readout]
+    return F.cross_entropy(scores, target), (scores.argmax(1) == target).sum()
 
 
 def validation_weight(model: Model, objective: Objective, batch: Batch) -> int:
@@ -70,7 +94,8 @@ def validation_weight(model: Model, objective: Objective, batch: Batch) -> int:
 
 @dataclass
 class Targets:
-    """Regression targets per sentence of the train and validation splits, z-scored on train."""
+    """Targets per example of the train and validation splits: regression vectors z-scored on
+    train, or class labels (their stats empty)."""
 
     per_split: dict[str, dict[str, torch.Tensor]]  # split -> target name -> (sentences, dim)
     units: dict[str, int]  # target name -> dim
@@ -84,16 +109,55 @@ class Targets:
         return out
 
 
+def load_labels(path: Path, split: str, sentences: Sentences, phrases: bool) -> tuple[Sentences, np.ndarray]:
+    """The examples of one split with their labels, from a treebank's phrases table (SST_PHRASES):
+    the whole sentences (the root nodes), or with ``phrases`` every labelled node's span."""
+    require_columns(path, ["split", "sentence_id", "start", "end", "label", "is_sentence"])
+    filters = [("split", "=", split)] + ([] if phrases else [("is_sentence", "=", True)])
+    table = pq.read_table(path, columns=["sentence_id", "start", "end", "label"], filters=filters)
+    if table.num_rows == 0:
+        raise InputError(path, f"split {split!r}", "no labelled phrases in this split")
+    if table.column("label").null_count:
+        raise InputError(path, f"split {split!r}", "a phrase has no label")
+    row_of = {int(s): k for k, s in enumerate(sentences.sentence_ids)}
+    ids = table.column("sentence_id").to_numpy()
+    missing = [int(s) for s in ids if int(s) not in row_of]
+    if missing:
+        raise InputError(path, f"sentence_id {missing[0]}", f"a phrase of split {split!r} has no sentence in the "
+                         "sentences table")
+    rows = np.fromiter((row_of[int(s)] for s in ids), dtype=np.int64, count=len(ids))
+    starts, ends = table.column("start").to_numpy(), table.column("end").to_numpy()
+    n_words = np.diff(sentences.offsets)[rows]
+    bad = np.flatnonzero((starts < 0) | (ends <= starts) | (ends > n_words))
+    if len(bad):
+        k = int(bad[0])
+        raise InputError(path, f"sentence_id {int(ids[k])}", f"phrase span [{starts[k]}, {ends[k]}) does not lie "
+                         f"within its sentence of {int(n_words[k])} tokens")
+    labels = np.array(pc.cast(table.column("label"), "int64").to_numpy())  # writable, for torch
+    return sentences.spans(rows, starts, ends), labels
+
+
 def load_targets(names: list[str], tables: dict[str, Path | None], splits: dict[str, Sentences],
-                 device: torch.device) -> Targets:
-    """The targets ``names`` from their tables (``tables[TARGET_TABLES[name]]``) for each split."""
+                 device: torch.device, phrases: bool = False) -> tuple[dict[str, Sentences], Targets]:
+    """The targets ``names`` from their tables (``tables[TARGET_TABLES[name]]``) for each split,
+    and the examples they are targets of: ``splits`` itself, or, for a class target, the
+    sentences of each split (the train split's phrases with ``phrases``)."""
     per_split: dict[str, dict[str, torch.Tensor]] = {split: {} for split in splits}
     units, stats = {}, {}
+    examples = dict(splits)
     for name in names:
         path = tables.get(TARGET_TABLES[name])
         if path is None:
             flag = "--" + TARGET_TABLES[name].replace("_", "-")
             raise InputError(None, flag, f"the model's {name!r} readout is trained on this table; give it")
+        if TARGET_TABLES[name] == "phrases":
+            n_labels = 0
+            for split, sentences in splits.items():
+                examples[split], labels = load_labels(path, split, sentences, phrases and split == "train")
+                per_split[split][name] = torch.from_numpy(labels).to(device)
+                n_labels = max(n_labels, int(labels.max()) + 1)
+            units[name] = max(n_labels, SST_LABELS)
+            continue
         images: Images = load_images(path)
         mean, std = zscore_stats(images.features[images.splits == "train"])
         feats = (images.features - mean) / std
@@ -102,4 +166,6 @@ def load_targets(names: list[str], tables: dict[str, Path | None], splits: dict[
             per_split[split][name] = torch.from_numpy(feats[rows]).to(device)
         units[name] = images.features.shape[1]
         stats[name] = (mean, std)
-    return Targets(per_split, units, stats)
+    if phrases and not any(TARGET_TABLES[n] == "phrases" for n in names):
+        raise InputError(None, "examples", "phrases: training on phrases needs a class readout with a phrases table")
+    return examples, Targets(per_split, units, stats)

@@ -3,7 +3,10 @@
 - The loss is the weighted sum of the model's objectives (IMAGINET: ``alpha * L_T + (1 - alpha) *
   L_V``, Kadar et al. 2017, sec. 3), or, where the model samples them (``task_sampling``, the
   authors' code), one objective per batch drawn by weight.
-- Adam; batches of sentences of equal length; early stopping on the validation loss.
+- Adam or AdaGrad (``optimizer``); batches of examples of equal length; early stopping on the
+  validation loss, or on the validation accuracy of the class readouts (``stop_on``). The
+  examples are the corpus's sentences, or every labelled phrase of a treebank's train trees
+  (``examples: phrases``, Li et al. 2016).
 - A checkpoint after every epoch (``<checkpoint-dir>/last.pt``, written atomically). A rerun
   resumes after the last finished epoch, with the optimiser state and the data order intact, so
   an interrupted run ends with the same weights as an uninterrupted one (on the same machine
@@ -30,7 +33,7 @@ import torch
 from tqdm import tqdm
 
 from lingscope.core import catalog, code
-from lingscope.core.errors import run_cli
+from lingscope.core.errors import InputError, run_cli
 from lingscope.core.io import atomic_path, write_parquet
 from lingscope.core.schemas import training_metrics_schema
 from lingscope.core.settings import Runtime, TrainingSettings
@@ -42,14 +45,18 @@ from lingscope.training.objectives import (
     Batch,
     Targets,
     add_table_arguments,
+    is_classes,
     load_targets,
     loss,
+    loss_and_correct,
     table_paths,
     validation_weight,
 )
 
 # Bump when the checkpoint's content changes meaning: older checkpoints are then ignored.
-CHECKPOINT_FORMAT = 2
+CHECKPOINT_FORMAT = 3
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad}
 
 
 def _epoch_rng(seed: int, epoch: int) -> np.random.Generator:
@@ -124,14 +131,27 @@ class Trainer:
         model.eval()
         totals = {o.name: 0.0 for o in self.objectives}
         weights = {o.name: 0 for o in self.objectives}
+        correct = {o.name: 0 for o in self.objectives if is_classes(model, o)}
         for index in length_batches(self.data["val"].lengths, self.settings.batch_size * 4, None):
             batch = self.batch("val", index)
             for objective in self.objectives:
                 w = validation_weight(model, objective, batch)
-                totals[objective.name] += loss(model, objective, batch).item() * w
+                if objective.name in correct:
+                    value, right = loss_and_correct(model, objective, batch)
+                    correct[objective.name] += int(right)
+                else:
+                    value = loss(model, objective, batch)
+                totals[objective.name] += value.item() * w
                 weights[objective.name] += w
         mean = {name: totals[name] / weights[name] for name in totals}
-        return {"val_loss": model.combine(mean), **{f"val_loss_{n}": mean[n] for n in mean}}
+        accuracy = float(np.mean([correct[n] / weights[n] for n in correct])) if correct else None
+        return {"val_loss": model.combine(mean), **{f"val_loss_{n}": mean[n] for n in mean}, "val_accuracy": accuracy}
+
+    def score(self, row: dict) -> float:
+        """What early stopping minimises: the validation loss, or minus the accuracy."""
+        if self.settings.stop_on == "accuracy":
+            return -row["val_accuracy"]
+        return row["val_loss"]
 
 
 def file_digest(path: str | Path) -> str:
@@ -190,38 +210,41 @@ def train(name: str, settings: TrainingSettings, runtime: Runtime, paths: Paths)
     device = use_runtime(runtime)
     entry = catalog.kind(settings.kind)
     vocab = load_vocab_checked(paths.vocab)
-    data = {"train": load_sentences(paths.sentences, vocab, "train", settings.max_train_sentences or None,
-                                    eos=entry.reads_eos),
-            "val": load_sentences(paths.sentences, vocab, "val", eos=entry.reads_eos)}
+    sentences = {"train": load_sentences(paths.sentences, vocab, "train", settings.max_train_sentences or None,
+                                         eos=entry.reads_eos),
+                 "val": load_sentences(paths.sentences, vocab, "val", eos=entry.reads_eos)}
     needed = [r for network in entry.networks for r in network.readouts if r in TARGET_TABLES]
-    targets = load_targets(needed, paths.tables, data, device)
+    data, targets = load_targets(needed, paths.tables, sentences, device, phrases=settings.examples == "phrases")
     torch.manual_seed(settings.seed)
     model = family(settings.kind).create(settings, len(vocab), targets.units).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
+    if settings.stop_on == "accuracy" and not any(is_classes(model, o) for o in model.objectives()):
+        raise InputError(None, "stop_on", "accuracy: the model has no class readout to measure it on")
+    optimizer = OPTIMIZERS[settings.optimizer](model.parameters(), lr=settings.learning_rate)
     trainer = Trainer(model, settings, name, data, targets, device)
     print(f"{name}: {model.architecture}, {sum(p.numel() for p in model.parameters()):,} parameters on {device}; "
-          f"{len(data['train']):,} train / {len(data['val']):,} val sentences", file=sys.stderr)
+          f"{len(data['train']):,} train {settings.examples} / {len(data['val']):,} val sentences", file=sys.stderr)
 
     ckpt_path = paths.checkpoint_dir / "last.pt"
     inputs = {"sentences": paths.sentences, "vocab": paths.vocab}
     inputs |= {TARGET_TABLES[r]: paths.tables[TARGET_TABLES[r]] for r in needed}
     # The code that trains: this loop's import closure and the family's module.
     fp = fingerprint(settings, inputs, code.digest("lingscope.training.train", entry.module))
-    state = {"epoch": 0, "history": [], "best_loss": float("inf"), "best_epoch": 0, "best_state": None, "bad_epochs": 0}
+    state = {"epoch": 0, "history": [], "best_score": float("inf"), "best_epoch": 0, "best_state": None, "bad_epochs": 0}
     if ckpt_path.exists():
         state = _resume(ckpt_path, fp, model, optimizer, name) or state
 
     while state["epoch"] < settings.max_epochs and state["bad_epochs"] < settings.patience:
         epoch = state["epoch"] + 1
         row = {"model": name, "epoch": epoch, **trainer.run_epoch(optimizer, epoch), **trainer.validate()}
-        if row["val_loss"] < state["best_loss"]:
-            state.update(best_loss=row["val_loss"], best_epoch=epoch, bad_epochs=0)
+        if trainer.score(row) < state["best_score"]:
+            state.update(best_score=trainer.score(row), best_epoch=epoch, bad_epochs=0)
             state["best_state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             state["bad_epochs"] += 1
         state["history"].append(row)
         state["epoch"] = epoch
-        print(f"{name} epoch {epoch}: train {row['train_loss']:.4f} val {row['val_loss']:.4f} "
+        accuracy = "" if row["val_accuracy"] is None else f" accuracy {row['val_accuracy']:.4f}"
+        print(f"{name} epoch {epoch}: train {row['train_loss']:.4f} val {row['val_loss']:.4f}{accuracy} "
               f"({row['tokens_per_second']:,.0f} tokens/s)", file=sys.stderr, flush=True)
         _save_checkpoint(ckpt_path, {"fingerprint": fp, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                      "torch_rng": torch.get_rng_state(), "state": state})
@@ -238,7 +261,8 @@ def train(name: str, settings: TrainingSettings, runtime: Runtime, paths: Paths)
         paths.checkpoint_dir.rmdir()
     except OSError:
         pass  # not empty (a user's file) or already gone
-    print(f"{name}: best epoch {state['best_epoch']} (val loss {state['best_loss']:.4f})", file=sys.stderr)
+    print(f"{name}: best epoch {state['best_epoch']} ({settings.stop_on} "
+          f"{abs(state['best_score']):.4f})", file=sys.stderr)
 
 
 def build_parser(settings: type[TrainingSettings]) -> argparse.ArgumentParser:
