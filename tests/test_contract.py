@@ -176,6 +176,14 @@ def files(tmp_path_factory):
             "image_ids": np.array(image_ids)}
 
 
+def layout(files, model) -> tuple[np.ndarray, np.ndarray]:
+    """The tiny corpus as ``model`` reads it: with ``<eos>`` after each sentence or without."""
+    if model.reads_eos:
+        return files["flat"], files["offsets"]
+    words = np.concatenate([files["flat"][a : b - 1] for a, b in zip(files["offsets"][:-1], files["offsets"][1:])])
+    return to_csr(words, files["n_words"], eos=False)
+
+
 def saved(kind, variant, path):
     model = tiny(kind, variant)
     extra = {"name": kind, "image_mean": torch.zeros(IMAGE_DIM), "image_std": torch.ones(IMAGE_DIM)}
@@ -192,7 +200,7 @@ def run_activations(model, network, path, files, tmp_path):
     dumped = pq.read_table(tokens_dir)
     states = np.stack(dumped.column("activation").to_numpy(zero_copy_only=False))
     reps = np.stack(pq.read_table(h_end_dir).column("activation").to_numpy(zero_copy_only=False))
-    ids, lengths = pad(files["flat"], files["offsets"])
+    ids, lengths = pad(*layout(files, model))
     with torch.no_grad():
         emb = model.embed(torch.from_numpy(ids))
         ref = model.states(network, emb, torch.from_numpy(lengths))
@@ -204,7 +212,7 @@ def run_activations(model, network, path, files, tmp_path):
 
 
 def run_omission(model, network, path, files, tmp_path):
-    flat, offsets, n_words = files["flat"], files["offsets"], files["n_words"]
+    (flat, offsets), n_words = layout(files, model), files["n_words"]
     fast = omission.omission_scores(model, network, flat, offsets, n_words, "cpu", batch_rows=4)
     generic = omission.omission_scores(WithoutCell(model), network, flat, offsets, n_words, "cpu", batch_rows=4)
     naive = np.concatenate(omission.naive_omission(model, network, flat, offsets, n_words, "cpu"))
@@ -252,7 +260,8 @@ def test_every_method_has_a_runner_and_the_matrix_has_its_blanks():
     assert set(RUNNERS) == set(catalog.METHODS)
     blank = {(kind, network, method) for kind, network, method in _matrix(applies=False)}
     # Only the image retrieval is blank, and only for the networks without an image readout.
-    assert blank == {(k, "textual", "retrieval_examples") for k in ("imaginet", "sum", "lm")}
+    assert blank == {(k, "textual", "retrieval_examples") for k in ("imaginet", "sum", "lm")} | \
+        {(k, "sentiment", "retrieval_examples") for k in ("rnn", "lstm", "bilstm")}
 
 
 def _matrix(applies: bool = True):

@@ -150,6 +150,48 @@ PREDICTIONS = pa.schema(
     ]
 )
 
+SALIENCY = pa.schema(
+    [
+        _f("sentence_id", pa.int64(), "joins sentences.sentence_id (the example's number in the examples table)"),
+        _f("position", pa.int32(), "1-based word position"),
+        _f("token", pa.string(), "the word as the sentences table has it"),
+        _f("model", pa.string(), "model name from the config"),
+        _f("pathway", pa.string(), "the model's network (lingscope.core.catalog)"),
+        _f("predicted", pa.int8(), "the class c whose score S_c is differentiated: the network's prediction"),
+        _f("saliency_norm", pa.float64(), "L2 norm over dimensions of the saliency vector"),
+        _f("variance_norm", pa.float64(), "L2 norm over dimensions of the variance salience vector"),
+        _f("saliency", pa.list_(pa.float32()), "|dS_c/de_tj| for every embedding dimension j, per position "
+           "(not summed over repeated word types; Li et al. 2016, sec. 5)"),
+        _f("variance", pa.list_(pa.float32()), "(e_tj - mean_t' e_t'j)^2 over the sentence's words (Li et al. 2016, "
+           "sec. 6)"),
+    ]
+)
+
+REPRESENTATIONS = pa.schema(
+    [
+        _f("model", pa.string(), "model name from the config"),
+        _f("pathway", pa.string(), "the model's network (lingscope.core.catalog)"),
+        _f("group", pa.string(), "the sentiment.examples group (intensification, negation, clause_positive, "
+           "clause_negative, concessive) or random (a vocabulary word drawn for reference)"),
+        _f("text", pa.string(), "the phrase as given"),
+        _f("n_unknown", pa.int32(), "words of the phrase outside the vocabulary (read as <unk>)"),
+        _f("predicted", pa.int8(), "the label the network's class readout predicts; null without one", nullable=True),
+        _f("representation", pa.list_(pa.float32()), "the network's sentence representation of the phrase"),
+    ]
+)
+
+STATES = pa.schema(
+    [
+        _f("model", pa.string(), "model name from the config"),
+        _f("pathway", pa.string(), "the model's network (lingscope.core.catalog)"),
+        _f("example", pa.int32(), "the sentence's number in sentiment.examples.concessive"),
+        _f("text", pa.string(), "the sentence as given"),
+        _f("position", pa.int32(), "1-based position"),
+        _f("token", pa.string(), "the token read at this position"),
+        _f("state", pa.list_(pa.float32()), "the network's state after reading the token"),
+    ]
+)
+
 OMISSION = pa.schema(
     [
         _f("sentence_id", pa.int64(), "joins sentences.sentence_id"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from lingscope.core.errors import InputError
 from lingscope.core.settings import Settings, option
 
 @dataclasses.dataclass(frozen=True)
@@ -33,3 +34,44 @@ class ExampleSettings(Settings):
 
     n: int = option(4, "example captions", minimum=1)
     seed: int = option(1, "seed of the sample", minimum=0)
+
+@dataclasses.dataclass(frozen=True)
+class SaliencySettings(Settings):
+    """First-derivative saliency and variance salience of a whole split (``saliency`` in the config)."""
+
+    split: str = option("test", "the split whose every token is scored", choices=("train", "val", "test"))
+    chunk_sentences: int = option(2048, "sentences read and written per chunk (bounds memory)", minimum=1)
+    batch_sentences: int = option(256, "sentences per backward pass", minimum=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class SentimentExamples(Settings):
+    """The phrases and sentences of Li et al.'s (2016) Figs. 1-8 (``sentiment.examples`` in the
+    config); their defaults are the paper's, lower-cased as the vocabulary is."""
+
+    intensification: tuple[str, ...] = option(
+        ("i like it", "i like it a lot", "i like it so much", "good", "very good", "incredibly good", "bad",
+         "incredibly bad"), "Figs. 1-2: intensification (the paper: 'a lot', 'so much', 'incredibly')")
+    negation: tuple[str, ...] = option(
+        ("nice", "not nice", "good", "not good", "bad", "not bad"), "Figs. 1-2: negation")
+    concessive: tuple[str, ...] = option(
+        ("i hate the movie though the plot is interesting .", "i hate the movie though the plot is boring ."),
+        "Fig. 3: two sentences whose states over time are compared (their absolute difference below)")
+    clause_positive: tuple[str, ...] = option(
+        ("i like the movie", "i like the movie although it had bad acting", "i like the movie but it is too long"),
+        "Fig. 4: a positive sentence alone (first), then with negative clauses added")
+    clause_negative: tuple[str, ...] = option(
+        ("i hate the movie", "i hate the movie but the plot is interesting", "i hate the movie but the acting is good"),
+        "Fig. 4: a negative sentence alone (first), then with 'but ...' clauses added")
+    saliency: tuple[str, ...] = option(
+        ("i hate the movie .", "i hate the movie i saw last night .",
+         "i hate the movie though the plot is interesting ."), "Figs. 5-8: the saliency sentences")
+    random_words: int = option(20, "Fig. 2: random vocabulary words added for reference", minimum=0)
+    seed: int = option(1, "seed of the random words", minimum=0)
+
+    def check(self, label) -> None:
+        if len(self.concessive) != 2:
+            raise InputError(None, label("concessive"), f"expected two sentences, got {len(self.concessive)}")
+        for name in ("intensification", "negation", "concessive", "clause_positive", "clause_negative", "saliency"):
+            if any(not text.split() for text in getattr(self, name)):
+                raise InputError(None, label(name), "an empty phrase")

@@ -158,15 +158,19 @@ class SentimentModel(Model):
         return torch.cat([forward, self._backward_states(emb, lengths)], -1)
 
     def representation(self, network: str, emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The final state(s); an empty sentence (a one-word sentence with its word omitted) has
+        the zero start state."""
         self.check_network(network)
-        states = self._run(self.forward_layer, emb)
-        index = (lengths - 1).view(-1, 1, 1).expand(-1, 1, states.shape[-1])
-        forward = states.gather(1, index).squeeze(1)
+        if emb.shape[1] == 0:  # only empty sentences: torch's layers refuse a zero-length run
+            return emb.new_zeros(emb.shape[0], self.representation_dim(network))
+        read = (lengths > 0).unsqueeze(1)
+        index = (lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, self.arch.hidden_dim)
+        forward = self._run(self.forward_layer, emb).gather(1, index).squeeze(1)
         if self.backward_layer is None:
-            return forward
+            return forward * read
         # The backward run's final state: after its last step, the sentence's first word.
         backward = self._run(self.backward_layer, reverse_within(emb, lengths)).gather(1, index).squeeze(1)
-        return torch.cat([forward, backward], -1)
+        return torch.cat([forward, backward], -1) * read
 
     def readouts(self, network: str) -> dict[str, Readout]:
         self.check_network(network)
