@@ -11,10 +11,16 @@ from pathlib import Path
 
 import yaml
 
-from lingscope.analysis.settings import CheckSettings, DistributionSettings, RidgeSettings
+from lingscope.analysis.settings import CheckSettings, DistributionSettings, RidgeSettings, TsneSettings
 from lingscope.core import catalog, settings
 from lingscope.data.settings import VocabSettings
-from lingscope.methods.settings import ActivationSettings, ExampleSettings, OmissionSettings
+from lingscope.methods.settings import (
+    ActivationSettings,
+    ExampleSettings,
+    OmissionSettings,
+    SaliencySettings,
+    SentimentExamples,
+)
 from lingscope.parse.settings import SpacySettings, StanzaSettings
 from lingscope.synth.settings import CocoSynthetic, SyntheticSizes
 
@@ -136,6 +142,9 @@ CONFIG_SECTIONS = {
     "corpora.coco.synthetic": CocoSynthetic,
     "corpora.sst.synthetic": SyntheticSizes,
     "corpora.wmt.synthetic": SyntheticSizes,
+    "saliency": SaliencySettings,
+    "li_figures.examples": SentimentExamples,
+    "li_figures.tsne": TsneSettings,
 }
 
 
@@ -158,7 +167,8 @@ def test_config_schema_lists_exactly_the_settings_fields():
             node = schema["$defs"][node["$ref"].split("/")[-1]] if "$ref" in node else node
             assert set(node["properties"]) - ignored.get(path, set()) == set(cls.config_keys()), path
     defs = schema["$defs"]
-    assert set(defs["caption_model_settings"]["properties"]) == set(catalog.settings_fields("imaginet"))
+    assert set(defs["caption_model_settings"]["properties"]) == set(catalog.settings_of("imaginet").config_keys())
+    assert set(defs["sentiment_model_settings"]["properties"]) == set(catalog.settings_of("lstm").config_keys())
     assert set(defs["model_entry"]["properties"]["kind"]["enum"]) == set(catalog.KINDS)
     for name, entry in config["models"].items():
         assert catalog.check_models({name: entry})[name].kind == name

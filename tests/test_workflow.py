@@ -107,8 +107,12 @@ def test_corpus_setting_replans_only_that_corpus(tiny_run):
     config["corpora"]["sst"]["synthetic"]["seed"] = 99
     path = write_config(tiny_run, config, "tiny-sst.yaml")
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(path)))
-    assert set(jobs) == {"synth_sst", "data_sst", "vocab", "parse_shard", "parse_merge", "checks", "all"}
+    # The SST's data, its parse and the sentiment models' chains; nothing of MSCOCO's.
+    sentiment = {"train", "evaluate", "activations", "omission", "saliency", "representations"}
+    assert set(jobs) == {"synth_sst", "data_sst", "vocab", "parse_shard", "parse_merge", "checks", "all",
+                         "training_summary", "sentiment_accuracy", "sentiment_figures"} | sentiment
     assert jobs["vocab"] == 1 and jobs["parse_shard"] == 1
+    assert all(jobs[rule] == 3 for rule in sentiment)  # RNN, LSTM, BiLSTM
 
 
 @pytest.mark.parametrize(
@@ -128,6 +132,29 @@ def test_bad_config_stops_before_any_job(tmp_path, edit, words):
     for word in words:
         assert word in text
     assert not (tmp_path / R).exists()
+
+
+def test_sentiment_outputs_follow_their_schemas(tiny_run):
+    d = tiny_run / R
+    for model in ("rnn", "lstm", "bilstm"):
+        _schema_matches(d / f"models/{model}/metrics.parquet", schemas.training_metrics_schema(("sentiment",)))
+        _schema_matches(d / f"models/{model}/predictions.parquet", schemas.PREDICTIONS)
+        _schema_matches(d / f"saliency/split/{model}.sentiment.parquet", schemas.SALIENCY)
+        _schema_matches(d / f"representations/representations/{model}.sentiment.parquet", schemas.REPRESENTATIONS)
+        _schema_matches(d / f"representations/states/{model}.sentiment.parquet", schemas.STATES)
+    # the caption models predict no classes: their predictions table is empty, not missing
+    assert pq.read_table(d / "models/imaginet/predictions.parquet").num_rows == 0
+    li = d / "analysis/sentiment"
+    _schema_matches(li / "accuracy.parquet", schemas.SENTIMENT_ACCURACY)
+    _schema_matches(li / "mcnemar.parquet", schemas.MCNEMAR)
+    _schema_matches(li / "li_heatmaps.parquet", schemas.LI_HEATMAP)
+    _schema_matches(li / "li_tsne.parquet", schemas.LI_TSNE)
+    for fig in ("fig1_representations", "fig2_tsne", "fig3_states", "fig4_clauses", "fig5_saliency", "fig6_saliency",
+                "fig7_saliency", "fig8_variance"):
+        assert (li / f"li_{fig}.png").stat().st_size > 1000, fig
+    # the test split's every word has a saliency row
+    test_words = pq.read_table(d / "data/sst/sentences.parquet", filters=[("split", "=", "test")]).column("tokens")
+    assert pq.read_table(d / "saliency/split/lstm.sentiment.parquet").num_rows == sum(len(t) for t in test_words.to_pylist())
 
 
 # --- models, activations, omission, analyses (Kadar et al. 2017) ------------------------------
@@ -162,9 +189,12 @@ def test_activations_cover_the_analysis_split(tiny_run):
     counts = dict(con.sql(
         f"select model || '.' || pathway, count(*) from read_parquet('{d}/activations/tokens/*/*/*.parquet', "
         "hive_partitioning=true) group by all").fetchall())
-    assert counts == {k: n_tokens for k in ("imaginet.textual", "imaginet.visual", "sum.textual", "sum.visual", "lm.textual")}
+    sst_val = pl.read_parquet(d / "data/sst/sentences.parquet").filter(pl.col("split") == "val")
+    n_sst = sst_val["tokens"].list.len().sum()  # the sentiment networks read no <eos>
+    assert counts == {k: n_tokens for k in ("imaginet.textual", "imaginet.visual", "sum.textual", "sum.visual",
+                                            "lm.textual")} | {f"{k}.sentiment": n_sst for k in ("rnn", "lstm", "bilstm")}
     h_end = con.sql(f"select count(*) from read_parquet('{d}/activations/h_end/*/*/*.parquet', hive_partitioning=true)").fetchall()
-    assert h_end[0][0] == 5 * val.height
+    assert h_end[0][0] == 5 * val.height + 3 * sst_val.height
     dims = con.sql(f"select distinct len(activation) from read_parquet('{d}/activations/tokens/model=sum/pathway=visual/*.parquet')").fetchall()
     assert dims == [(12,)]  # SUM's visual "state" is the running sum of 12-d embeddings
 
@@ -208,6 +238,29 @@ def test_one_models_setting_retrains_only_that_model(tiny_run):
     assert {"training_summary", "distributions", "ridge"} <= set(jobs)
 
 
+def test_one_sentiment_models_setting_reruns_only_its_chain(tiny_run):
+    config = tiny_config()
+    config["models"]["lstm"]["dropout"] = 0.1
+    proc = snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-lstm.yaml")))
+    jobs = planned_jobs(proc)
+    assert set(re.findall(r"wildcards: model=(\w+)", proc.stdout)) == {"lstm"}
+    for rule in ("train", "evaluate", "activations", "omission", "saliency", "representations"):
+        assert jobs[rule] == 1, rule
+    assert set(jobs) == {"train", "evaluate", "activations", "omission", "saliency", "representations",
+                         "sentiment_accuracy", "sentiment_figures", "training_summary", "checks", "all"}
+
+
+def test_sentiment_example_phrases_rerun_only_the_example_jobs(tiny_run):
+    config = tiny_config()
+    config["li_figures"]["examples"]["negation"] = ["not good", "good"]
+    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-ex.yaml"))))
+    assert jobs == {"saliency": 3, "representations": 3, "sentiment_figures": 1, "all": 1}
+    config = tiny_config()
+    config["li_figures"]["tsne"]["perplexity"] = 3.0
+    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-ts.yaml"))))
+    assert jobs == {"sentiment_figures": 1, "all": 1}
+
+
 # --- code-change reruns ---------------------------------------------------------------------------
 def _copy_of_the_workflow(folder):
     """The Snakefile, workflow/ and src/ of this checkout, with their modification times, so that
@@ -241,7 +294,8 @@ def _inputs(text: str) -> dict[str, set[str]]:
         # Every stage writes through the atomic Parquet writer: every rule runs it.
         ("core/io.py", None, set()),
         # The plotting helpers: exactly the four analyses that draw figures ...
-        ("analysis/plotting.py", {"training_summary", "distributions", "ridge", "examples"}, set()),
+        ("analysis/plotting.py", {"training_summary", "distributions", "ridge", "examples", "sentiment_figures"},
+         set()),
         # ... and one analysis: only its own rule.
         ("analysis/ridge.py", {"ridge"}, set()),
         # The family module, which the model loader imports by name: every job that loads a model,

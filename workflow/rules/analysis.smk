@@ -7,6 +7,8 @@ localrules:
     distributions,
     examples,
     checks,
+    sentiment_accuracy,
+    sentiment_figures,
 
 
 rule training_summary:
@@ -195,3 +197,123 @@ rule checks:
         "python -m lingscope.analysis.checks {params.corpora} --tokens {input.tokens}"
         " --analysis-split '{params.split}' --evaluation {input.evaluation}"
         " {params.distribution} {params.settings} --table {output.table} --csv {output.csv} > {log} 2>&1"
+
+
+# Li et al. 2016: the accuracy table and Figs. 1-8 of the sentiment networks.
+
+
+rule sentiment_accuracy:
+    input:
+        predictions=expand(
+            f"{RESULTS}/models/{{model}}/predictions.parquet", model=li_models()
+        ),
+        evaluation=expand(
+            f"{RESULTS}/models/{{model}}/evaluation.parquet", model=li_models()
+        ),
+        code=code("lingscope.analysis.sentiment_accuracy"),
+    output:
+        table=f"{li_dir()}/accuracy.parquet",
+        csv=report(
+            f"{li_dir()}/accuracy.csv",
+            caption="../report/li_accuracy.rst",
+            category="Sentiment",
+            subcategory="Accuracy",
+        ),
+        mcnemar=f"{li_dir()}/mcnemar.parquet",
+        mcnemar_csv=report(
+            f"{li_dir()}/mcnemar.csv",
+            caption="../report/li_mcnemar.rst",
+            category="Sentiment",
+            subcategory="Accuracy",
+        ),
+    log:
+        f"{RESULTS}/logs/analysis/sentiment_accuracy.log",
+    conda:
+        env("lingscope")
+    threads: 1
+    resources:
+        mem_mb=mem_mb(1000, 4),
+        runtime=runtime(10),
+    params:
+        data=li_data_label(),
+    shell:
+        "python -m lingscope.analysis.sentiment_accuracy --predictions {input.predictions}"
+        " --evaluation {input.evaluation} --data '{params.data}' --out {output.table}"
+        " --out-mcnemar {output.mcnemar} > {log} 2>&1"
+
+
+rule sentiment_figures:
+    input:
+        representations=[
+            representations_path("representations", m, p) for m, p in li_networks()
+        ],
+        states=[representations_path("states", m, p) for m, p in li_networks()],
+        saliency=[saliency_path("examples", m, p) for m, p in li_networks()],
+        code=code("lingscope.analysis.sentiment_figures"),
+    output:
+        heatmaps=f"{li_dir()}/li_heatmaps.parquet",
+        tsne=f"{li_dir()}/li_tsne.parquet",
+        saliency=f"{li_dir()}/li_saliency_examples.parquet",
+        fig1=report(
+            f"{li_dir()}/li_fig1_representations.png",
+            caption="../report/li_fig1.rst",
+            category="Sentiment",
+            subcategory="Representations",
+        ),
+        fig2=report(
+            f"{li_dir()}/li_fig2_tsne.png",
+            caption="../report/li_fig2.rst",
+            category="Sentiment",
+            subcategory="Representations",
+        ),
+        fig3=report(
+            f"{li_dir()}/li_fig3_states.png",
+            caption="../report/li_fig3.rst",
+            category="Sentiment",
+            subcategory="Representations",
+        ),
+        fig4=report(
+            f"{li_dir()}/li_fig4_clauses.png",
+            caption="../report/li_fig4.rst",
+            category="Sentiment",
+            subcategory="Representations",
+        ),
+        fig5=report(
+            f"{li_dir()}/li_fig5_saliency.png",
+            caption="../report/li_saliency.rst",
+            category="Sentiment",
+            subcategory="Saliency",
+        ),
+        fig6=report(
+            f"{li_dir()}/li_fig6_saliency.png",
+            caption="../report/li_saliency.rst",
+            category="Sentiment",
+            subcategory="Saliency",
+        ),
+        fig7=report(
+            f"{li_dir()}/li_fig7_saliency.png",
+            caption="../report/li_saliency.rst",
+            category="Sentiment",
+            subcategory="Saliency",
+        ),
+        fig8=report(
+            f"{li_dir()}/li_fig8_variance.png",
+            caption="../report/li_fig8.rst",
+            category="Sentiment",
+            subcategory="Saliency",
+        ),
+    log:
+        f"{RESULTS}/logs/analysis/sentiment_figures.log",
+    conda:
+        env("lingscope")
+    threads: 1
+    resources:
+        mem_mb=mem_mb(2000, 4),
+        runtime=runtime(20),
+    params:
+        tsne=settings_args(TsneSettings, "li_figures/tsne"),
+        out_dir=figures_dir,
+    shell:
+        "python -m lingscope.analysis.sentiment_figures --representations {input.representations}"
+        " --states {input.states} --saliency {input.saliency} {params.tsne}"
+        " --out-dir {params.out_dir} > {log} 2>&1"

@@ -26,6 +26,7 @@ from lingscope.analysis.settings import (  # noqa: E402
     CheckSettings,
     DistributionSettings,
     RidgeSettings,
+    TsneSettings,
 )
 from lingscope.core import catalog  # noqa: E402
 from lingscope.core import config as config_check  # noqa: E402
@@ -37,6 +38,8 @@ from lingscope.methods.settings import (  # noqa: E402
     ActivationSettings,
     ExampleSettings,
     OmissionSettings,
+    SaliencySettings,
+    SentimentExamples,
 )
 from lingscope.parse.settings import SpacySettings, StanzaSettings  # noqa: E402
 from lingscope.synth.settings import CocoSynthetic, SyntheticSizes  # noqa: E402
@@ -425,6 +428,11 @@ def train_args(wildcards):
     return MODEL_SETTINGS[wildcards.model].command_line()
 
 
+def evaluate_splits(wildcards):
+    """The splits the model's kind is evaluated on (the catalog's evaluate_on)."""
+    return " ".join(model_entry(wildcards.model).evaluate_on)
+
+
 def runtime_args():
     return settings_args(Runtime, "training", ignore=("gpus",))
 
@@ -505,9 +513,8 @@ def checks_inputs(wildcards):
 def checks_corpus_args(wildcards, input):
     def one(c):
         min_count = lookup(dpath=f"vocab/{c}/min_count", within=config)
-        return (
-            f"--corpus {c}={input[c + '_sentences']},{input[c + '_vocab']},{min_count}"
-        )
+        sentences, vocab = input[f"{c}_sentences"], input[f"{c}_vocab"]
+        return f"--corpus {c}={sentences},{vocab},{min_count}"
 
     return " ".join(one(c) for c in CORPORA)
 
@@ -537,6 +544,55 @@ def kadar_targets():
     return out
 
 
+# --- Li et al. 2016: the sentiment networks ---------------------------------------------------
+def saliency_path(kind, model, pathway):
+    """``split``: every token of the saliency split; ``examples``: the example sentences."""
+    return f"{RESULTS}/saliency/{kind}/{model}.{pathway}.parquet"
+
+
+def representations_path(kind, model, pathway):
+    """``representations`` of the example phrases; ``states`` of the concessive sentences."""
+    return f"{RESULTS}/representations/{kind}/{model}.{pathway}.parquet"
+
+
+def li_networks():
+    """The (model, network) pairs with a class readout: what Li et al.'s figures compare."""
+    return model_pathways("saliency")
+
+
+def li_models():
+    return sorted({m for m, _ in li_networks()})
+
+
+def sentiment_examples_args():
+    return settings_args(SentimentExamples, "li_figures/examples")
+
+
+def li_data_label():
+    """Which treebank the accuracy table's numbers come from."""
+    if source("sst") == "synthetic":
+        return "synthetic treebank (lingscope.synth.sst), not the real SST"
+    return "Stanford Sentiment Treebank (trainDevTestTrees_PTB)"
+
+
+def li_dir():
+    return f"{RESULTS}/analysis/sentiment"
+
+
+def figures_dir(wildcards, output):
+    """The folder of a rule's ``fig1`` output (where it writes its other figures and tables)."""
+    return str(Path(output.fig1).parent)
+
+
+def li_targets():
+    if not li_networks():
+        return []
+    out = [f"{li_dir()}/accuracy.csv", f"{li_dir()}/li_fig1_representations.png"]
+    for m, p in li_networks():
+        out.append(saliency_path("split", m, p))
+    return out
+
+
 # --- targets ---------------------------------------------------------------------------------
 def data_targets():
     out = [
@@ -559,7 +615,13 @@ def parse_targets():
 
 
 def final_targets():
-    return data_targets() + parse_targets() + kadar_targets() + [checks_csv()]
+    return [
+        *data_targets(),
+        *parse_targets(),
+        *kadar_targets(),
+        *li_targets(),
+        checks_csv(),
+    ]
 
 
 def checks_csv():

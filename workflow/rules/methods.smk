@@ -82,3 +82,65 @@ rule retrieval_examples:
         " --omission {input.omission} --sentences {input.sentences} --vocab {input.vocab}"
         " --image-features {input.image_features} --split {params.split} {params.settings}"
         " --device cpu --out {output.table} > {log} 2>&1"
+
+
+# Li et al. 2016 on every network with a class readout: saliency of every token of a split and
+# of the example sentences (Figs. 5-8), representations and states of the example phrases
+# (Figs. 1-4).
+
+
+rule saliency:
+    input:
+        unpack(model_corpus),
+        model=model_file("{model}"),
+        code=model_code("lingscope.methods.saliency"),
+    output:
+        split=saliency_path("split", "{model}", "{pathway}"),
+        examples=saliency_path("examples", "{model}", "{pathway}"),
+    log:
+        f"{RESULTS}/logs/saliency/{{model}}-{{pathway}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/saliency/{{model}}-{{pathway}}.tsv"
+    conda:
+        env("lingscope")
+    threads: 1
+    resources:
+        mem_mb=mem_mb(4000, 2),
+        runtime=runtime(120),
+        gpu=gpus(),
+    params:
+        settings=settings_args(SaliencySettings, "saliency"),
+        examples=sentiment_examples_args(),
+        runtime=runtime_args(),
+    shell:
+        "OMP_NUM_THREADS={threads} python -m lingscope.methods.saliency --model {input.model}"
+        " --pathway {wildcards.pathway} --sentences {input.sentences} --vocab {input.vocab}"
+        " {params.settings} {params.examples} {params.runtime} --threads {threads}"
+        " --out {output.split} --examples-out {output.examples} > {log} 2>&1"
+
+
+rule representations:
+    input:
+        unpack(model_corpus),
+        model=model_file("{model}"),
+        code=model_code("lingscope.methods.representations"),
+    output:
+        representations=representations_path("representations", "{model}", "{pathway}"),
+        states=representations_path("states", "{model}", "{pathway}"),
+    log:
+        f"{RESULTS}/logs/representations/{{model}}-{{pathway}}.log",
+    conda:
+        env("lingscope")
+    threads: 1
+    resources:
+        mem_mb=mem_mb(2000, 2),
+        runtime=runtime(30),
+        gpu=gpus(),
+    params:
+        examples=sentiment_examples_args(),
+        runtime=runtime_args(),
+    shell:
+        "OMP_NUM_THREADS={threads} python -m lingscope.methods.representations --model {input.model}"
+        " --pathway {wildcards.pathway} --vocab {input.vocab} {params.examples} {params.runtime}"
+        " --threads {threads} --out-representations {output.representations}"
+        " --out-states {output.states} > {log} 2>&1"

@@ -1,5 +1,5 @@
 # Train every models.<name> entry of the config (its kind from lingscope.core.catalog), then
-# evaluate it on the validation split.
+# evaluate it on the splits its kind names (validation; the sentiment models' test too).
 
 
 rule train:
@@ -38,6 +38,7 @@ rule evaluate:
         code=model_code("lingscope.training.evaluate"),
     output:
         table=f"{RESULTS}/models/{{model}}/evaluation.parquet",
+        predictions=f"{RESULTS}/models/{{model}}/predictions.parquet",
     log:
         f"{RESULTS}/logs/train/{{model}}-evaluate.log",
     conda:
@@ -49,8 +50,10 @@ rule evaluate:
         gpu=gpus(),
     params:
         tables=table_args,
+        splits=evaluate_splits,
         runtime=runtime_args(),
     shell:
         "OMP_NUM_THREADS={threads} python -m lingscope.training.evaluate --model {input.model}"
-        " --sentences {input.sentences} --vocab {input.vocab} {params.tables}"
-        " {params.runtime} --threads {threads} --out {output.table} > {log} 2>&1"
+        " --sentences {input.sentences} --vocab {input.vocab} {params.tables} --split {params.splits}"
+        " {params.runtime} --threads {threads} --out {output.table}"
+        " --predictions {output.predictions} > {log} 2>&1"

@@ -40,3 +40,13 @@ class CheckSettings(Settings):
                                 "(the labels of Figs. 2-3)", minimum=1)
     alpha: float = option(0.01, "warn when retrieval recall@k is not above chance at this level "
                                 "(one-sided binomial test)", positive=True, maximum=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class TsneSettings(Settings):
+    """The t-SNE maps of Li et al.'s Figs. 2 and 4 (``li_figures.tsne`` in the config); the paper
+    gives no parameters, so scikit-learn's defaults apply but for these."""
+
+    perplexity: float = option(5.0, "t-SNE perplexity (capped below the number of points; sklearn's default 30 "
+                               "needs more points than a figure has)", positive=True)
+    seed: int = option(1, "t-SNE random_state", minimum=0)

@@ -149,6 +149,12 @@ METHODS: dict[str, Method] = {
         Method("omission", "lingscope.methods.omission", "1 - cos of the representation with and without each word"),
         Method("retrieval_examples", "lingscope.methods.retrieval_examples",
                "images retrieved with and without a caption's most important word (Fig. 1)", needs_readout="image"),
+        Method("saliency", "lingscope.methods.saliency",
+               "first-derivative saliency of the predicted class's score and variance salience, every token of a "
+               "split and the example sentences (Li et al. 2016, Figs. 5-8)", needs_readout="sentiment"),
+        Method("representations", "lingscope.methods.representations",
+               "representations of the example phrases and states of the concessive sentences (Li et al. 2016, "
+               "Figs. 1-4)", needs_readout="sentiment"),
     )
 }
 

@@ -312,6 +312,81 @@ EVALUATION_RESULTS = pa.schema(
 )
 
 
+SENTIMENT_ACCURACY = pa.schema(
+    [
+        _f("model", pa.string(), "model name"),
+        _f("pathway", pa.string(), "the network"),
+        _f("network", pa.string(), "how figures label it (RNN, LSTM, BiLSTM for the catalog's entries)"),
+        _f("split", pa.string(), "val (the SST's dev) or test"),
+        _f("granularity", pa.string(), "fine (5 labels) or coarse (negative 0-1 vs positive 3-4, neutral left out)"),
+        _f("n", pa.int64(), "sentences scored"),
+        _f("correct", pa.int64(), "sentences predicted right"),
+        _f("accuracy", pa.float64(), "correct / n"),
+        _f("ci_low", pa.float64(), "95% Wilson score interval, lower bound (statsmodels proportion_confint)"),
+        _f("ci_high", pa.float64(), "95% Wilson score interval, upper bound"),
+        _f("majority", pa.float64(), "accuracy of predicting the train sentences' most frequent label (fine) or "
+           "polarity (coarse)", nullable=True),
+        _f("published_test", pa.float64(), "Li et al. (2016)'s test accuracy for the network of this name; null "
+           "elsewhere", nullable=True),
+        _f("data", pa.string(), "the treebank: the synthetic one is not the real SST, so its accuracies are not "
+           "comparable with the published ones"),
+    ]
+)
+
+MCNEMAR = pa.schema(
+    [
+        _f("split", pa.string(), "val or test"),
+        _f("granularity", pa.string(), "fine or coarse"),
+        _f("model_a", pa.string(), "first model"),
+        _f("pathway_a", pa.string(), "its network"),
+        _f("network_a", pa.string(), "its label"),
+        _f("model_b", pa.string(), "second model"),
+        _f("pathway_b", pa.string(), "its network"),
+        _f("network_b", pa.string(), "its label"),
+        _f("n", pa.int64(), "sentences both predicted"),
+        _f("both_correct", pa.int64(), "sentences both got right"),
+        _f("a_only", pa.int64(), "sentences only a got right"),
+        _f("b_only", pa.int64(), "sentences only b got right"),
+        _f("neither", pa.int64(), "sentences both got wrong"),
+        _f("statistic", pa.float64(), "min(a_only, b_only), the exact test's statistic"),
+        _f("p_value", pa.float64(), "two-sided exact McNemar p-value (binomial on the discordant pairs; statsmodels)"),
+    ]
+)
+
+LI_HEATMAP = pa.schema(
+    [
+        _f("figure", pa.string(), "fig1 (final representations) or fig3 (states over time)"),
+        _f("model", pa.string(), "model name"),
+        _f("pathway", pa.string(), "the network"),
+        _f("network", pa.string(), "its label"),
+        _f("row", pa.string(), "fig1: the phrase group (intensification, negation); fig3: a, b (the two "
+           "sentences) or |a-b| (their absolute difference)"),
+        _f("text", pa.string(), "the phrase or sentence"),
+        _f("position", pa.int32(), "fig3: 1-based time step; fig1: 0"),
+        _f("token", pa.string(), "fig3: the token read at that step (a/b; 'a|b' for the difference); fig1: null",
+           nullable=True),
+        _f("dim", pa.int32(), "dimension of the representation or state, from 0"),
+        _f("value", pa.float64(), "its value"),
+    ]
+)
+
+LI_TSNE = pa.schema(
+    [
+        _f("figure", pa.string(), "fig2 (negation and intensification) or fig4 (clause composition)"),
+        _f("model", pa.string(), "model name"),
+        _f("pathway", pa.string(), "the network"),
+        _f("network", pa.string(), "its label"),
+        _f("group", pa.string(), "the sentiment.examples group, or random"),
+        _f("text", pa.string(), "the phrase"),
+        _f("predicted", pa.int8(), "the network's predicted label", nullable=True),
+        _f("x", pa.float64(), "t-SNE coordinate 1"),
+        _f("y", pa.float64(), "t-SNE coordinate 2"),
+        _f("perplexity", pa.float64(), "the perplexity used (sentiment.tsne.perplexity, capped below the points)"),
+        _f("seed", pa.int64(), "random_state"),
+        _f("settings", pa.string(), "every TSNE parameter as scikit-learn reports it, with its version (JSON)"),
+    ]
+)
+
 CHECKS = pa.schema(
     [
         _f("check", pa.string(), "unk_rate (a split's word tokens outside the vocabulary), labels (parse labels "
@@ -385,6 +460,14 @@ TABLES: dict[str, pa.Schema] = {
     "training_curves": TRAINING_CURVES,
     "evaluation_results": EVALUATION_RESULTS,
     "checks": CHECKS,
+    "predictions": PREDICTIONS,
+    "saliency": SALIENCY,
+    "representations": REPRESENTATIONS,
+    "states": STATES,
+    "sentiment_accuracy": SENTIMENT_ACCURACY,
+    "mcnemar": MCNEMAR,
+    "li_heatmap": LI_HEATMAP,
+    "li_tsne": LI_TSNE,
 }
 
 

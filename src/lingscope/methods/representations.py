@@ -1,8 +1,8 @@
 """Representations of chosen phrases and states over time of chosen sentences (Li et al. 2016, sec. 4).
 
-Two tables for the figures of :mod:`lingscope.analysis.sentiment_figures`:
+Two tables for the figures of Li et al.'s figures:
 
-- REPRESENTATIONS: the sentence representation of every phrase of the ``sentiment.examples``
+- REPRESENTATIONS: the sentence representation of every phrase of the ``li_figures.examples``
   groups (Fig. 1's heatmaps, the t-SNE maps of Figs. 2 and 4), plus ``random_words`` words
   drawn (seeded) from the vocabulary for reference (Fig. 2), with the class the network's class
   readout predicts;
@@ -65,7 +65,7 @@ def run(model_path: Path, network: str, vocab_path: Path, out_representations: P
     rows += [("random", w) for w in random_words(vocab, phrase_words, examples.random_words, examples.seed)]
     texts = [text for _, text in rows]
     _, reps, _, scores = encode_run(model, network, texts, vocab, device)
-    unknown = [sum(w.lower() not in vocab for w in text.split()) for text in texts]
+    unknown = [len([w for w in text.split() if w.lower() not in vocab]) for text in texts]
     predicted = scores.argmax(1).numpy().astype(np.int8) if scores is not None else None
     n = len(rows)
     table = pa.table({
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--vocab", required=True, type=Path)
     p.add_argument("--out-representations", required=True, type=Path, help="REPRESENTATIONS Parquet table")
     p.add_argument("--out-states", required=True, type=Path, help="STATES Parquet table")
-    SentimentExamples.add_arguments(p, "example phrases (config: sentiment.examples)")
+    SentimentExamples.add_arguments(p, "example phrases (config: li_figures.examples)")
     Runtime.add_arguments(p, "runtime (config: training)")
     args = p.parse_args(argv)
     run(args.model, args.pathway, args.vocab, args.out_representations, args.out_states,

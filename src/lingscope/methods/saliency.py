@@ -10,14 +10,14 @@ For each token t of a sentence and each embedding dimension j:
 
 The gradient is taken per position, of the embedding *vectors* fed to the network: a word that
 occurs twice gets two rows, each with its own gradient. The authors' code differentiated the
-embedding *table*, so a repeated word type got the sum of its positions' gradients in both rows;
+embedding *table*, so a repeated word type got its positions' gradients added up in both rows;
 per position is the cleaner quantity (METHODS.md sec. 3) and is what is written here.
 
 Sentences are independent (no batch statistics; the model is in eval mode, dropout off), so the
-gradient of the sum of a batch's scores with respect to its embeddings holds every sentence's
+gradient of the total of a batch's scores with respect to its embeddings holds every sentence's
 own gradient: one backward pass per batch, no per-sentence loop. On CUDA the pass runs with
-cuDNN off, because cuDNN's RNN backward refuses to run in eval mode (the known problem of Captum
-users); torch's native RNN kernels differentiate the same function.
+cuDNN off, because cuDNN's recurrent backward refuses to run in eval mode (the known problem of
+Captum users); torch's native recurrent kernels differentiate the same function.
 
 Whole splits are streamed in chunks of sentences to one Parquet file (SALIENCY schema), so memory
 stays bounded; the example sentences of Figs. 5-8 go through the same code to a second table.
@@ -56,7 +56,7 @@ def class_readout(model: Model, network: str) -> str:
 
 
 def gradient_context(device: torch.device):
-    """cuDNN off on CUDA (its RNN backward refuses eval mode); nothing to change elsewhere."""
+    """cuDNN off on CUDA (its recurrent backward refuses eval mode); nothing to change elsewhere."""
     if torch.device(device).type == "cuda":
         return torch.backends.cudnn.flags(enabled=False)
     return contextlib.nullcontext()
@@ -167,7 +167,7 @@ def run(model_path: Path, network: str, sentences: Path, vocab_path: Path, out: 
     print(f"{name}/{network}: saliency of {n:,} words of {settings.split} in {seconds:.1f} s "
           f"({n / max(seconds, 1e-9):,.0f} words/s on {device})", file=sys.stderr)
     _write(examples_out, [example_chunk(examples.saliency)], model, network, name, vocab, device,
-           settings.batch_sentences, "sentiment.examples.saliency")
+           settings.batch_sentences, "li_figures.examples.saliency")
     unknown = sorted({w for text in examples.saliency for w in text.split() if w.lower() not in vocab})
     if unknown:
         print(f"note: example words outside the vocabulary, read as <unk>: {unknown}", file=sys.stderr)
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--examples-out", required=True, type=Path, help="SALIENCY Parquet table of the example "
                    "sentences (sentence_id: the example's number)")
     SaliencySettings.add_arguments(p, "saliency settings (config: saliency)")
-    SentimentExamples.add_arguments(p, "example phrases (config: sentiment.examples)")
+    SentimentExamples.add_arguments(p, "example phrases (config: li_figures.examples)")
     Runtime.add_arguments(p, "runtime (config: training)")
     args = p.parse_args(argv)
     run(args.model, args.pathway, args.sentences, args.vocab, args.out, args.examples_out,

@@ -46,7 +46,7 @@ class SaliencySettings(Settings):
 
 @dataclasses.dataclass(frozen=True)
 class SentimentExamples(Settings):
-    """The phrases and sentences of Li et al.'s (2016) Figs. 1-8 (``sentiment.examples`` in the
+    """The phrases and sentences of Li et al.'s (2016) Figs. 1-8 (``li_figures.examples`` in the
     config); their defaults are the paper's, lower-cased as the vocabulary is."""
 
     intensification: tuple[str, ...] = option(

@@ -94,6 +94,27 @@ class RecurrentCell(Cell):
         return state[..., : self.hidden]
 
 
+def stepped(layer: nn.Module, emb: torch.Tensor, p: float) -> torch.Tensor:
+    """The states of a one-layer ``nn.RNN`` (tanh) or ``nn.LSTM`` over ``emb``, stepped in Python
+    with dropout ``p`` on the input and on the recurrent input of every step (a fresh mask per
+    step; the authors' code). The input projections of all steps are one GEMM; with ``p = 0``
+    this is the fused layer's function."""
+    x_proj = _project(layer, F.dropout(emb, p, True))
+    batch, steps, H = emb.shape[0], emb.shape[1], layer.hidden_size
+    h = emb.new_zeros(batch, H)
+    c = emb.new_zeros(batch, H)
+    lstm = isinstance(layer, nn.LSTM)
+    out = []
+    for t in range(steps):
+        gates = x_proj[:, t] + F.dropout(h, p, True) @ layer.weight_hh_l0.t()
+        if lstm:
+            h, c = _lstm_update(gates, c)
+        else:
+            h = torch.tanh(gates)
+        out.append(h)
+    return torch.stack(out, 1) if out else emb.new_zeros(batch, 0, H)
+
+
 def reverse_within(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Each row's first ``length`` positions reversed, the padding left in place (an involution)."""
     steps = x.shape[1]
@@ -128,23 +149,9 @@ class SentimentModel(Model):
     def _run(self, layer: nn.Module, emb: torch.Tensor) -> torch.Tensor:
         """The layer's states over right-padded ``emb``: fused, or stepped with the authors'
         dropout on the input and the recurrent input while training."""
-        p = self.arch.dropout
-        if not (self.training and p > 0):
-            return layer(emb)[0]
-        x_proj = _project(layer, F.dropout(emb, p, True))
-        batch, steps, H = emb.shape[0], emb.shape[1], layer.hidden_size
-        h = emb.new_zeros(batch, H)
-        c = emb.new_zeros(batch, H)
-        lstm = isinstance(layer, nn.LSTM)
-        out = []
-        for t in range(steps):
-            gates = x_proj[:, t] + F.dropout(h, p, True) @ layer.weight_hh_l0.t()
-            if lstm:
-                h, c = _lstm_update(gates, c)
-            else:
-                h = torch.tanh(gates)
-            out.append(h)
-        return torch.stack(out, 1)
+        if self.training and self.arch.dropout > 0:
+            return stepped(layer, emb, self.arch.dropout)
+        return layer(emb)[0]
 
     def _backward_states(self, emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The backward run's state at every position (it has read the sentence from its end to there)."""

@@ -132,9 +132,9 @@ def class_rows(base: dict, labels: np.ndarray, fine: np.ndarray, polarity: np.nd
 
 
 def evaluate(model: Model, extra: dict, sentences: Sentences, tables: dict, split: str,
-             device, predictions: list | None = None) -> list[dict]:
+             device, collected: list | None = None) -> list[dict]:
     """The metric rows of every readout of every network on one split; a class readout's
-    per-sentence predictions are appended to ``predictions``."""
+    per-sentence predictions (PREDICTIONS tables) are appended to ``collected``."""
     name = extra["name"]
     rows = []
     for network in model.networks:
@@ -170,9 +170,9 @@ def evaluate(model: Model, extra: dict, sentences: Sentences, tables: dict, spli
                 scores = class_scores(model, network, readout.name, examples, device)
                 fine, polarity = class_predictions(scores)
                 rows += class_rows(base, labels, fine, polarity, train_sentence_labels(path))
-                if predictions is not None:
+                if collected is not None:
                     gold = coarse(labels)
-                    predictions.append(pa.table({
+                    collected.append(pa.table({
                         "model": [name] * len(labels), "pathway": [network] * len(labels),
                         "readout": [readout.name] * len(labels), "split": [split] * len(labels),
                         "sentence_id": examples.sentence_ids, "label": labels.astype(np.int8),
@@ -209,15 +209,15 @@ def main(argv: list[str] | None = None) -> int:
     vocab = load_vocab_checked(args.vocab)
     tables = {t: (load_images(path) if t == "image_features" else path) if path else None
               for t, path in table_paths(args).items()}
-    rows, predictions = [], []
+    rows, collected = [], []
     for split in args.split:
         sentences = load_sentences(args.sentences, vocab, split, eos=model.reads_eos)
-        rows += evaluate(model, extra, sentences, tables, split, device, predictions)
+        rows += evaluate(model, extra, sentences, tables, split, device, collected)
     for row in rows:
         print(f"{row['model']} {row['pathway']} {row['split']} {row['metric']}: {row['value']:.4f}")
     write_parquet(pa.Table.from_pylist(rows), Path(args.out), EVALUATION, "evaluation")
     if args.predictions:
-        table = pa.concat_tables(predictions) if predictions else PREDICTIONS.empty_table()
+        table = pa.concat_tables(collected) if collected else PREDICTIONS.empty_table()
         write_parquet(table, args.predictions, PREDICTIONS, "predictions")
     return 0
 

@@ -1,0 +1,80 @@
+"""The effects Li et al. (2016) report, planted by the synthetic treebank's grammar, asserted on
+the default config's trained LSTM and BiLSTM (the `make run` job).
+
+The grammar (lingscope.synth.sst) gives every adjective and verb a polarity, negation its
+markedness asymmetry ("not good" -> -0.475, "not bad" -> +0.15, near neutral) and makes "hate"
+the only polar word of "i hate the movie ." and "i hate the movie i saw last night .". If a
+check fails, find out whether the model or the grammar is at fault before changing either.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from lingscope.encoding.ids import UNK_ID, load_vocab
+from lingscope.models.base import load_model
+from lingscope.synth.sst import NEGATIVE_ADJ, POSITIVE_ADJ
+
+R = "results"
+MODELS = ("lstm", "bilstm")
+# The margins over the majority baseline the trained models must clear (the default run has
+# about +0.55 fine and +0.40 coarse for both; see the README).
+FINE_MARGIN, COARSE_MARGIN = 0.3, 0.25
+
+
+@pytest.fixture(scope="module")
+def accuracy(default_run) -> pl.DataFrame:
+    return pl.read_parquet(default_run / R / "analysis/sentiment/accuracy.parquet")
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_the_models_beat_the_majority_class(accuracy, model):
+    for granularity, margin in (("fine", FINE_MARGIN), ("coarse", COARSE_MARGIN)):
+        row = accuracy.filter((pl.col("model") == model) & (pl.col("split") == "test")
+                              & (pl.col("granularity") == granularity)).row(0, named=True)
+        assert row["accuracy"] > row["majority"] + margin, row
+        assert row["ci_low"] > row["majority"], row  # not by chance either
+    assert accuracy["data"].str.contains("synthetic").all()
+
+
+def _representations(default_run, model: str, texts: list[str]) -> np.ndarray:
+    vocab = load_vocab(default_run / R / "data/sst/vocab.parquet")
+    net, _ = load_model(default_run / R / f"models/{model}/model.pt")
+    out = []
+    with torch.no_grad():
+        for text in texts:
+            ids = torch.tensor([[vocab.get(w, UNK_ID) for w in text.split()]])
+            out.append(net.representation("sentiment", net.embed(ids), torch.tensor([ids.shape[1]]))[0].numpy())
+    reps = np.stack(out)
+    return reps / np.linalg.norm(reps, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_not_good_joins_the_negatives_and_not_bad_is_not_among_the_positives(default_run, model):
+    """Fig. 2's finding, in representation space: the grammar's positive and negative adjectives
+    (those in the vocabulary) are the reference phrases."""
+    vocab = load_vocab(default_run / R / "data/sst/vocab.parquet")
+    positive = [w for w in POSITIVE_ADJ if w in vocab]
+    negative = [w for w in NEGATIVE_ADJ if w in vocab]
+    reference = _representations(default_run, model, positive + negative)
+    is_positive = np.array([True] * len(positive) + [False] * len(negative))
+    not_good, not_bad = _representations(default_run, model, ["not good", "not bad"])
+    cos = reference @ not_good
+    assert cos[~is_positive].mean() > cos[is_positive].mean()
+    nearest = np.argsort(-(reference @ not_bad))[:10]
+    assert is_positive[nearest].sum() < 5  # the positives are not its neighbourhood
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("example", [0, 1])
+def test_hate_is_the_most_salient_word(default_run, model, example):
+    """Figs. 5-6: in "i hate the movie ." and "i hate the movie i saw last night ." the only polar
+    word is "hate"; its saliency norm is the largest of the sentence."""
+    table = pl.read_parquet(default_run / R / "analysis/sentiment/li_saliency_examples.parquet")
+    sentence = table.filter((pl.col("model") == model) & (pl.col("sentence_id") == example)).sort("position")
+    assert sentence["token"][1] == "hate"
+    assert sentence["token"][int(sentence["saliency_norm"].arg_max())] == "hate", \
+        dict(zip(sentence["token"], sentence["saliency_norm"].round(3)))
