@@ -12,7 +12,7 @@ from conftest import REPO, planned_jobs, snakemake
 
 RULES = REPO / "workflow" / "rules"
 PAPER = REPO / "workflow" / "configs" / "paper.yaml"
-TORCH_RULES = {"train", "evaluate", "activations", "omission"}
+TORCH_RULES = {"train", "evaluate", "activations", "omission", "saliency", "representations"}
 # Files the paper config reads, relative to the folder snakemake runs in.
 PAPER_INPUTS = [
     "data/coco/dataset_coco.json",
@@ -56,7 +56,7 @@ def test_every_rule_declares_threads_memory_runtime_and_torch_rules_gpu():
 
 def test_local_rules_are_the_tiny_ones():
     assert _local_rules() == {"synth_sst", "data_sst", "parse_merge", "parse_accuracy", "training_summary",
-                              "distributions", "examples", "checks"}
+                              "distributions", "examples", "checks", "sentiment_accuracy", "sentiment_figures"}
     assert _local_rules() <= set(_rule_blocks())
 
 
@@ -89,8 +89,9 @@ def test_paper_config_plans_the_whole_dag_with_sharded_parses(tmp_path):
     splits = sum(len(s) for s in config["parse"]["splits"].values())
     assert shards >= 8 and jobs["parse_shard"] == shards * splits
     assert jobs["parse_merge"] == splits
-    assert jobs["train"] == jobs["evaluate"] == 3
-    assert jobs["activations"] == jobs["omission"] == 5
+    assert jobs["train"] == jobs["evaluate"] == 6  # IMAGINET, SUM, LM; RNN, LSTM, BiLSTM
+    assert jobs["activations"] == jobs["omission"] == 8
+    assert jobs["saliency"] == jobs["representations"] == 3
     assert {"ridge", "distributions", "retrieval_examples", "examples", "training_summary"} <= set(jobs)
     assert not any(rule.startswith("synth_") for rule in jobs)  # the real corpora, not the embedded ones
     assert "parse_accuracy" not in jobs  # gold trees exist only for the synthetic captions
@@ -116,4 +117,4 @@ def test_paper_config_names_the_missing_input_files(tmp_path):
 def test_profiles_plan_the_default_run(tmp_path, profile):
     proc = snakemake(tmp_path, "-n", "--workflow-profile", str(REPO / "workflow/profiles" / profile))
     jobs = planned_jobs(proc)
-    assert jobs["train"] == 3 and jobs["parse_shard"] > 0
+    assert jobs["train"] == 6 and jobs["parse_shard"] > 0
