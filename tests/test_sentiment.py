@@ -5,11 +5,7 @@ tests, and saliency on CUDA where a GPU is present."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +16,7 @@ import torch
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.proportion import proportion_confint
 
+from conftest import kill_after_first_checkpoint
 from lingscope.analysis import sentiment_accuracy
 from lingscope.data import sst as ingest_sst
 from lingscope.data import vocab as build_vocab
@@ -31,9 +28,6 @@ from lingscope.models.sentiment import Architecture, SentimentModel, reverse_wit
 from lingscope.synth import sst as synth_sst
 from lingscope.training import evaluate, train
 from lingscope.training.objectives import load_labels
-
-REPO = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
 def treebank(tmp_path_factory) -> dict[str, Path]:
@@ -143,16 +137,7 @@ def test_training_stops_on_dev_accuracy_and_beats_the_majority(trained, treebank
 def test_training_is_deterministic_and_resumes_after_kill_9(treebank, trained, tmp_path):
     """The BiLSTM trains with dropout masks from torch's RNG: a run killed after its first
     checkpoint and rerun ends with exactly the weights of the uninterrupted run."""
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    cmd = [sys.executable, "-m", "lingscope.training.train", *_args(treebank, tmp_path, "bilstm", 4)]
-    ckpt = tmp_path / "ckpt" / "last.pt"
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.005)
-    assert ckpt.exists(), "no checkpoint appeared"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    cmd, env = kill_after_first_checkpoint(_args(treebank, tmp_path, "bilstm", 4), tmp_path / "ckpt" / "last.pt")
     assert not (tmp_path / "model.pt").exists()
     rerun = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr[-2000:]

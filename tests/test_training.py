@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from conftest import kill_after_first_checkpoint
 from lingscope.core.catalog import CaptionModelSettings
 from lingscope.core.errors import run_cli
 from lingscope.data import coco as ingest_coco
@@ -106,16 +107,8 @@ def test_another_seed_gives_other_weights(corpus, trained, tmp_path):
 def test_kill_9_mid_epoch_resumes_from_last_checkpoint(corpus, trained, tmp_path):
     """Kill the training process after its first checkpoint, rerun: it resumes after epoch 1
     and ends with exactly the weights and metrics of the uninterrupted run."""
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    cmd = [sys.executable, "-m", "lingscope.training.train", *_train_args(corpus, tmp_path)]
     ckpt = tmp_path / "ckpt" / "last.pt"
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.005)
-    assert ckpt.exists(), "no checkpoint appeared"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    cmd, env = kill_after_first_checkpoint(_train_args(corpus, tmp_path), ckpt)
     assert not (tmp_path / "model.pt").exists()  # nothing that looks finished
     saved = torch.load(ckpt, weights_only=False)["state"]["epoch"]
     assert saved < 3
@@ -159,7 +152,8 @@ def test_fingerprint_covers_every_setting_and_the_content_of_every_input(corpus,
     inputs = {name: corpus[name] for name in ("sentences", "vocab", "images")}
     base = train.fingerprint(settings, inputs)
     assert train.fingerprint(settings, inputs) == base
-    changed = {"kind": "sum", "gru": "authors", "task_sampling": True, "learning_rate": 0.5, "alpha": 0.5}
+    changed = {"kind": "sum", "gru": "authors", "task_sampling": True, "learning_rate": 0.5, "alpha": 0.5,
+               "optimizer": "adagrad", "stop_on": "accuracy", "examples": "phrases"}
     for field in dataclasses.fields(settings):
         value = changed[field.name] if field.name in changed else getattr(settings, field.name) + 1
         assert train.fingerprint(dataclasses.replace(settings, **{field.name: value}), inputs) != base, field.name

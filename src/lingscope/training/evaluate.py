@@ -50,15 +50,14 @@ RECALL_AT = (1, 5, 10)
 
 
 @torch.no_grad()
-def predictions(model: Model, network: str, readout: str, sentences: Sentences, device,
-                batch_size: int = 512) -> torch.Tensor:
-    """A regression readout's prediction for every sentence, unit-normalised, in sentence order."""
+def sentence_outputs(model: Model, network: str, readout: str, sentences: Sentences, device,
+                     batch_size: int = 512) -> torch.Tensor:
+    """A sentence-level readout (regression or classes) of every sentence, in sentence order."""
     out = torch.empty(len(sentences), model.readouts(network)[readout].units)
     for index in length_batches(sentences.lengths, batch_size, None):
         ids, lengths = sentences.padded(index)
-        pred = sentence_readout(model, network, readout, torch.from_numpy(ids).to(device),
-                                     torch.from_numpy(lengths).to(device))
-        out[torch.from_numpy(index)] = F.normalize(pred, dim=1).cpu()
+        out[torch.from_numpy(index)] = sentence_readout(model, network, readout, torch.from_numpy(ids).to(device),
+                                                        torch.from_numpy(lengths).to(device)).float().cpu()
     return out
 
 
@@ -89,18 +88,6 @@ def cross_entropy(model: Model, network: str, readout: str, sentences: Sentences
         total += F.cross_entropy(logits.flatten(0, 1), ids_t.flatten(), ignore_index=PAD_ID, reduction="sum").item()
         n += int(lengths.sum())
     return total / n, n
-
-
-@torch.no_grad()
-def class_scores(model: Model, network: str, readout: str, sentences: Sentences, device,
-                 batch_size: int = 512) -> torch.Tensor:
-    """A class readout's scores for every sentence, in sentence order."""
-    out = torch.empty(len(sentences), model.readouts(network)[readout].units)
-    for index in length_batches(sentences.lengths, batch_size, None):
-        ids, lengths = sentences.padded(index)
-        out[torch.from_numpy(index)] = sentence_readout(model, network, readout, torch.from_numpy(ids).to(device),
-                                                        torch.from_numpy(lengths).to(device)).float().cpu()
-    return out
 
 
 def coarse(labels: np.ndarray) -> np.ndarray:
@@ -149,7 +136,7 @@ def evaluate(model: Model, extra: dict, sentences: Sentences, tables: dict, spli
                 target_ids, vectors = split_zscored(targets, split, extra[f"{readout.name}_mean"].numpy(),
                                                     extra[f"{readout.name}_std"].numpy())
                 vectors = F.normalize(torch.from_numpy(vectors), dim=1)
-                pred = predictions(model, network, readout.name, sentences, device)
+                pred = F.normalize(sentence_outputs(model, network, readout.name, sentences, device), dim=1)
                 ranks = ranks_of_true_target(pred, vectors, target_ids, sentences.image_ids)
                 base["n"] = len(sentences)
                 for k in RECALL_AT:
@@ -167,7 +154,7 @@ def evaluate(model: Model, extra: dict, sentences: Sentences, tables: dict, spli
                           f"{network}'s {readout.name!r} readout is not evaluated", file=sys.stderr)
                     continue
                 examples, labels = load_labels(path, split, sentences, phrases=False)
-                scores = class_scores(model, network, readout.name, examples, device)
+                scores = sentence_outputs(model, network, readout.name, examples, device)
                 fine, polarity = class_predictions(scores)
                 rows += class_rows(base, labels, fine, polarity, train_sentence_labels(path))
                 if collected is not None:
