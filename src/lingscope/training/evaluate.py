@@ -33,7 +33,7 @@ from lingscope.core.schemas import EVALUATION, PREDICTIONS
 from lingscope.core.settings import Runtime
 from lingscope.encoding.captions import Sentences, length_batches, load_sentences
 from lingscope.encoding.ids import PAD_ID, load_vocab_checked
-from lingscope.encoding.images import Images, load_images, split_zscored
+from lingscope.encoding.images import load_images, split_zscored
 from lingscope.models.base import (
     CLASSES,
     NEXT_TOKEN,
@@ -118,7 +118,7 @@ def class_rows(base: dict, labels: np.ndarray, fine: np.ndarray, polarity: np.nd
                     "n": int(polar.sum())}]
 
 
-def evaluate(model: Model, extra: dict, sentences: Sentences, tables: dict, split: str,
+def evaluate(model: Model, extra: dict, sentences: Sentences, tables: dict[str, Path | None], split: str,
              device, collected: list | None = None) -> list[dict]:
     """The metric rows of every readout of every network on one split; a class readout's
     per-sentence predictions (PREDICTIONS tables) are appended to ``collected``."""
@@ -128,12 +128,12 @@ def evaluate(model: Model, extra: dict, sentences: Sentences, tables: dict, spli
         for readout in model.readouts(network).values():
             base = {"model": name, "pathway": network, "split": split}
             if readout.kind == REGRESSION:
-                targets = tables.get(TARGET_TABLES.get(readout.name, ""))
-                if targets is None:
+                path = tables.get(TARGET_TABLES.get(readout.name, ""))
+                if path is None:
                     print(f"note: no --{TARGET_TABLES.get(readout.name, readout.name).replace('_', '-')}: "
                           f"{network}'s {readout.name!r} readout is not evaluated", file=sys.stderr)
                     continue
-                target_ids, vectors = split_zscored(targets, split, extra[f"{readout.name}_mean"].numpy(),
+                target_ids, vectors = split_zscored(load_images(path), split, extra[f"{readout.name}_mean"].numpy(),
                                                     extra[f"{readout.name}_std"].numpy())
                 vectors = F.normalize(torch.from_numpy(vectors), dim=1)
                 pred = F.normalize(sentence_outputs(model, network, readout.name, sentences, device), dim=1)
@@ -194,8 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     device = use_runtime(Runtime.from_args(args))
     model, extra = load_model(args.model, device)
     vocab = load_vocab_checked(args.vocab)
-    tables = {t: (load_images(path) if t == "image_features" else path) if path else None
-              for t, path in table_paths(args).items()}
+    tables = table_paths(args)
     rows, collected = [], []
     for split in args.split:
         sentences = load_sentences(args.sentences, vocab, split, eos=model.reads_eos)
