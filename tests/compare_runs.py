@@ -28,6 +28,8 @@ DEFAULT = [
     "models/imaginet/evaluation.parquet", "models/sum/evaluation.parquet", "models/lm/evaluation.parquet",
     "omission/imaginet.visual.parquet", "omission/imaginet.textual.parquet", "omission/sum.visual.parquet",
     "omission/sum.textual.parquet", "omission/lm.textual.parquet",
+    "models/rnn/metrics.parquet", "models/lstm/metrics.parquet", "models/bilstm/metrics.parquet",
+    "analysis/sentiment/accuracy.parquet", "analysis/sentiment/mcnemar.parquet",
 ]
 
 

@@ -62,7 +62,7 @@ def test_jobs_ran_under_sbatch(slurm_run):
     assert remote_rules >= {"synth_coco", "data_coco", "parse_shard", "train", "activations", "omission",
                             "ridge"}
     assert local_rules == {"synth_sst", "data_sst", "parse_merge", "parse_accuracy", "training_summary",
-                           "distributions", "examples", "checks", "all"}
+                           "distributions", "examples", "checks", "sentiment_accuracy", "sentiment_figures", "all"}
     assert len(jobs) == len(re.findall(r"^rule \w+:", log, flags=re.M)) >= 25
     slurm_ids = []
     for _, job_id, slurm_log in jobs:
@@ -102,7 +102,7 @@ def test_outputs_equal_a_local_run(slurm_run, tiny_run):
     assert sorted(local) == sorted(remote)
     assert len(local) > 60
     differ = [name for name in local if local[name].read_bytes() != remote[name].read_bytes()]
-    metrics = [f"models/{m}/metrics.parquet" for m in ("imaginet", "lm", "sum")]
+    metrics = [f"models/{m}/metrics.parquet" for m in ("imaginet", "lm", "sum", "rnn", "lstm", "bilstm")]
     assert set(differ) <= set(metrics), differ
     for name in metrics:
         a, b = pq.read_table(local[name]), pq.read_table(remote[name])
