@@ -40,8 +40,10 @@ $(VENV)/.bench: $(VENV)/.runtime
 bench: $(VENV)/.bench
 	python benchmarks/parse_throughput.py
 	python benchmarks/training_throughput.py
+	python benchmarks/sentiment_training_throughput.py
 	python benchmarks/dump_throughput.py
 	python benchmarks/omission_speed.py
+	python benchmarks/saliency_speed.py
 	python benchmarks/memory_flat.py
 	python benchmarks/paper_step.py
 

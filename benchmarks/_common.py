@@ -53,6 +53,25 @@ def corpus(n_train: int, n_val: int, n_test: int = 10, parse: bool = False, dim:
     return paths
 
 
+def treebank(n_train: int, n_val: int, n_test: int) -> dict[str, Path]:
+    """A synthetic Sentiment Treebank (generator + ingest + vocabulary, min count 1 as the
+    default config), built once per size under ``benchmarks/out/data/`` and reused."""
+    folder = DATA / f"sst-s{SEED}-t{n_train}-v{n_val}-x{n_test}"
+    paths = {"dir": folder, "sentences": folder / "sentences.parquet", "phrases": folder / "phrases.parquet",
+             "vocab": folder / "vocab.parquet"}
+    trees = folder / "trees"
+    if not (trees / "test.txt").exists():
+        print(f"[data] generating {folder.name} ...", file=sys.stderr, flush=True)
+        _run("lingscope.synth.sst", "--out-dir", str(trees), "--seed", str(SEED), "--n-train", str(n_train),
+             "--n-val", str(n_val), "--n-test", str(n_test))
+    if not paths["sentences"].exists() or not paths["phrases"].exists():
+        _run("lingscope.data.sst", "--trees-dir", str(trees), "--sentences", str(paths["sentences"]),
+             "--phrases", str(paths["phrases"]))
+    if not paths["vocab"].exists():
+        _run("lingscope.data.vocab", "--sentences", str(paths["sentences"]), "--out", str(paths["vocab"]), "--min-count", "1")
+    return paths
+
+
 def val_subset(paths: dict[str, Path], n_sentences: int) -> Path:
     """A SENTENCES table holding only the first ``n_sentences`` val captions (for a CLI or
     function that reads a whole split)."""
@@ -79,6 +98,23 @@ def best_of(fn, repeats: int) -> tuple[float, list[float]]:
     """Fastest of ``repeats`` calls, in seconds, and all the times."""
     times = [timed(fn) for _ in range(repeats)]
     return min(times), times
+
+
+def epoch_race(lingscope_epoch, bare_epoch, repeats: int, n_tokens: int) -> dict:
+    """Time ``lingscope_epoch()`` (a ``Trainer.run_epoch`` call, returning its metrics) and
+    ``bare_epoch()`` ``repeats`` times each, interleaved so that a slow spell hits both; the
+    times, the best rates of ``n_tokens`` tokens, their ratio and the rate the trainer reported."""
+    lings, bares, inner = [], [], []
+    for _ in range(repeats):
+        holder = {}
+        lings.append(timed(lambda: holder.update(lingscope_epoch())))
+        inner.append(holder["tokens_per_second"])
+        bares.append(timed(bare_epoch))
+    row = {"tokens": n_tokens, "lingscope_seconds": lings, "bare_seconds": bares,
+           "lingscope_tokens_per_s": n_tokens / min(lings), "bare_tokens_per_s": n_tokens / min(bares),
+           "lingscope_reported_tokens_per_s": max(inner)}
+    row["ratio"] = row["lingscope_tokens_per_s"] / row["bare_tokens_per_s"]
+    return row
 
 
 def table(headers: list[str], rows: list[list]) -> str:

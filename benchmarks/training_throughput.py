@@ -26,7 +26,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from _common import corpus, machine, table, timed, write_results  # noqa: E402
+from _common import corpus, epoch_race, machine, table, write_results  # noqa: E402
 from lingscope.core.catalog import CaptionModelSettings  # noqa: E402
 from lingscope.encoding.captions import length_batches, load_sentences  # noqa: E402
 from lingscope.encoding.ids import PAD_ID, load_vocab_checked  # noqa: E402
@@ -87,8 +87,8 @@ def main() -> None:
     val = load_sentences(paths["sentences"], vocab, "val")
     warm = load_sentences(paths["sentences"], vocab, "train", limit=640)
     device = torch.device("cpu")
-    targets = load_targets(["image"], {"image_features": paths["images"]}, {"train": train, "val": val}, device)
-    warm_targets = load_targets(["image"], {"image_features": paths["images"]}, {"train": warm, "val": val}, device)
+    _, targets = load_targets(["image"], {"image_features": paths["images"]}, {"train": train, "val": val}, device)
+    _, warm_targets = load_targets(["image"], {"image_features": paths["images"]}, {"train": warm, "val": val}, device)
     image_dim = targets.units["image"]
     n_tokens = int(train.lengths.sum())
     quiet = contextlib.nullcontext if args.show_progress else lambda: contextlib.redirect_stderr(open(os.devnull, "w"))
@@ -118,18 +118,10 @@ def main() -> None:
         with quiet():
             warm_trainer.run_epoch(opt, 0)  # warm-up: allocator, MKL, Adam state
             bare_epoch(bare, bare_opt, batches[:10], targs.alpha)
-            lings, bares, inner = [], [], []
-            for _ in range(args.repeats):  # interleaved, so a slow spell hits both
-                holder = {}
-                lings.append(timed(lambda: holder.update(trainer.run_epoch(opt, EPOCH))))
-                inner.append(holder["tokens_per_second"])
-                bares.append(timed(lambda: bare_epoch(bare, bare_opt, batches, targs.alpha)))
+            race = epoch_race(lambda: trainer.run_epoch(opt, EPOCH),
+                              lambda: bare_epoch(bare, bare_opt, batches, targs.alpha), args.repeats, n_tokens)
         row = {"embedding_dim": E, "hidden_dim": H, "batch_size": args.batch_size, "captions": len(train),
-               "tokens": n_tokens, "batches": len(batches),
-               "lingscope_seconds": lings, "bare_seconds": bares,
-               "lingscope_tokens_per_s": n_tokens / min(lings), "bare_tokens_per_s": n_tokens / min(bares),
-               "lingscope_reported_tokens_per_s": max(inner)}
-        row["ratio"] = row["lingscope_tokens_per_s"] / row["bare_tokens_per_s"]
+               "batches": len(batches), **race}
         results.append(row)
         print(f"[{E}x{H}] lingscope {row['lingscope_tokens_per_s']:,.0f} tok/s, bare {row['bare_tokens_per_s']:,.0f} tok/s",
               file=sys.stderr, flush=True)

@@ -5,6 +5,16 @@ The grammar (lingscope.synth.sst) gives every adjective and verb a polarity, neg
 markedness asymmetry ("not good" -> -0.475, "not bad" -> +0.15, near neutral) and makes "hate"
 the only polar word of "i hate the movie ." and "i hate the movie i saw last night .". If a
 check fails, find out whether the model or the grammar is at fault before changing either.
+
+What the model learned and what first-derivative saliency shows are tested separately, because
+they can disagree. Omission (the change of the predicted class's score when the word is left
+out) asks the model directly; it finds "hate" decisive on every model and seed tried. Saliency is
+a local derivative: an LSTM that has saturated its gates on a strongly polar verb can give that
+verb a *smaller* gradient than a neutral noun (of the grammar's 28 polar verb forms, "hate" had
+the smallest mean ``sigma(i) tanh'(g)`` at the verb's step in an l2-free LSTM; README, "Saliency
+saturates"). So the saliency tests check the paper's two examples on the default seed and, less
+fragile than two sentences, the share of 168 "i VERB the NOUN ." sentences whose polar verb is
+the most salient word (chance 0.2; measured .94 LSTM and .96 BiLSTM on the default config).
 """
 
 from __future__ import annotations
@@ -15,14 +25,19 @@ import pytest
 import torch
 
 from lingscope.encoding.ids import UNK_ID, load_vocab
-from lingscope.models.base import load_model
-from lingscope.synth.sst import NEGATIVE_ADJ, POSITIVE_ADJ
+from lingscope.methods.saliency import class_readout, saliency_batch
+from lingscope.models.base import load_model, load_network
+from lingscope.synth.sst import NEGATIVE_ADJ, POSITIVE_ADJ, VERBS
 
 R = "results"
 MODELS = ("lstm", "bilstm")
 # The margins over the majority baseline the trained models must clear (the default run has
 # about +0.55 fine and +0.40 coarse for both; see the README).
 FINE_MARGIN, COARSE_MARGIN = 0.3, 0.25
+# The share of "i VERB the NOUN ." sentences whose polar verb must be the most salient word
+# (chance is 1/5; the default run measures about .95, other seeds .6-.7).
+VERB_SHARE = 0.5
+OBJECT_NOUNS = ("movie", "film", "plot", "acting", "story", "script")
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +93,43 @@ def test_hate_is_the_most_salient_word(default_run, model, example):
     assert sentence["token"][1] == "hate"
     assert sentence["token"][int(sentence["saliency_norm"].arg_max())] == "hate", \
         dict(zip(sentence["token"], sentence["saliency_norm"].round(3)))
+
+
+def _class_scores(net, network: str, vocab: dict, sentences: list[list[str]]) -> torch.Tensor:
+    """The class scores (before softmax) of equal-length sentences, through the model contract."""
+    ids = torch.tensor([[vocab.get(w, UNK_ID) for w in words] for words in sentences])
+    lengths = torch.full((len(sentences),), ids.shape[1])
+    with torch.no_grad():
+        return net.readout(network, class_readout(net, network), net.representation(network, net.embed(ids), lengths))
+
+
+@pytest.mark.parametrize("model", ("rnn", "lstm", "bilstm"))
+def test_leaving_out_hate_changes_the_predicted_score_most(default_run, model):
+    """What the model learned, asked by omission: the score of the predicted class changes more
+    when "hate" is deleted than when any other word of the example sentences is."""
+    vocab = load_vocab(default_run / R / "data/sst/vocab.parquet")
+    net, _ = load_network(default_run / R / f"models/{model}/model.pt", "sentiment")
+    for text in ("i hate the movie .", "i hate the movie i saw last night ."):
+        words = text.split()
+        full = _class_scores(net, "sentiment", vocab, [words])[0]
+        c = int(full.argmax())
+        omitted = _class_scores(net, "sentiment", vocab, [words[:i] + words[i + 1:] for i in range(len(words))])
+        change = (full[c] - omitted[:, c]).abs()
+        assert words[int(change.argmax())] == "hate", dict(zip(words, change.numpy().round(2)))
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_the_polar_verb_is_the_most_salient_word_of_most_simple_sentences(default_run, model):
+    """The two-example test above on a population: every polar verb form of the grammar (base and
+    past) with each of six object nouns, "i VERB the NOUN .", batched through saliency_batch."""
+    vocab = load_vocab(default_run / R / "data/sst/vocab.parquet")
+    net, _ = load_network(default_run / R / f"models/{model}/model.pt", "sentiment")
+    forms = [form for base, (past, polarity) in VERBS.items() if polarity for form in (base, past)]
+    sentences = [f"i {form} the {noun} .".split() for form in forms for noun in OBJECT_NOUNS]
+    assert all(w in vocab for words in sentences for w in words)
+    ids = torch.tensor([[vocab[w] for w in words] for words in sentences])
+    gradient, _, _ = saliency_batch(net, "sentiment", class_readout(net, "sentiment"), ids,
+                                    torch.full((len(sentences),), 5))
+    top = gradient.norm(dim=2).argmax(dim=1)
+    share = float((top == 1).float().mean())
+    assert share >= VERB_SHARE, (share, [forms[i // len(OBJECT_NOUNS)] for i in np.flatnonzero(top.numpy() != 1)])

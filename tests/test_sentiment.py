@@ -18,6 +18,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from conftest import kill_after_first_checkpoint
 from lingscope.analysis import sentiment_accuracy
+from lingscope.core.errors import InputError
 from lingscope.data import sst as ingest_sst
 from lingscope.data import vocab as build_vocab
 from lingscope.encoding.captions import load_sentences
@@ -120,6 +121,21 @@ def test_every_train_phrase_is_an_example_and_dev_is_whole_sentences(treebank):
     assert len(roots) == len(dev) and np.array_equal(roots.lengths, dev.lengths)
     gold = pq.read_table(treebank["sentences"], filters=[("split", "=", "val")]).column("label").to_numpy()
     assert np.array_equal(root_labels, gold)
+
+
+def test_a_train_split_cut_short_trains_on_its_own_sentences_phrases(treebank, tmp_path):
+    """``max_train_sentences``: the phrases of the sentences left out are not examples, while a
+    phrase without its sentence in a whole split stays an error naming it."""
+    vocab = load_vocab_checked(treebank["vocab"])
+    first = load_sentences(treebank["sentences"], vocab, "train", limit=40, eos=False)
+    with pytest.raises(InputError, match=r"sentence_id \d+.*has no sentence"):
+        load_labels(treebank["phrases"], "train", first, phrases=True)
+    examples, labels = load_labels(treebank["phrases"], "train", first, phrases=True, partial=True)
+    phrases = pq.read_table(treebank["phrases"], filters=[("split", "=", "train")]).to_pandas()
+    kept = phrases[phrases["sentence_id"].isin(first.sentence_ids)]
+    assert 40 < len(examples) == len(kept) < len(phrases)
+    assert np.array_equal(labels, kept["label"].to_numpy())
+    assert train.main(_args(treebank, tmp_path, "rnn", 1, "--max-train-sentences", "40")) == 0
 
 
 # --- training ----------------------------------------------------------------------------------

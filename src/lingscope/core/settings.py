@@ -210,6 +210,8 @@ class TrainingSettings(Settings):
     # Options a family opts into by redeclaring them with in_config=True (its config entries then
     # list them); the others train with these defaults.
     optimizer: str = option("adam", "adam or adagrad", choices=("adam", "adagrad"), in_config=False)
+    l2: float = option(0.0, "L2 penalty: l2 * w is added to the gradient of every weight w (the optimiser's "
+                       "weight_decay, the gradient of l2/2 * |w|^2); 0 disables", minimum=0, in_config=False)
     stop_on: str = option("loss", "early stopping and the kept epoch: the validation loss (lower is better) or the "
                           "accuracy of the class readouts (higher is better)", choices=("loss", "accuracy"),
                           in_config=False)

@@ -100,13 +100,15 @@ def stepped(layer: nn.Module, emb: torch.Tensor, p: float) -> torch.Tensor:
     step; the authors' code). The input projections of all steps are one GEMM; with ``p = 0``
     this is the fused layer's function."""
     x_proj = _project(layer, F.dropout(emb, p, True))
-    batch, steps, H = emb.shape[0], emb.shape[1], layer.hidden_size
+    batch, H = emb.shape[0], layer.hidden_size
     h = emb.new_zeros(batch, H)
     c = emb.new_zeros(batch, H)
     lstm = isinstance(layer, nn.LSTM)
     out = []
-    for t in range(steps):
-        gates = x_proj[:, t] + F.dropout(h, p, True) @ layer.weight_hh_l0.t()
+    # unbind, not x_proj[:, t]: the backward of a slice writes into a zero tensor of the whole
+    # input at every step; unbind's stacks the steps' gradients once (the same values).
+    for x_t in x_proj.unbind(1):
+        gates = x_t + F.dropout(h, p, True) @ layer.weight_hh_l0.t()
         if lstm:
             h, c = _lstm_update(gates, c)
         else:

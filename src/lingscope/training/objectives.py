@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
@@ -109,9 +110,13 @@ class Targets:
         return out
 
 
-def load_labels(path: Path, split: str, sentences: Sentences, phrases: bool) -> tuple[Sentences, np.ndarray]:
+def load_labels(path: Path, split: str, sentences: Sentences, phrases: bool,
+                partial: bool = False) -> tuple[Sentences, np.ndarray]:
     """The examples of one split with their labels, from a treebank's phrases table (SST_PHRASES):
-    the whole sentences (the root nodes), or with ``phrases`` every labelled node's span."""
+    the whole sentences (the root nodes), or with ``phrases`` every labelled node's span.
+
+    A phrase whose sentence is not in ``sentences`` is an error, unless ``partial``: the split
+    was cut short on purpose (``max_train_sentences``) and its other sentences' phrases are left out."""
     require_columns(path, ["split", "sentence_id", "start", "end", "label", "is_sentence"])
     filters = [("split", "=", split)] + ([] if phrases else [("is_sentence", "=", True)])
     table = pq.read_table(path, columns=["sentence_id", "start", "end", "label"], filters=filters)
@@ -120,6 +125,8 @@ def load_labels(path: Path, split: str, sentences: Sentences, phrases: bool) -> 
     if table.column("label").null_count:
         raise InputError(path, f"split {split!r}", "a phrase has no label")
     row_of = {int(s): k for k, s in enumerate(sentences.sentence_ids)}
+    if partial:
+        table = table.filter(pc.is_in(table.column("sentence_id"), pa.array(sentences.sentence_ids)))
     ids = table.column("sentence_id").to_numpy()
     missing = [int(s) for s in ids if int(s) not in row_of]
     if missing:
@@ -138,10 +145,12 @@ def load_labels(path: Path, split: str, sentences: Sentences, phrases: bool) -> 
 
 
 def load_targets(names: list[str], tables: dict[str, Path | None], splits: dict[str, Sentences],
-                 device: torch.device, phrases: bool = False) -> tuple[dict[str, Sentences], Targets]:
+                 device: torch.device, phrases: bool = False, partial: tuple[str, ...] = ()
+                 ) -> tuple[dict[str, Sentences], Targets]:
     """The targets ``names`` from their tables (``tables[TARGET_TABLES[name]]``) for each split,
     and the examples they are targets of: ``splits`` itself, or, for a class target, the
-    sentences of each split (the train split's phrases with ``phrases``)."""
+    sentences of each split (the train split's phrases with ``phrases``). The splits named in
+    ``partial`` hold only some of their sentences, on purpose."""
     per_split: dict[str, dict[str, torch.Tensor]] = {split: {} for split in splits}
     units, stats = {}, {}
     examples = dict(splits)
@@ -153,7 +162,8 @@ def load_targets(names: list[str], tables: dict[str, Path | None], splits: dict[
         if TARGET_TABLES[name] == "phrases":
             n_labels = 0
             for split, sentences in splits.items():
-                examples[split], labels = load_labels(path, split, sentences, phrases and split == "train")
+                examples[split], labels = load_labels(path, split, sentences, phrases and split == "train",
+                                                        split in partial)
                 per_split[split][name] = torch.from_numpy(labels).to(device)
                 n_labels = max(n_labels, int(labels.max()) + 1)
             units[name] = max(n_labels, SST_LABELS)

@@ -3,10 +3,11 @@
 - The loss is the weighted sum of the model's objectives (IMAGINET: ``alpha * L_T + (1 - alpha) *
   L_V``, Kadar et al. 2017, sec. 3), or, where the model samples them (``task_sampling``, the
   authors' code), one objective per batch drawn by weight.
-- Adam or AdaGrad (``optimizer``); batches of examples of equal length; early stopping on the
-  validation loss, or on the validation accuracy of the class readouts (``stop_on``). The
-  examples are the corpus's sentences, or every labelled phrase of a treebank's train trees
-  (``examples: phrases``, Li et al. 2016).
+- Adam or AdaGrad (``optimizer``), with an optional L2 penalty (``l2``, the optimiser's weight
+  decay); batches of examples of equal length; early stopping on the validation loss, or on
+  the validation accuracy of the class readouts (``stop_on``). The examples are the corpus's
+  sentences, or every labelled phrase of a treebank's train trees (``examples: phrases``, Li et
+  al. 2016).
 - A checkpoint after every epoch (``<checkpoint-dir>/last.pt``, written atomically). A rerun
   resumes after the last finished epoch, with the optimiser state and the data order intact, so
   an interrupted run ends with the same weights as an uninterrupted one (on the same machine
@@ -214,12 +215,13 @@ def train(name: str, settings: TrainingSettings, runtime: Runtime, paths: Paths)
                                          eos=entry.reads_eos),
                  "val": load_sentences(paths.sentences, vocab, "val", eos=entry.reads_eos)}
     needed = [r for network in entry.networks for r in network.readouts if r in TARGET_TABLES]
-    data, targets = load_targets(needed, paths.tables, sentences, device, phrases=settings.examples == "phrases")
+    data, targets = load_targets(needed, paths.tables, sentences, device, phrases=settings.examples == "phrases",
+                                 partial=("train",) if settings.max_train_sentences else ())
     torch.manual_seed(settings.seed)
     model = family(settings.kind).create(settings, len(vocab), targets.units).to(device)
     if settings.stop_on == "accuracy" and not any(is_classes(model, o) for o in model.objectives()):
         raise InputError(None, "stop_on", "accuracy: the model has no class readout to measure it on")
-    optimizer = OPTIMIZERS[settings.optimizer](model.parameters(), lr=settings.learning_rate)
+    optimizer = OPTIMIZERS[settings.optimizer](model.parameters(), lr=settings.learning_rate, weight_decay=settings.l2)
     trainer = Trainer(model, settings, name, data, targets, device)
     print(f"{name}: {model.architecture}, {sum(p.numel() for p in model.parameters()):,} parameters on {device}; "
           f"{len(data['train']):,} train {settings.examples} / {len(data['val']):,} val sentences", file=sys.stderr)
