@@ -186,13 +186,15 @@ def _optimise(model, network, readout, units, method, schedule, n, learning_rate
     def soft_inputs(x: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
         if method == "emb":
             return x
+        # Every product with M as one 2-D GEMM: a broadcast 4-D matmul runs as bmm and copies M
+        # per batch (measured: most of a gbl step).
         if method == "logit":
-            return x @ M
+            return (x.reshape(-1, V) @ M).view(x.shape[0], n, -1)
         if method == "smx":
-            return torch.softmax(x, -1) @ M
+            return (torch.softmax(x, -1).reshape(-1, V) @ M).view(x.shape[0], n, -1)
         tau = max(tau_min, tau_start * tau_decay ** (step - 1))
         y = torch.softmax((torch.log_softmax(x, -1).unsqueeze(1) + noise) / tau, -1)  # (rows, samples, n, V)
-        return (y @ M).flatten(0, 1)
+        return (y.reshape(-1, V) @ M).view(-1, n, M.shape[1])
 
     def read_off(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         if method == "emb":
