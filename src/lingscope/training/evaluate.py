@@ -118,6 +118,15 @@ def class_rows(base: dict, labels: np.ndarray, fine: np.ndarray, polarity: np.nd
                     "n": int(polar.sum())}]
 
 
+
+def _target_table(tables: dict, network: str, readout: str):
+    """The table a readout is evaluated against, or None (with a note) when it was not given."""
+    path = tables.get(TARGET_TABLES.get(readout, ""))
+    if path is None:
+        print(f"note: no --{TARGET_TABLES.get(readout, readout).replace('_', '-')}: "
+              f"{network}'s {readout!r} readout is not evaluated", file=sys.stderr)
+    return path
+
 def evaluate(model: Model, extra: dict, sentences: Sentences, tables: dict[str, Path | None], split: str,
              device, collected: list | None = None) -> list[dict]:
     """The metric rows of every readout of every network on one split; a class readout's
@@ -128,10 +137,8 @@ def evaluate(model: Model, extra: dict, sentences: Sentences, tables: dict[str, 
         for readout in model.readouts(network).values():
             base = {"model": name, "pathway": network, "split": split}
             if readout.kind == REGRESSION:
-                path = tables.get(TARGET_TABLES.get(readout.name, ""))
+                path = _target_table(tables, network, readout.name)
                 if path is None:
-                    print(f"note: no --{TARGET_TABLES.get(readout.name, readout.name).replace('_', '-')}: "
-                          f"{network}'s {readout.name!r} readout is not evaluated", file=sys.stderr)
                     continue
                 target_ids, vectors = split_zscored(load_images(path), split, extra[f"{readout.name}_mean"].numpy(),
                                                     extra[f"{readout.name}_std"].numpy())
@@ -148,10 +155,8 @@ def evaluate(model: Model, extra: dict, sentences: Sentences, tables: dict[str, 
                 rows += [base | {"metric": "cross_entropy", "value": ce, "n": n},
                          base | {"metric": "perplexity", "value": float(np.exp(ce)), "n": n}]
             elif readout.kind == CLASSES:
-                path = tables.get(TARGET_TABLES.get(readout.name, ""))
+                path = _target_table(tables, network, readout.name)
                 if path is None:
-                    print(f"note: no --{TARGET_TABLES.get(readout.name, readout.name).replace('_', '-')}: "
-                          f"{network}'s {readout.name!r} readout is not evaluated", file=sys.stderr)
                     continue
                 examples, labels = load_labels(path, split, sentences, phrases=False)
                 scores = sentence_outputs(model, network, readout.name, examples, device)
