@@ -22,6 +22,7 @@ wildcard_constraints:
     n_shards=r"\d+",
     model="|".join(MODELS),
     pathway="|".join(PATHWAYS),
+    io_method="|".join(IO_METHODS),
 
 
 include: "workflow/rules/data.smk"

@@ -59,6 +59,11 @@ def tiny_config() -> dict:
     config["omission"].update(chunk_tokens=100, batch_rows=32)
     config["analysis"].update(min_count=5, examples={"n": 2, "seed": 1})
     config["analysis"]["ridge"].update(alphas=[1.0, 4.0], folds=2)
+    optimisation = config["input_optimisation"]
+    optimisation.update(per_draw=6, targets=["a"])  # the tiny vocabulary has no "umbrella"
+    for method in ("emb", "logit", "smx", "gbl"):
+        optimisation[method].update(steps=2, patience=1, max_epochs=2)
+    optimisation["gbl"]["samples"] = 2
     return config
 
 

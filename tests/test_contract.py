@@ -32,7 +32,7 @@ from lingscope.core.io import write_parquet
 from lingscope.core.schemas import OMISSION, SENTENCES, VOCAB, image_features_schema
 from lingscope.encoding.csr import pad, to_csr
 from lingscope.encoding.ids import EOS_ID, PAD_ID, SPECIALS
-from lingscope.methods import activations, omission, representations, retrieval_examples, saliency
+from lingscope.methods import activations, input_optimisation, omission, representations, retrieval_examples, saliency
 from lingscope.models.base import Model, family, last, load_model, mask, save_model, sentence_readout
 from lingscope.models.runs import padded_run, run_network
 
@@ -306,8 +306,41 @@ def run_representations(model, network, path, files, tmp_path):
     assert st.column("example").to_pylist().count(0) == 3 + model.reads_eos
 
 
+def run_input_optimisation(model, network, path, files, tmp_path):
+    """crp through the CLI against brute force over every window of the corpus; gbl's reported
+    activations against its 5-grams run through the model; the named target's row."""
+    root = files["root"]
+    vocab = {t: i for i, t in enumerate(list(SPECIALS) + WORDS)}
+    common = ["--model", str(path), "--pathway", network, "--sentences", str(root / "sentences.parquet"),
+              "--vocab", str(root / "vocab.parquet"), "--per-draw", "4", "--targets", "w3", "--device", "cpu"]
+    crp, gbl = tmp_path / "crp.parquet", tmp_path / "gbl.parquet"
+    assert input_optimisation.main([*common, "--method", "crp", "--out", str(crp), "--splits", "val",
+                                    "--batch-size", "7"]) == 0
+    assert input_optimisation.main([*common, "--method", "gbl", "--out", str(gbl), "--steps", "3", "--patience", "1",
+                                    "--max-epochs", "2", "--samples", "2"]) == 0
+    words = [files["flat"][a:b - 1] for a, b in zip(files["offsets"][:-1], files["offsets"][1:])]
+    windows = np.unique(np.array([w[i:i + 5] for w in words for i in range(len(w) - 4)]), axis=0)
+    for out in (crp, gbl):
+        rows = pq.read_table(out).to_pylist()
+        assert {r["readout"] for r in rows} == set(model.readouts(network))
+        for row in rows:
+            ids = torch.tensor([[vocab[t] for t in row["tokens"]]])
+            with torch.no_grad():
+                act = input_optimisation.unit_activations(model, network, row["readout"], model.embed(ids))
+            assert abs(act[0, row["unit"]].item() - row["activation"]) < 1e-5
+            if row["method"] == "crp":
+                with torch.no_grad():
+                    every = input_optimisation.unit_activations(model, network, row["readout"],
+                                                                model.embed(torch.from_numpy(windows)))
+                assert abs(every[:, row["unit"]].max().item() - row["activation"]) < 1e-5
+            if row["named"]:
+                assert row["target_word"] == "w3" and row["unit"] == vocab["w3"]
+        assert sum(r["named"] for r in rows) == sum(r.kind == "next_token" for r in model.readouts(network).values())
+
+
 RUNNERS = {"activations": run_activations, "omission": run_omission, "retrieval_examples": run_retrieval_examples,
-           "saliency": run_saliency, "representations": run_representations}
+           "saliency": run_saliency, "representations": run_representations,
+           "input_optimisation": run_input_optimisation}
 
 
 def test_every_method_has_a_runner_and_the_matrix_has_its_blanks():
@@ -318,7 +351,8 @@ def test_every_method_has_a_runner_and_the_matrix_has_its_blanks():
     caption = {(k, n) for k in ("imaginet", "sum", "lm") for n in ("textual", "visual") if k != "lm" or n == "textual"}
     assert blank == {(k, "textual", "retrieval_examples") for k in ("imaginet", "sum", "lm")} | \
         {(k, "sentiment", "retrieval_examples") for k in ("rnn", "lstm", "bilstm")} | \
-        {(k, n, m) for k, n in caption for m in ("saliency", "representations")}
+        {(k, n, m) for k, n in caption for m in ("saliency", "representations")} | \
+        {(k, "sentiment", "input_optimisation") for k in ("rnn", "lstm", "bilstm")}
 
 
 def _matrix(applies: bool = True):

@@ -11,10 +11,14 @@ import numpy as np
 import pytest
 import torch
 
+import pyarrow as pa
+
 from lingscope.core.catalog import CaptionModelSettings
-from lingscope.encoding.csr import offsets_of
-from lingscope.methods.input_optimisation import (GRADIENT_METHODS, Schedule, corpus_search, distinct_ngrams,
-                                                  draw_units, optimise, unit_activations)
+from lingscope.core.io import write_parquet
+from lingscope.core.schemas import SENTENCES
+from lingscope.encoding.csr import offsets_of, to_csr
+from lingscope.methods.input_optimisation import (GRADIENT_METHODS, CorpusNgrams, Schedule, corpus_search,
+                                                  distinct_ngrams, draw_units, optimise, unit_activations)
 from lingscope.models.imaginet import create
 
 VOCAB = 9  # 3 specials + 6 words: 6^5 = 7,776 possible 5-grams, few enough to score them all
@@ -52,10 +56,34 @@ def test_distinct_ngrams_are_the_windows_within_sentences():
     assert {tuple(g) for g in grams} == expected and len(grams) == len(expected)  # no window crosses a sentence
 
 
+def test_corpus_ngrams_on_disk_are_the_distinct_ngrams_of_the_chosen_splits(tmp_path):
+    """The bounded-memory path (chunks to Parquet, DuckDB's DISTINCT with a spill folder) gives
+    the in-memory reference's n-grams in the same order, in batches of the size asked for; words
+    outside the vocabulary are <unk>, and other splits are left out."""
+    rng = np.random.default_rng(4)
+    words = [f"w{i}" for i in range(6)]
+    vocab = {t: i for i, t in enumerate(["<pad>", "<unk>", "<eos>", *words[:5]])}  # w5 is unknown
+    sents = [[words[k] for k in rng.integers(0, 6, rng.integers(1, 12))] for _ in range(300)]
+    splits = ["train"] * 200 + ["val"] * 60 + ["test"] * 40
+    write_parquet(pa.table({"corpus": ["coco"] * 300, "split": splits, "sentence_id": list(range(300)),
+                            "image_id": list(range(300)), "label": pa.nulls(300, pa.int8()),
+                            "text": [" ".join(t) for t in sents], "tokens": sents}),
+                  tmp_path / "sentences.parquet", SENTENCES, "sentences")
+    chosen = [s for s, split in zip(sents, splits) if split != "val"]
+    ids = [vocab.get(w, 1) for s in chosen for w in s]
+    expected = distinct_ngrams(*to_csr(np.array(ids), np.array([len(s) for s in chosen]), eos=False))
+    store = CorpusNgrams(tmp_path / "sentences.parquet", ("train", "test"), vocab, 5, 17, tmp_path, memory_mb=64)
+    batches = list(store.batches(100))
+    assert all(len(b) == 100 for b in batches[:-1]) and 0 < len(batches[-1]) <= 100
+    assert np.array_equal(np.concatenate(batches), expected)
+    assert store.windows == sum(max(len(s) - 4, 0) for s in chosen)
+
+
 def test_corpus_search_finds_each_units_best_ngram(target):
     model, network, readout, UNITS = target
     grams = _all_ngrams()[::7]
-    ids, best = corpus_search(model, network, readout, UNITS, grams, batch_size=100)
+    ids, best, seen = corpus_search(model, network, readout, UNITS, grams, batch_size=100)
+    assert seen == len(grams)
     with torch.no_grad():
         every = unit_activations(model, network, readout, model.embed(torch.as_tensor(grams)))[:, UNITS].numpy()
     np.testing.assert_allclose(best, every.max(0), rtol=1e-5, atol=1e-6)
@@ -85,7 +113,7 @@ def test_batched_units_follow_the_path_each_would_alone(target, method):
 
 def test_gbl_reaches_the_exhaustive_optimum_of_a_tiny_vocabulary(target):
     model, network, readout, UNITS = target
-    _, optimum = corpus_search(model, network, readout, UNITS, _all_ngrams(), batch_size=2000)
+    _, optimum, _ = corpus_search(model, network, readout, UNITS, _all_ngrams(), batch_size=2000)
     found = optimise(model, network, readout, UNITS, "gbl", Schedule(200, 5, 20), samples=64, seed=1,
                      learning_rate=1e-2)
     assert (found.activation <= optimum + 1e-5).all()

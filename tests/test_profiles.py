@@ -12,7 +12,7 @@ from conftest import REPO, planned_jobs, snakemake
 
 RULES = REPO / "workflow" / "rules"
 PAPER = REPO / "workflow" / "configs" / "paper.yaml"
-TORCH_RULES = {"train", "evaluate", "activations", "omission", "saliency", "representations"}
+TORCH_RULES = {"train", "evaluate", "activations", "omission", "saliency", "representations", "input_optimisation"}
 # Files the paper config reads, relative to the folder snakemake runs in.
 PAPER_INPUTS = [
     "data/coco/dataset_coco.json",
@@ -56,7 +56,8 @@ def test_every_rule_declares_threads_memory_runtime_and_torch_rules_gpu():
 
 def test_local_rules_are_the_tiny_ones():
     assert _local_rules() == {"synth_sst", "data_sst", "parse_merge", "parse_accuracy", "training_summary",
-                              "distributions", "examples", "checks", "sentiment_accuracy", "sentiment_figures"}
+                              "distributions", "examples", "checks", "sentiment_accuracy", "sentiment_figures",
+                              "poerner_figures"}
     assert _local_rules() <= set(_rule_blocks())
 
 
@@ -92,6 +93,7 @@ def test_paper_config_plans_the_whole_dag_with_sharded_parses(tmp_path):
     assert jobs["train"] == jobs["evaluate"] == 6  # IMAGINET, SUM, LM; RNN, LSTM, BiLSTM
     assert jobs["activations"] == jobs["omission"] == 8
     assert jobs["saliency"] == jobs["representations"] == 3
+    assert jobs["input_optimisation"] == 15 and jobs["poerner_figures"] == 1  # Visual, Textual, LM x 5 methods
     assert {"ridge", "distributions", "retrieval_examples", "examples", "training_summary"} <= set(jobs)
     assert not any(rule.startswith("synth_") for rule in jobs)  # the real corpora, not the embedded ones
     assert "parse_accuracy" not in jobs  # gold trees exist only for the synthetic captions
@@ -102,6 +104,10 @@ def test_paper_config_plans_the_whole_dag_with_sharded_parses(tmp_path):
     block = re.search(r"^rule train:\n((?:    .+\n)+)", text, flags=re.M).group(1)
     assert "results-paper/models/imaginet/model.pt" in text and "runtime=720" in block
     assert "--embedding-dim 1024 --hidden-dim 1024" in text and "--min-count 500" in text
+    # The authors' input-optimisation schedule (METHODS.md sec. 2).
+    assert "--method gbl" in text and "--learning-rate 0.001 --steps 200 --patience 200 --max-epochs 1000 " \
+        "--samples 64 --tau-start 2.0 --tau-decay 0.99995 --tau-min 0.1" in text
+    assert "--method emb" in text and "--learning-rate 0.001 --steps 20 --patience 25 --max-epochs 1000" in text
 
 
 def test_paper_config_names_the_missing_input_files(tmp_path):

@@ -98,8 +98,10 @@ def test_parse_setting_replans_only_parse_and_after(tiny_run):
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(path)))
     assert jobs["parse_shard"] == 4  # one shard of each of the four parsed splits
     # The analyses that join the parse's labels follow. The omission scores do not depend on
-    # the parse (GPU hours at paper scale): no omission job, no training, no dump.
-    assert set(jobs) == {"parse_shard", "parse_merge", "parse_accuracy", "distributions", "ridge", "checks", "all"}
+    # the parse (GPU hours at paper scale): no omission job, no training, no dump. Poerner et al.'s
+    # summary counts function words by the parse's tags; the optimisations themselves stay.
+    assert set(jobs) == {"parse_shard", "parse_merge", "parse_accuracy", "distributions", "ridge", "checks",
+                         "poerner_figures", "all"}
 
 
 def test_corpus_setting_replans_only_that_corpus(tiny_run):
@@ -261,6 +263,52 @@ def test_sentiment_example_phrases_rerun_only_the_example_jobs(tiny_run):
     assert jobs == {"sentiment_figures": 1, "all": 1}
 
 
+def test_input_optimisation_outputs(tiny_run):
+    """One table per network and method, each with the drawn units and the named target; the
+    figure, the summary and Table 1 of the analysis."""
+    d = tiny_run / R
+    tables = sorted((d / "input_optimisation").glob("*.parquet"))
+    assert [p.name for p in tables] == sorted(f"{m}.{p}.{method}.parquet" for m, p in
+                                             [("imaginet", "visual"), ("imaginet", "textual"), ("lm", "textual")]
+                                             for method in ("crp", "emb", "logit", "smx", "gbl"))
+    for path in tables:
+        _schema_matches(path, schemas.INPUT_OPTIMISATION)
+        table = pl.read_parquet(path)
+        named = table.filter(pl.col("named"))
+        if ".visual." in path.name:
+            assert table.height == 12 and named.is_empty() and table["target_word"].is_null().all()
+        else:
+            assert table.height == 13 and named["target_word"].to_list() == ["a"]
+        assert (table["tokens"].list.len() == 5).all()
+        assert (table["ngram"] == table["tokens"].list.join(" ")).all()
+    a = d / "analysis/input_optimisation"
+    _schema_matches(a / "summary.parquet", schemas.IO_SUMMARY)
+    _schema_matches(a / "table1.parquet", schemas.IO_TABLE1)
+    summary = pl.read_parquet(a / "summary.parquet")
+    assert summary.height == 15 and summary["units"].to_list() == [12] * 15
+    assert summary.filter(pl.col("method") == "emb")["mean_cosine"].is_not_null().all()
+    assert (a / "fig1_activations.png").stat().st_size > 0 and (a / "fig1_activations.svg").is_file()
+    table1 = pl.read_parquet(a / "table1.parquet")
+    assert table1.height == 3 * 3 + 2  # 3 drawn units per network, the named target of the two language models
+
+
+def test_one_input_optimisation_methods_setting_reruns_only_that_method(tiny_run):
+    config = tiny_config()
+    config["input_optimisation"]["gbl"]["samples"] = 3
+    proc = snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-gbl.yaml")))
+    assert planned_jobs(proc) == {"input_optimisation": 3, "poerner_figures": 1, "all": 1}
+    assert set(re.findall(r"io_method=(\w+)", proc.stdout)) == {"gbl"}
+    config = tiny_config()
+    config["input_optimisation"]["seed"] = 2  # shared by every method
+    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-io.yaml"))))
+    assert jobs == {"input_optimisation": 15, "poerner_figures": 1, "all": 1}
+    config = tiny_config()
+    config["input_optimisation"]["networks"] = ["Visual", "Nope"]
+    proc = snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-nope.yaml")),
+                     check=False)
+    assert proc.returncode != 0 and "input_optimisation.networks names 'Nope'" in proc.stdout + proc.stderr
+
+
 # --- code-change reruns ---------------------------------------------------------------------------
 def _copy_of_the_workflow(folder):
     """The Snakefile, workflow/ and src/ of this checkout, with their modification times, so that
@@ -294,14 +342,15 @@ def _inputs(text: str) -> dict[str, set[str]]:
         # Every stage writes through the atomic Parquet writer: every rule runs it.
         ("core/io.py", None, set()),
         # The plotting helpers: exactly the four analyses that draw figures ...
-        ("analysis/plotting.py", {"training_summary", "distributions", "ridge", "examples", "sentiment_figures"},
-         set()),
+        ("analysis/plotting.py", {"training_summary", "distributions", "ridge", "examples", "sentiment_figures",
+                                  "poerner_figures"}, set()),
         # ... and one analysis: only its own rule.
         ("analysis/ridge.py", {"ridge"}, set()),
         # The family module, which the model loader imports by name: every job that loads a model,
         # and the analyses that read what they write.
-        ("models/imaginet.py", {"train", "evaluate", "activations", "omission", "retrieval_examples"},
-         {"training_summary", "distributions", "ridge", "examples", "checks"}),
+        ("models/imaginet.py", {"train", "evaluate", "activations", "omission", "retrieval_examples",
+                                "input_optimisation"},
+         {"training_summary", "distributions", "ridge", "examples", "checks", "poerner_figures"}),
     ],
 )
 def test_touching_a_module_replans_the_rules_that_import_it(tiny_run, tmp_path, module, importers, downstream):

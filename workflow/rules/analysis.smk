@@ -9,6 +9,7 @@ localrules:
     checks,
     sentiment_accuracy,
     sentiment_figures,
+    poerner_figures,
 
 
 rule training_summary:
@@ -317,3 +318,46 @@ rule sentiment_figures:
         "python -m lingscope.analysis.sentiment_figures --representations {input.representations}"
         " --states {input.states} --saliency {input.saliency} {params.tsne}"
         " --out-dir {params.out_dir} > {log} 2>&1"
+
+
+# Poerner et al. 2018: Fig. 1 (the methods' optima per network), the summary and Table 1.
+
+
+rule poerner_figures:
+    input:
+        results=io_tables(),
+        tokens=analysis_tokens,
+        code=code("lingscope.analysis.poerner_figures"),
+    output:
+        fig1=report(
+            f"{io_dir()}/fig1_activations.png",
+            caption="../report/poerner_fig1.rst",
+            category="Input optimisation",
+        ),
+        fig1_svg=f"{io_dir()}/fig1_activations.svg",
+        summary=f"{io_dir()}/summary.parquet",
+        summary_csv=report(
+            f"{io_dir()}/summary.csv",
+            caption="../report/poerner_summary.rst",
+            category="Input optimisation",
+        ),
+        table1=report(
+            f"{io_dir()}/table1.csv",
+            caption="../report/poerner_table1.rst",
+            category="Input optimisation",
+        ),
+        table1_parquet=f"{io_dir()}/table1.parquet",
+    log:
+        f"{RESULTS}/logs/analysis/poerner_figures.log",
+    conda:
+        env("lingscope")
+    threads: 1
+    resources:
+        mem_mb=mem_mb(1000, 4),
+        runtime=runtime(10),
+    params:
+        settings=settings_args(PoernerTableSettings, "poerner_figures"),
+    shell:
+        "python -m lingscope.analysis.poerner_figures --results {input.results} --tokens {input.tokens}"
+        " --fig1 {output.fig1} --summary {output.summary} --table1 {output.table1}"
+        " {params.settings} > {log} 2>&1"

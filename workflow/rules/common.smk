@@ -25,6 +25,7 @@ sys.path.insert(0, str(SRC))
 from lingscope.analysis.settings import (  # noqa: E402
     CheckSettings,
     DistributionSettings,
+    PoernerTableSettings,
     RidgeSettings,
     TsneSettings,
 )
@@ -36,7 +37,11 @@ from lingscope.core.settings import Runtime  # noqa: E402
 from lingscope.data.settings import VocabSettings  # noqa: E402
 from lingscope.methods.settings import (  # noqa: E402
     ActivationSettings,
+    CorpusSearchSettings,
     ExampleSettings,
+    GradientSettings,
+    GumbelSettings,
+    InputOptimisationSettings,
     OmissionSettings,
     SaliencySettings,
     SentimentExamples,
@@ -593,6 +598,66 @@ def li_targets():
     return out
 
 
+# --- Poerner et al. 2018: input optimisation -------------------------------------------------
+# Each method's own settings class (its section input_optimisation.<method>).
+IO_METHODS = {
+    "crp": CorpusSearchSettings,
+    "emb": GradientSettings,
+    "logit": GradientSettings,
+    "smx": GradientSettings,
+    "gbl": GumbelSettings,
+}
+
+
+def io_networks():
+    """The (model, network) pairs of input_optimisation.networks (display names), each checked
+    against the catalog: the method must apply to it."""
+    applies = model_pathways("input_optimisation")
+    by_display = {catalog.network_display(m, p): (m, p) for m, p in applies}
+    out = []
+    for display in lookup(dpath="input_optimisation/networks", within=config):
+        if display not in by_display:
+            raise WorkflowError(
+                f"config: input_optimisation.networks names {display!r}, which is not a network with an "
+                f"image or vocabulary readout among the models; expected some of {sorted(by_display)}"
+            )
+        out.append(by_display[display])
+    return out
+
+
+def io_path(model, pathway, method):
+    return f"{RESULTS}/input_optimisation/{model}.{pathway}.{method}.parquet"
+
+
+def io_tables():
+    return [io_path(m, p, method) for m, p in io_networks() for method in IO_METHODS]
+
+
+def io_args():
+    """The shared settings (targets, draws, seeds): a change reruns every method."""
+    return settings_args(
+        InputOptimisationSettings,
+        "input_optimisation",
+        ignore=("networks", *IO_METHODS),
+    )
+
+
+def io_method_args(wildcards):
+    """The method's own section: a change reruns that method's jobs only."""
+    method = wildcards.io_method
+    return settings_args(IO_METHODS[method], f"input_optimisation/{method}")
+
+
+def io_dir():
+    return f"{RESULTS}/analysis/input_optimisation"
+
+
+def io_targets():
+    if not io_networks():
+        return []
+    return [*io_tables(), f"{io_dir()}/fig1_activations.png", f"{io_dir()}/table1.csv"]
+
+
 # --- targets ---------------------------------------------------------------------------------
 def data_targets():
     out = [
@@ -620,6 +685,7 @@ def final_targets():
         *parse_targets(),
         *kadar_targets(),
         *li_targets(),
+        *io_targets(),
         checks_csv(),
     ]
 

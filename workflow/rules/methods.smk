@@ -144,3 +144,36 @@ rule representations:
         " --pathway {wildcards.pathway} --vocab {input.vocab} {params.examples} {params.runtime}"
         " --threads {threads} --out-representations {output.representations}"
         " --out-states {output.states} > {log} 2>&1"
+
+
+# Poerner et al. 2018 on the networks of input_optimisation.networks: one job per network and
+# method, so a method's settings rerun that method only.
+
+
+rule input_optimisation:
+    input:
+        unpack(model_corpus),
+        model=model_file("{model}"),
+        code=model_code("lingscope.methods.input_optimisation"),
+    output:
+        table=io_path("{model}", "{pathway}", "{io_method}"),
+    log:
+        f"{RESULTS}/logs/input_optimisation/{{model}}-{{pathway}}-{{io_method}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/input_optimisation/{{model}}-{{pathway}}-{{io_method}}.tsv"
+    conda:
+        env("lingscope")
+    threads: 1
+    resources:
+        mem_mb=mem_mb(3000, 4),
+        runtime=runtime(720),
+        gpu=gpus(),
+    params:
+        settings=io_args(),
+        method=io_method_args,
+        runtime=runtime_args(),
+    shell:
+        "OMP_NUM_THREADS={threads} python -m lingscope.methods.input_optimisation --model {input.model}"
+        " --pathway {wildcards.pathway} --sentences {input.sentences} --vocab {input.vocab}"
+        " --method {wildcards.io_method} {params.settings} {params.runtime} --threads {threads}"
+        " --out {output.table} {params.method} > {log} 2>&1"

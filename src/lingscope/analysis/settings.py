@@ -50,3 +50,11 @@ class TsneSettings(Settings):
     perplexity: float = option(5.0, "t-SNE perplexity (capped below the number of points; sklearn's default 30 "
                                "needs more points than a figure has)", positive=True)
     seed: int = option(1, "t-SNE random_state", minimum=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class PoernerTableSettings(Settings):
+    """Poerner et al.'s (2018) Table 1 (``poerner_figures`` in the config)."""
+
+    table_units: int = option(3, "drawn units shown per network (the first of the draw, which is random), besides "
+                              "every named target", minimum=0)

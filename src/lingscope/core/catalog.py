@@ -110,10 +110,13 @@ class Method:
     name: str  # also the rule that runs it
     module: str
     description: str
-    needs_readout: str | None = None
+    needs_readout: str | tuple[str, ...] | None = None  # a readout, or a tuple: any one of them
 
     def applies(self, network: Network) -> bool:
-        return self.needs_readout is None or self.needs_readout in network.readouts
+        if self.needs_readout is None:
+            return True
+        needs = (self.needs_readout,) if isinstance(self.needs_readout, str) else self.needs_readout
+        return any(readout in network.readouts for readout in needs)
 
 
 _TEXTUAL = ("vocabulary",)
@@ -158,6 +161,9 @@ METHODS: dict[str, Method] = {
         Method("representations", "lingscope.methods.representations",
                "representations of the example phrases and states of the concessive sentences (Li et al. 2016, "
                "Figs. 1-4)", needs_readout="sentiment"),
+        Method("input_optimisation", "lingscope.methods.input_optimisation",
+               "the 5-gram that maximises each of a readout's drawn units and named words, by corpus search and "
+               "four gradient methods (Poerner et al. 2018)", needs_readout=("image", "vocabulary")),
     )
 }
 
@@ -167,6 +173,9 @@ KADAR_NETWORKS: tuple[str, ...] = ("Sum", "LM", "Textual", "Visual")
 KADAR_PAIR: tuple[str, str] = ("Visual", "Textual")
 # Li et al. (2016) compare three sentiment networks (their accuracy table, Figs. 5-7).
 LI_NETWORKS: tuple[str, ...] = ("RNN", "LSTM", "BiLSTM")
+# Poerner et al. (2018) optimise the inputs of IMAGINET's VISUAL image projection and of the
+# language models' vocabulary (their Fig. 1 and Table 1, in this order).
+POERNER_NETWORKS: tuple[str, ...] = ("Visual", "Textual", "LM")
 
 
 def kind(name: str) -> Kind:

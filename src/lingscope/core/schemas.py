@@ -167,6 +167,29 @@ SALIENCY = pa.schema(
     ]
 )
 
+INPUT_OPTIMISATION = pa.schema(
+    [
+        _f("model", pa.string(), "model name from the config"),
+        _f("pathway", pa.string(), "the model's network (lingscope.core.catalog)"),
+        _f("readout", pa.string(), "the readout the unit belongs to (image: the image-feature prediction; "
+           "vocabulary: the next-word logits)"),
+        _f("method", pa.string(), "crp (corpus search), emb, logit, smx or gbl (Poerner et al. 2018)"),
+        _f("unit", pa.int32(), "the target unit: an index into the readout"),
+        _f("target_word", pa.string(), "for a vocabulary readout, the word whose logit the unit is", nullable=True),
+        _f("draw", pa.int16(), "the seeded draw the unit comes from (0, 1, ...; the draws are independent, so a "
+           "unit can be in two); null for a named target", nullable=True),
+        _f("named", pa.bool_(), "true: a named target of input_optimisation.targets; false: one of the drawn units"),
+        _f("ngram", pa.string(), "the optimised input, its words joined by spaces"),
+        _f("tokens", pa.list_(pa.string()), "the optimised input's words"),
+        _f("activation", pa.float64(), "the unit's value after the n-gram, through the unmodified model"),
+        _f("steps", pa.int64(), "optimisation steps taken (0 for crp)"),
+        _f("stopped_epoch", pa.int32(), "the epoch the unit stopped at (0 for crp)"),
+        _f("best_epoch", pa.int32(), "the epoch whose n-gram was kept (0 for crp)"),
+        _f("cosine", pa.float64(), "emb only: mean cosine between the optimised vectors and their nearest words",
+           nullable=True),
+    ]
+)
+
 REPRESENTATIONS = pa.schema(
     [
         _f("model", pa.string(), "model name from the config"),
@@ -387,6 +410,40 @@ LI_TSNE = pa.schema(
     ]
 )
 
+IO_SUMMARY = pa.schema(
+    [
+        _f("network", pa.string(), _NETWORK_DOC),
+        _f("readout", pa.string(), "the readout whose units were optimised"),
+        _f("method", pa.string(), "crp, emb, logit, smx or gbl"),
+        _f("units", pa.int64(), "drawn units (the named targets are left out of every statistic)"),
+        _f("median", pa.float64(), "median activation of the units' optima"),
+        _f("q1", pa.float64(), "first quartile"),
+        _f("q3", pa.float64(), "third quartile"),
+        _f("beats_crp", pa.float64(), "share of units whose optimum is above crp's (null for crp)", nullable=True),
+        _f("function_word_share", pa.float64(), "share of the optima's tokens whose most frequent universal POS tag "
+           "in the parsed analysis split is a closed class (ADP, AUX, CCONJ, DET, NUM, PART, PRON, SCONJ)",
+           nullable=True),
+        _f("mean_cosine", pa.float64(), "emb: mean cosine between the optimum and its nearest words (the paper: "
+           "0.24); null for the other methods", nullable=True),
+        _f("mean_steps", pa.float64(), "mean optimisation steps per unit (0 for crp)"),
+    ]
+)
+
+IO_TABLE1 = pa.schema(
+    [
+        _f("network", pa.string(), _NETWORK_DOC),
+        _f("readout", pa.string(), "the unit's readout"),
+        _f("unit", pa.int32(), "index into the readout"),
+        _f("draw", pa.int16(), "the draw the unit comes from; null for a named target", nullable=True),
+        _f("target_word", pa.string(), "the word whose logit the unit is (vocabulary readouts)", nullable=True),
+        _f("named", pa.bool_(), "a named target of input_optimisation.targets"),
+        _f("crp", pa.string(), "the best 5-gram of the corpus"),
+        _f("crp_activation", pa.float64(), "its activation"),
+        _f("gbl", pa.string(), "the Gumbel-softmax optimum"),
+        _f("gbl_activation", pa.float64(), "its activation"),
+    ]
+)
+
 CHECKS = pa.schema(
     [
         _f("check", pa.string(), "unk_rate (a split's word tokens outside the vocabulary), labels (parse labels "
@@ -462,6 +519,9 @@ TABLES: dict[str, pa.Schema] = {
     "checks": CHECKS,
     "predictions": PREDICTIONS,
     "saliency": SALIENCY,
+    "input_optimisation": INPUT_OPTIMISATION,
+    "io_summary": IO_SUMMARY,
+    "io_table1": IO_TABLE1,
     "representations": REPRESENTATIONS,
     "states": STATES,
     "sentiment_accuracy": SENTIMENT_ACCURACY,

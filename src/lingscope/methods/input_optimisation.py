@@ -37,14 +37,29 @@ NEXT_TOKEN readout) and ``readout``.
 
 from __future__ import annotations
 
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import torch
 import torch.nn.functional as F
 
-from lingscope.encoding.ids import SPECIALS
-from lingscope.models.base import NEXT_TOKEN, Model
+from lingscope.core.errors import InputError, run_cli
+from lingscope.core.io import write_parquet
+from lingscope.core.schemas import INPUT_OPTIMISATION
+from lingscope.core.settings import Runtime
+from lingscope.encoding.ids import SPECIALS, id_to_token, load_vocab_checked
+from lingscope.encoding.stream import encode_chunk, iter_sentence_chunks
+from lingscope.methods.settings import (CorpusSearchSettings, GradientSettings, GumbelSettings,
+                                        InputOptimisationSettings)
+from lingscope.models.base import NEXT_TOKEN, Model, open_network
 
 METHODS = ("crp", "emb", "logit", "smx", "gbl")
 GRADIENT_METHODS = ("emb", "logit", "smx", "gbl")
@@ -251,35 +266,229 @@ def _optimise(model, network, readout, units, method, schedule, n, learning_rate
                      best_cos.cpu().numpy() if method == "emb" else None)
 
 
-def distinct_ngrams(flat: np.ndarray, offsets: np.ndarray, n: int = 5) -> np.ndarray:
-    """``(k, n)`` int64: the distinct n-grams (windows within a sentence) of sentences in the
-    flat layout, in lexicographic order."""
+def windows(flat: np.ndarray, offsets: np.ndarray, n: int = 5) -> np.ndarray:
+    """``(k, n)``: every n-gram (window within a sentence) of sentences in the flat layout."""
     counts = np.maximum(np.diff(offsets) - n + 1, 0)
     total = int(counts.sum())
     if total == 0:
-        return np.zeros((0, n), dtype=np.int64)
+        return np.zeros((0, n), dtype=flat.dtype)
     first = np.cumsum(counts) - counts  # each sentence's first window among all windows
     starts = np.repeat(offsets[:-1], counts) + np.arange(total) - np.repeat(first, counts)
-    return np.unique(flat[starts[:, None] + np.arange(n)[None, :]], axis=0)
+    return flat[starts[:, None] + np.arange(n)[None, :]]
+
+
+def distinct_ngrams(flat: np.ndarray, offsets: np.ndarray, n: int = 5) -> np.ndarray:
+    """``(k, n)`` int64: the distinct n-grams of sentences in the flat layout, in lexicographic
+    order (in memory: the reference for :class:`CorpusNgrams`)."""
+    return np.unique(windows(flat, offsets, n).astype(np.int64), axis=0)
+
+
+class CorpusNgrams:
+    """The distinct n-grams of a corpus's splits, with memory bounded as the corpus grows.
+
+    Sentences stream in chunks; each chunk's windows (deduplicated within the chunk) are
+    appended to a Parquet file on disk, and DuckDB's DISTINCT and ORDER BY, which spill to disk
+    beyond ``memory_mb``, give the distinct n-grams in lexicographic order, fetched in batches.
+    Words are read as the model reads them (a word outside the vocabulary is ``<unk>``), without
+    ``<eos>``: the input has no start or end symbol."""
+
+    def __init__(self, sentences: Path, splits: tuple[str, ...], vocab: dict[str, int], n: int,
+                 chunk_sentences: int, folder: Path, memory_mb: int = 1024):
+        self.n, self.folder, self.memory_mb = n, Path(folder), memory_mb
+        self.path = self.folder / "windows.parquet"
+        self.windows = 0
+        schema = pa.schema([(f"t{i}", pa.int32()) for i in range(n)])
+        with pq.ParquetWriter(self.path, schema) as writer:
+            for split in splits:
+                for chunk in iter_sentence_chunks(sentences, split, chunk_sentences=chunk_sentences):
+                    _, _, flat, offsets = encode_chunk(chunk, vocab, eos=False)
+                    w = windows(flat, offsets, n)
+                    self.windows += len(w)
+                    if len(w):
+                        w = np.unique(w.astype(np.int32), axis=0)
+                        writer.write_table(pa.table({f"t{i}": w[:, i] for i in range(n)}, schema=schema))
+
+    def batches(self, batch_size: int) -> Iterator[np.ndarray]:
+        """``(batch, n)`` int64 arrays of the distinct n-grams, in lexicographic order."""
+        import duckdb  # noqa: PLC0415 (only crp needs it)
+
+        columns = ", ".join(f"t{i}" for i in range(self.n))
+        with duckdb.connect() as con:
+            con.execute(f"SET memory_limit = '{self.memory_mb}MB'")
+            con.execute(f"SET temp_directory = '{self.folder / 'spill'}'")
+            con.execute("SET threads = 1")
+            source = str(self.path).replace("'", "''")
+            relation = con.sql(f"SELECT DISTINCT {columns} FROM read_parquet('{source}') ORDER BY {columns}")
+            # DuckDB 2 renamed fetch_arrow_reader to to_arrow_reader (the old name warns).
+            reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader
+            reader = reader(batch_size)
+            pending: list[np.ndarray] = []
+            size = 0
+            for batch in reader:
+                block = np.stack([batch.column(i).to_numpy() for i in range(self.n)], axis=1).astype(np.int64)
+                pending.append(block)
+                size += len(block)
+                while size >= batch_size:  # DuckDB's batches may be shorter than asked
+                    joined = np.concatenate(pending)
+                    yield joined[:batch_size]
+                    pending, size = [joined[batch_size:]], size - batch_size
+            if size:
+                yield np.concatenate(pending)
 
 
 @torch.no_grad()
-def corpus_search(model: Model, network: str, readout: str, units: np.ndarray, ngrams: np.ndarray,
-                  batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-    """``crp``: every n-gram of ``ngrams`` ``(k, n)`` scored for every unit at once, in batches;
-    per unit the best n-gram ``(units, n)`` and its activation. Memory: one batch's activations
-    ``(batch, readout units)`` and the running best per unit."""
+def corpus_search(model: Model, network: str, readout: str, units: np.ndarray, ngrams,
+                  batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray, int]:
+    """``crp``: every n-gram scored for every unit at once, in batches; per unit the best n-gram
+    ``(units, n)``, its activation, and the n-grams scored. ``ngrams`` is a ``(k, n)`` array or
+    an iterable of such batches (:meth:`CorpusNgrams.batches`). Memory: one batch's activations
+    ``(batch, readout units)`` and the running best per unit; ties go to the first n-gram."""
     check_units(model, network, readout, units)
     model.eval()
     device = model.embedding_matrix.device
+    if isinstance(ngrams, np.ndarray):
+        array = ngrams
+        ngrams = (array[start:start + batch_size] for start in range(0, len(array), batch_size))
     units_t = torch.as_tensor(units, dtype=torch.long, device=device)
     best = torch.full((len(units),), -float("inf"), device=device)
-    best_row = torch.zeros(len(units), dtype=torch.long, device=device)
-    for start in range(0, len(ngrams), batch_size):
-        ids = torch.as_tensor(ngrams[start:start + batch_size], device=device)
+    best_ids: torch.Tensor | None = None
+    seen = 0
+    for block in ngrams:
+        ids = torch.as_tensor(block, device=device)
+        if best_ids is None:
+            best_ids = torch.zeros(len(units), ids.shape[1], dtype=torch.long, device=device)
         act = unit_activations(model, network, readout, model.embed(ids))[:, units_t]  # (batch, units)
         value, row = act.max(0)
         better = value > best
         best = torch.where(better, value, best)
-        best_row = torch.where(better, row + start, best_row)
-    return ngrams[best_row.cpu().numpy()], best.cpu().numpy()
+        best_ids = torch.where(better[:, None], ids[row], best_ids)
+        seen += len(block)
+    if best_ids is None:
+        raise ValueError("no n-grams to search: every sentence is shorter than the input length")
+    return best_ids.cpu().numpy(), best.cpu().numpy(), seen
+
+
+# --- the job: one network, one method, every readout ------------------------------------------------
+
+def targets(model: Model, network: str, vocab: dict[str, int], settings: InputOptimisationSettings,
+            vocab_path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per readout of the network, ``(units, draw)``: the drawn units with their draw's number
+    (the draws are independent, so a unit may be in both), then for a NEXT_TOKEN readout the
+    named targets' word ids with draw -1 (an unknown word is an error naming it)."""
+    out = {}
+    for name, readout in model.readouts(network).items():
+        units = draw_units(readout.units, settings.draws, settings.per_draw, settings.unit_seed, settings.unit_limit)
+        draw = np.repeat(np.arange(settings.draws), len(units) // settings.draws)
+        if readout.kind == NEXT_TOKEN and settings.targets:
+            missing = [w for w in settings.targets if w.lower() not in vocab]
+            if missing:
+                raise InputError(vocab_path, "input_optimisation.targets",
+                                 f"named targets {missing} are not in the vocabulary, which the {name!r} readout "
+                                 "predicts; name words the corpus has")
+            ids = np.array([vocab[w.lower()] for w in settings.targets], dtype=np.int64)
+            units = np.concatenate([units, ids])
+            draw = np.concatenate([draw, np.full(len(ids), -1)])
+        out[name] = (units, draw)
+    return out
+
+
+def result_table(model_name: str, network: str, readout_name: str, kind: str, method: str, units: np.ndarray,
+                 draw: np.ndarray, ids: np.ndarray, activation: np.ndarray, words: pa.Array,
+                 steps: np.ndarray | None = None, stopped: np.ndarray | None = None,
+                 best_epoch: np.ndarray | None = None, cosine: np.ndarray | None = None) -> pa.Table:
+    rows = len(units)
+    zeros = np.zeros(rows, dtype=np.int64)
+    tokens = words.take(pa.array(ids.ravel()))
+    token_lists = pa.ListArray.from_arrays(pa.array(np.arange(0, ids.size + 1, ids.shape[1], dtype=np.int32)), tokens)
+    return pa.table({
+        "model": pa.repeat(pa.scalar(model_name), rows),
+        "pathway": pa.repeat(pa.scalar(network), rows),
+        "readout": pa.repeat(pa.scalar(readout_name), rows),
+        "method": pa.repeat(pa.scalar(method), rows),
+        "unit": pa.array(units.astype(np.int32)),
+        "target_word": words.take(pa.array(units)) if kind == NEXT_TOKEN else pa.nulls(rows, pa.string()),
+        "draw": pa.array(draw.astype(np.int16), mask=draw < 0),
+        "named": pa.array(draw < 0),
+        "ngram": pa.array([" ".join(t) for t in token_lists.to_pylist()]),
+        "tokens": token_lists,
+        "activation": pa.array(activation.astype(np.float64)),
+        "steps": pa.array(zeros if steps is None else steps.astype(np.int64)),
+        "stopped_epoch": pa.array((zeros if stopped is None else stopped).astype(np.int32)),
+        "best_epoch": pa.array((zeros if best_epoch is None else best_epoch).astype(np.int32)),
+        "cosine": pa.array(cosine.astype(np.float64)) if cosine is not None else pa.nulls(rows, pa.float64()),
+    }).cast(INPUT_OPTIMISATION)
+
+
+def run(model_path: Path, network: str, sentences: Path, vocab_path: Path, method: str, out: Path,
+        settings: InputOptimisationSettings, method_settings, runtime: Runtime) -> pa.Table:
+    model, extra, device = open_network(model_path, network, runtime)
+    vocab = load_vocab_checked(vocab_path)
+    if len(vocab) != model.embedding_matrix.shape[0]:
+        raise InputError(vocab_path, None, f"has {len(vocab)} entries but the model {model_path} embeds "
+                                           f"{model.embedding_matrix.shape[0]}; give the vocabulary it was trained on")
+    words = id_to_token(vocab)
+    name = extra["name"]
+    tables = []
+    start = time.perf_counter()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as folder:
+        corpus = None
+        if method == "crp":
+            corpus = CorpusNgrams(sentences, method_settings.splits, vocab, settings.n,
+                                  method_settings.chunk_sentences, Path(folder))
+        for readout_name, (units, draw) in targets(model, network, vocab, settings, vocab_path).items():
+            kind = model.readouts(network)[readout_name].kind
+            if method == "crp":
+                ids, act, seen = corpus_search(model, network, readout_name, units,
+                                               corpus.batches(method_settings.batch_size), method_settings.batch_size)
+                print(f"{name}/{network}/{readout_name}: crp scored {seen:,} distinct {settings.n}-grams "
+                      f"({corpus.windows:,} windows) for {len(units)} units", file=sys.stderr)
+                tables.append(result_table(name, network, readout_name, kind, method, units, draw, ids, act, words))
+                continue
+            schedule = Schedule(method_settings.steps, method_settings.patience, method_settings.max_epochs)
+            gumbel = {}
+            if isinstance(method_settings, GumbelSettings):
+                gumbel = dict(samples=method_settings.samples, tau_start=method_settings.tau_start,
+                              tau_decay=method_settings.tau_decay, tau_min=method_settings.tau_min)
+            result = optimise(model, network, readout_name, units, method, schedule, n=settings.n,
+                              learning_rate=method_settings.learning_rate, init=settings.init, seed=settings.seed,
+                              max_elements=settings.max_elements, **gumbel)
+            tables.append(result_table(name, network, readout_name, kind, method, units, draw, result.ids,
+                                       result.activation, words, result.steps, result.stopped_epoch,
+                                       result.best_epoch, result.cosine))
+    table = pa.concat_tables(tables)
+    write_parquet(table, out, INPUT_OPTIMISATION, "input_optimisation")
+    seconds = time.perf_counter() - start
+    print(f"{name}/{network}: {method} on {table.num_rows} units in {seconds:.1f} s on {device}; "
+          f"median activation {np.median(table.column('activation').to_numpy()):.3f}", file=sys.stderr)
+    return table
+
+
+SECTION_SETTINGS = {"crp": CorpusSearchSettings, "emb": GradientSettings, "logit": GradientSettings,
+                    "smx": GradientSettings, "gbl": GumbelSettings}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
+    p.add_argument("--model", required=True, type=Path, help="model.pt written by lingscope.training.train")
+    p.add_argument("--pathway", required=True, help="the network of the model (lingscope.core.catalog)")
+    p.add_argument("--sentences", required=True, type=Path, help="SENTENCES table (crp searches its n-grams)")
+    p.add_argument("--vocab", required=True, type=Path)
+    p.add_argument("--method", required=True, choices=METHODS)
+    p.add_argument("--out", required=True, type=Path, help="INPUT_OPTIMISATION Parquet table")
+    InputOptimisationSettings.add_arguments(p, "targets and shared settings (config: input_optimisation)")
+    Runtime.add_arguments(p, "runtime (config: training)")
+    known, rest = p.parse_known_args(argv)
+    # The method's own settings (config: input_optimisation.<method>) are parsed once the method is known.
+    q = argparse.ArgumentParser(prog=f"{p.prog} --method {known.method}", allow_abbrev=False)
+    SECTION_SETTINGS[known.method].add_arguments(q, f"{known.method} settings (config: input_optimisation."
+                                                    f"{known.method})")
+    method_args = q.parse_args(rest)
+    run(known.model, known.pathway, known.sentences, known.vocab, known.method, known.out,
+        InputOptimisationSettings.from_args(known), SECTION_SETTINGS[known.method].from_args(method_args),
+        Runtime.from_args(known))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))

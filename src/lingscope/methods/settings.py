@@ -75,3 +75,57 @@ class SentimentExamples(Settings):
         for name in ("intensification", "negation", "concessive", "clause_positive", "clause_negative", "saliency"):
             if any(not text.split() for text in getattr(self, name)):
                 raise InputError(None, label(name), "an empty phrase")
+
+
+@dataclasses.dataclass(frozen=True)
+class InputOptimisationSettings(Settings):
+    """What input optimisation targets and what every method shares (``input_optimisation`` in
+    the config; Poerner et al. 2018, METHODS.md sec. 2). Each method's own schedule is the
+    section under it named after the method (:class:`CorpusSearchSettings`,
+    :class:`GradientSettings`, :class:`GumbelSettings`)."""
+
+    n: int = option(5, "tokens of the optimised input (the paper: 5, no start or end symbol)", minimum=1)
+    draws: int = option(2, "seeded draws of units per readout (the authors: 2)", minimum=1)
+    per_draw: int = option(80, "distinct units per draw (the authors: 80; fewer when a readout has fewer)", minimum=1)
+    unit_seed: int = option(123, "seed of the unit draws (the authors: NumPy RandomState(123))", minimum=0)
+    unit_limit: int = option(1024, "units are drawn from 0 .. unit_limit - 1 (the authors: 1024)", minimum=1)
+    targets: tuple[str, ...] = option(("umbrella",), "named targets: words whose next-word logit is optimised as "
+                                      "well, in every network with a vocabulary readout")
+    seed: int = option(1, "seed of the initial values and the Gumbel noise", minimum=0)
+    init: float = option(0.05, "free variables start uniform in +-init (the paper: 0.05)", positive=True)
+    max_elements: int = option(1 << 24, "bounds the soft-input tensor of one forward chunk (rows x samples x n x "
+                               "vocabulary): memory stays bounded", minimum=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class CorpusSearchSettings(Settings):
+    """``crp``: every distinct n-gram of the corpus scored (``input_optimisation.crp``)."""
+
+    splits: tuple[str, ...] = option(("train", "val", "test"), "splits whose distinct n-grams are scored (the "
+                                     "paper: train, val and test)", choices=("train", "val", "test"))
+    batch_size: int = option(4096, "n-grams per forward pass", minimum=1)
+    chunk_sentences: int = option(65536, "sentences read per chunk while the n-grams are collected", minimum=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class GradientSettings(Settings):
+    """One gradient method's schedule (``input_optimisation.emb``, ``.logit``, ``.smx``). Adam
+    maximises the unit; every ``steps`` steps the discretised n-gram is scored, and a unit stops
+    after ``patience`` such epochs without a better one, or at ``max_epochs``."""
+
+    learning_rate: float = option(1e-3, "Adam's learning rate (the authors: 1e-3)", positive=True)
+    steps: int = option(200, "optimisation steps per epoch", minimum=1)
+    patience: int = option(100, "epochs without a better discretised activation before a unit stops", minimum=1)
+    max_epochs: int = option(1000, "epoch cap (the authors: 1000)", minimum=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class GumbelSettings(GradientSettings):
+    """``gbl`` (``input_optimisation.gbl``): the schedule plus the Gumbel softmax's noise and
+    temperature."""
+
+    samples: int = option(64, "Gumbel noise samples averaged per step (the authors: 64)", minimum=1)
+    tau_start: float = option(2.0, "initial temperature (the authors: 2.0)", positive=True)
+    tau_decay: float = option(0.99995, "temperature multiplied by this each step (the authors: 0.99995)",
+                              positive=True, maximum=1.0)
+    tau_min: float = option(0.1, "temperature floor (the authors: 0.1)", positive=True)
