@@ -43,8 +43,10 @@ def read_results(paths: list[Path]) -> pl.DataFrame:
             raise InputError(path, None, "no optimised units")
         frames.append(frame)
     table = pl.concat(frames)
-    table = table.with_columns(network=pl.struct("model", "pathway").map_elements(
-        lambda r: network_name(r["model"], r["pathway"]), return_dtype=pl.String))
+    pairs = table.select("model", "pathway").unique()
+    names = pairs.with_columns(network=pl.Series([network_name(m, p) for m, p in pairs.iter_rows()],
+                                                 dtype=pl.String))
+    table = table.join(names, on=["model", "pathway"], how="left", maintain_order="left")
     doubled = table.select("network", "readout", "method", "draw", "unit", "named").is_duplicated()
     if doubled.any():
         row = table.filter(doubled).row(0, named=True)
@@ -82,11 +84,16 @@ def summary(table: pl.DataFrame, function_words: set[str]) -> pl.DataFrame:
 
 
 def _ordered(frame: pl.DataFrame) -> pl.DataFrame:
-    networks = _network_order(frame["network"].unique().to_list())
     return frame.with_columns(
-        _n=pl.col("network").replace_strict(networks, list(range(len(networks))), return_dtype=pl.Int32),
+        _n=_network_rank(frame),
         _m=pl.col("method").replace_strict(METHOD_ORDER, list(range(len(METHOD_ORDER))), return_dtype=pl.Int32),
     ).sort("_n", "readout", "_m").drop("_n", "_m")
+
+
+def _network_rank(frame: pl.DataFrame) -> pl.Expr:
+    """Each row's network's place in :func:`_network_order`."""
+    networks = _network_order(frame["network"].unique().to_list())
+    return pl.col("network").replace_strict(networks, list(range(len(networks))), return_dtype=pl.Int32)
 
 
 def _network_order(names: list[str]) -> list[str]:
@@ -108,10 +115,7 @@ def table1(table: pl.DataFrame, table_units: int) -> pl.DataFrame:
                         .head(table_units), wide.filter(pl.col("named"))])
     chosen = chosen.rename({"ngram_crp": "crp", "activation_crp": "crp_activation", "ngram_gbl": "gbl",
                             "activation_gbl": "gbl_activation"})
-    networks = _network_order(chosen["network"].unique().to_list())
-    chosen = chosen.with_columns(_n=pl.col("network").replace_strict(networks, list(range(len(networks))),
-                                                                     return_dtype=pl.Int32))
-    return chosen.sort("_n", "named", "_order").select(IO_TABLE1.names)
+    return chosen.with_columns(_n=_network_rank(chosen)).sort("_n", "named", "_order").select(IO_TABLE1.names)
 
 
 def figure(table: pl.DataFrame, out: Path) -> None:

@@ -47,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 import torch.nn.functional as F
@@ -409,14 +410,14 @@ def result_table(model_name: str, network: str, readout_name: str, kind: str, me
         "target_word": words.take(pa.array(units)) if kind == NEXT_TOKEN else pa.nulls(rows, pa.string()),
         "draw": pa.array(draw.astype(np.int16), mask=draw < 0),
         "named": pa.array(draw < 0),
-        "ngram": pa.array([" ".join(t) for t in token_lists.to_pylist()]),
+        "ngram": pc.binary_join(token_lists, " "),
         "tokens": token_lists,
         "activation": pa.array(activation.astype(np.float64)),
         "steps": pa.array(zeros if steps is None else steps.astype(np.int64)),
         "stopped_epoch": pa.array((zeros if stopped is None else stopped).astype(np.int32)),
         "best_epoch": pa.array((zeros if best_epoch is None else best_epoch).astype(np.int32)),
         "cosine": pa.array(cosine.astype(np.float64)) if cosine is not None else pa.nulls(rows, pa.float64()),
-    }).cast(INPUT_OPTIMISATION)
+    })
 
 
 def run(model_path: Path, network: str, sentences: Path, vocab_path: Path, method: str, out: Path,
