@@ -59,6 +59,9 @@ def tiny_config() -> dict:
     config["omission"].update(chunk_tokens=100, batch_rows=32)
     config["analysis"].update(min_count=5, examples={"n": 2, "seed": 1})
     config["analysis"]["ridge"].update(alphas=[1.0, 4.0], folds=2)
+    config["analysis"]["fig5"].update(min_tokens=0, min_deprel=0)
+    config["units"]["probe"].update(folds=2, min_count=1, c_grid=[1.0])
+    config["units"]["mutual_information"].update(bootstrap=200)
     optimisation = config["input_optimisation"]
     optimisation.update(per_draw=6, targets=["a"])  # the tiny vocabulary has no "umbrella"
     for method in ("emb", "logit", "smx", "gbl"):

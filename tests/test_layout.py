@@ -11,8 +11,9 @@ from pathlib import Path
 
 import yaml
 
-from lingscope.analysis.settings import (CheckSettings, DistributionSettings, PoernerTableSettings, RidgeSettings,
-                                        TsneSettings)
+from lingscope.analysis.settings import (CheckSettings, DistributionSettings, MutualInformationSettings,
+                                        OmissionWordSettings, PoernerTableSettings, ProbeSettings, RidgeSettings,
+                                        TopContextSettings, TsneSettings, UnitFigureSettings)
 from lingscope.core import catalog, settings
 from lingscope.data.settings import VocabSettings
 from lingscope.methods.settings import (
@@ -155,6 +156,11 @@ CONFIG_SECTIONS = {
     "input_optimisation.smx": GradientSettings,
     "input_optimisation.gbl": GumbelSettings,
     "poerner_figures": PoernerTableSettings,
+    "analysis.fig5": OmissionWordSettings,
+    "units.top_contexts": TopContextSettings,
+    "units.figures": UnitFigureSettings,
+    "units.probe": ProbeSettings,
+    "units.mutual_information": MutualInformationSettings,
     "li_figures.examples": SentimentExamples,
     "li_figures.tsne": TsneSettings,
 }
@@ -163,7 +169,7 @@ CONFIG_SECTIONS = {
 def test_config_schema_lists_exactly_the_settings_fields():
     schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-    ignored = {"training": {"gpus"}, "input_optimisation": {"networks", "crp", "emb", "logit", "smx", "gbl"}, "analysis": {"ridge", "examples", "checks"}, "corpora.coco.synthetic": {"weights"}}
+    ignored = {"training": {"gpus"}, "input_optimisation": {"networks", "crp", "emb", "logit", "smx", "gbl"}, "analysis": {"ridge", "examples", "checks", "fig5"}, "units.probe": {"networks"}, "corpora.coco.synthetic": {"weights"}}
     for dotted, cls in CONFIG_SECTIONS.items():
         paths = [dotted.replace("*", c) for c in ("coco", "sst", "wmt")] if "*" in dotted else [dotted]
         for path in paths:

@@ -57,7 +57,7 @@ def test_every_rule_declares_threads_memory_runtime_and_torch_rules_gpu():
 def test_local_rules_are_the_tiny_ones():
     assert _local_rules() == {"synth_sst", "data_sst", "parse_merge", "parse_accuracy", "training_summary",
                               "distributions", "examples", "checks", "sentiment_accuracy", "sentiment_figures",
-                              "poerner_figures"}
+                              "poerner_figures", "omission_words", "unit_figures"}
     assert _local_rules() <= set(_rule_blocks())
 
 
@@ -94,6 +94,8 @@ def test_paper_config_plans_the_whole_dag_with_sharded_parses(tmp_path):
     assert jobs["activations"] == jobs["omission"] == 8
     assert jobs["saliency"] == jobs["representations"] == 3
     assert jobs["input_optimisation"] == 15 and jobs["poerner_figures"] == 1  # Visual, Textual, LM x 5 methods
+    assert jobs["top_contexts"] == 8  # every network with per-token states
+    assert jobs["unit_figures"] == jobs["probe"] == jobs["mutual_information"] == jobs["omission_words"] == 1
     assert {"ridge", "distributions", "retrieval_examples", "examples", "training_summary"} <= set(jobs)
     assert not any(rule.startswith("synth_") for rule in jobs)  # the real corpora, not the embedded ones
     assert "parse_accuracy" not in jobs  # gold trees exist only for the synthetic captions

@@ -101,7 +101,7 @@ def test_parse_setting_replans_only_parse_and_after(tiny_run):
     # the parse (GPU hours at paper scale): no omission job, no training, no dump. Poerner et al.'s
     # summary counts function words by the parse's tags; the optimisations themselves stay.
     assert set(jobs) == {"parse_shard", "parse_merge", "parse_accuracy", "distributions", "ridge", "checks",
-                         "poerner_figures", "all"}
+                         "poerner_figures", "omission_words", "probe", "mutual_information", "all"}
 
 
 def test_corpus_setting_replans_only_that_corpus(tiny_run):
@@ -112,7 +112,8 @@ def test_corpus_setting_replans_only_that_corpus(tiny_run):
     # The SST's data, its parse and the sentiment models' chains; nothing of MSCOCO's.
     sentiment = {"train", "evaluate", "activations", "omission", "saliency", "representations"}
     assert set(jobs) == {"synth_sst", "data_sst", "vocab", "parse_shard", "parse_merge", "checks", "all",
-                         "training_summary", "sentiment_accuracy", "sentiment_figures"} | sentiment
+                         "training_summary", "sentiment_accuracy", "sentiment_figures", "top_contexts",
+                         "unit_figures"} | sentiment
     assert jobs["vocab"] == 1 and jobs["parse_shard"] == 1
     assert all(jobs[rule] == 3 for rule in sentiment)  # RNN, LSTM, BiLSTM
 
@@ -220,7 +221,11 @@ def test_analysis_setting_replans_only_analysis_jobs(tiny_run):
     config = tiny_config()
     config["analysis"]["ridge"]["alphas"] = [0.5, 2.0]
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-ridge.yaml"))))
-    assert set(jobs) == {"ridge", "all"}
+    assert set(jobs) == {"ridge", "omission_words", "all"}  # Fig. 5 fits its models on the same grid
+    config = tiny_config()
+    config["units"]["mutual_information"]["seed"] = 2
+    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-mi.yaml"))))
+    assert set(jobs) == {"mutual_information", "all"}
     config = tiny_config()
     config["analysis"]["checks"]["alpha"] = 0.05
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-ck.yaml"))))
@@ -249,7 +254,9 @@ def test_one_sentiment_models_setting_reruns_only_its_chain(tiny_run):
     for rule in ("train", "evaluate", "activations", "omission", "saliency", "representations"):
         assert jobs[rule] == 1, rule
     assert set(jobs) == {"train", "evaluate", "activations", "omission", "saliency", "representations",
-                         "sentiment_accuracy", "sentiment_figures", "training_summary", "checks", "all"}
+                         "sentiment_accuracy", "sentiment_figures", "training_summary", "checks", "top_contexts",
+                         "unit_figures", "all"}
+    assert jobs["top_contexts"] == 1
 
 
 def test_sentiment_example_phrases_rerun_only_the_example_jobs(tiny_run):
@@ -261,6 +268,26 @@ def test_sentiment_example_phrases_rerun_only_the_example_jobs(tiny_run):
     config["li_figures"]["tsne"]["perplexity"] = 3.0
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-ts.yaml"))))
     assert jobs == {"sentiment_figures": 1, "all": 1}
+
+
+def test_unit_analyses_follow_their_schemas(tiny_run):
+    d = tiny_run / R
+    tops = sorted((d / "units/top_contexts").glob("*.parquet"))
+    assert len(tops) == 8  # every network with per-token states
+    for path in tops:
+        _schema_matches(path, schemas.TOP_CONTEXTS)
+    u = d / "analysis/units"
+    for name, schema in (("table1", schemas.UNIT_TABLE1), ("fig7_traces", schemas.ACTIVATION_TRACES),
+                         ("table2", schemas.PROBE_F1), ("probe_units", schemas.PROBE_UNITS),
+                         ("mi_units", schemas.MI_UNITS), ("mi_summary", schemas.MI_SUMMARY),
+                         ("mi_ratios", schemas.MI_RATIO)):
+        _schema_matches(u / f"{name}.parquet", schema)
+    _schema_matches(d / "analysis/fig5_words.parquet", schemas.FIG5_WORDS)
+    _schema_matches(d / "analysis/fig5_boxes.parquet", schemas.FIG5_BOXES)
+    _schema_matches(d / "analysis/log_ratio_by_label.parquet", schemas.OMISSION_LOG_RATIO)
+    assert set(pl.read_parquet(u / "table2.parquet")["network"].drop_nulls()) == {"Visual", "Textual"}
+    for png in ("fig7_traces", "fig8_mi"):
+        assert (u / f"{png}.png").stat().st_size > 0 and (u / f"{png}.svg").exists()
 
 
 def test_input_optimisation_outputs(tiny_run):
@@ -343,14 +370,16 @@ def _inputs(text: str) -> dict[str, set[str]]:
         ("core/io.py", None, set()),
         # The plotting helpers: exactly the four analyses that draw figures ...
         ("analysis/plotting.py", {"training_summary", "distributions", "ridge", "examples", "sentiment_figures",
-                                  "poerner_figures"}, set()),
+                                  "poerner_figures", "omission_words", "unit_figures", "mutual_information", "probe"},
+         set()),
         # ... and one analysis: only its own rule.
-        ("analysis/ridge.py", {"ridge"}, set()),
+        ("analysis/ridge.py", {"ridge", "omission_words", "probe"}, set()),
         # The family module, which the model loader imports by name: every job that loads a model,
         # and the analyses that read what they write.
         ("models/imaginet.py", {"train", "evaluate", "activations", "omission", "retrieval_examples",
                                 "input_optimisation"},
-         {"training_summary", "distributions", "ridge", "examples", "checks", "poerner_figures"}),
+         {"training_summary", "distributions", "ridge", "examples", "checks", "poerner_figures", "omission_words",
+          "top_contexts", "unit_figures", "probe", "mutual_information"}),
     ],
 )
 def test_touching_a_module_replans_the_rules_that_import_it(tiny_run, tmp_path, module, importers, downstream):

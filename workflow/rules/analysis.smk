@@ -10,6 +10,8 @@ localrules:
     sentiment_accuracy,
     sentiment_figures,
     poerner_figures,
+    omission_words,
+    unit_figures,
 
 
 rule training_summary:
@@ -91,7 +93,9 @@ rule distributions:
         runtime=runtime(20),
     params:
         settings=settings_args(
-            DistributionSettings, "analysis", ignore=("ridge", "examples", "checks")
+            DistributionSettings,
+            "analysis",
+            ignore=("ridge", "examples", "checks", "fig5"),
         ),
     shell:
         "python -m lingscope.analysis.distributions --omission {input.omission} --tokens {input.tokens}"
@@ -191,13 +195,183 @@ rule checks:
         corpora=checks_corpus_args,
         split=f"coco {analysis_split()}",
         distribution=settings_args(
-            DistributionSettings, "analysis", ignore=("ridge", "examples", "checks")
+            DistributionSettings,
+            "analysis",
+            ignore=("ridge", "examples", "checks", "fig5"),
         ),
         settings=settings_args(CheckSettings, "analysis/checks"),
     shell:
         "python -m lingscope.analysis.checks {params.corpora} --tokens {input.tokens}"
         " --analysis-split '{params.split}' --evaluation {input.evaluation}"
         " {params.distribution} {params.settings} --table {output.table} --csv {output.csv} > {log} 2>&1"
+
+
+rule omission_words:
+    input:
+        omission=fig5_omission(),
+        tokens=analysis_tokens,
+        code=code("lingscope.analysis.omission_words"),
+    output:
+        words=f"{RESULTS}/analysis/fig5_words.parquet",
+        boxes=f"{RESULTS}/analysis/fig5_boxes.parquet",
+        fig5=report(
+            f"{RESULTS}/analysis/fig5_words.png",
+            caption="../report/fig5.rst",
+            category="Omission",
+            subcategory="Fig. 5",
+        ),
+        fig5_svg=f"{RESULTS}/analysis/fig5_words.svg",
+    log:
+        f"{RESULTS}/logs/analysis/omission_words.log",
+    conda:
+        env("lingscope")
+    threads: 1
+    resources:
+        mem_mb=mem_mb(1000, 10),
+        runtime=runtime(20),
+    params:
+        settings=settings_args(OmissionWordSettings, "analysis/fig5"),
+        ridge=settings_args(RidgeSettings, "analysis/ridge"),
+    shell:
+        "python -m lingscope.analysis.omission_words --omission {input.omission} --tokens {input.tokens}"
+        " {params.settings} {params.ridge} --words-table {output.words} --boxes {output.boxes}"
+        " --fig5 {output.fig5} > {log} 2>&1"
+
+
+# Kadar et al. 2017, the unit-level analyses (sec. 5.4-5.6), read from the activation store:
+# top-K contexts of every unit (Table 1), activation through time (Fig. 7), the
+# grammatical-function probe (Table 2) and mutual information (Fig. 8).
+
+
+rule top_contexts:
+    input:
+        activations=activation_dir("tokens", "{model}", "{pathway}"),
+        code=code("lingscope.analysis.top_contexts"),
+    output:
+        table=top_contexts_path("{model}", "{pathway}"),
+    log:
+        f"{RESULTS}/logs/top_contexts/{{model}}-{{pathway}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/top_contexts/{{model}}-{{pathway}}.tsv"
+    conda:
+        env("lingscope")
+    threads: 1
+    resources:
+        mem_mb=mem_mb(2000),
+        runtime=runtime(30),
+    params:
+        settings=settings_args(TopContextSettings, "units/top_contexts"),
+    shell:
+        "python -m lingscope.analysis.top_contexts --activations {input.activations} {params.settings}"
+        " --out {output.table} > {log} 2>&1"
+
+
+rule unit_figures:
+    input:
+        unpack(unit_figure_inputs),
+        code=code("lingscope.analysis.unit_figures"),
+    output:
+        table1=report(
+            f"{units_dir()}/table1.csv",
+            caption="../report/units_table1.rst",
+            category="Units",
+            subcategory="Table 1",
+        ),
+        table1_parquet=f"{units_dir()}/table1.parquet",
+        traces=f"{units_dir()}/fig7_traces.parquet",
+        fig7=report(
+            f"{units_dir()}/fig7_traces.png",
+            caption="../report/units_fig7.rst",
+            category="Units",
+            subcategory="Fig. 7",
+        ),
+        fig7_svg=f"{units_dir()}/fig7_traces.svg",
+    log:
+        f"{RESULTS}/logs/analysis/unit_figures.log",
+    conda:
+        env("lingscope")
+    threads: 1
+    resources:
+        mem_mb=mem_mb(1000, 4),
+        runtime=runtime(20),
+    params:
+        settings=settings_args(UnitFigureSettings, "units/figures"),
+    shell:
+        "python -m lingscope.analysis.unit_figures --top-contexts {input.top_contexts}"
+        " --activations {input.activations} {params.settings} --table1 {output.table1_parquet}"
+        " --table1-csv {output.table1} --traces {output.traces} --fig7 {output.fig7} > {log} 2>&1"
+
+
+rule probe:
+    input:
+        unpack(probe_inputs),
+        tokens=analysis_tokens,
+        code=code("lingscope.analysis.probe"),
+    output:
+        table2=f"{units_dir()}/table2.parquet",
+        table2_csv=report(
+            f"{units_dir()}/table2.csv",
+            caption="../report/units_table2.rst",
+            category="Units",
+            subcategory="Table 2",
+        ),
+        units=f"{units_dir()}/probe_units.parquet",
+    log:
+        f"{RESULTS}/logs/analysis/probe.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/analysis/probe.tsv"
+    conda:
+        env("lingscope")
+    threads: 1
+    resources:
+        mem_mb=mem_mb(4000, 4),
+        runtime=runtime(240),
+    params:
+        settings=settings_args(ProbeSettings, "units/probe", ignore=("networks",)),
+    shell:
+        "OMP_NUM_THREADS={threads} python -m lingscope.analysis.probe --activations {input.activations}"
+        " --tokens {input.tokens} --top-contexts {input.top_contexts} {params.settings}"
+        " --table2 {output.table2} --table2-csv {output.table2_csv} --units {output.units} > {log} 2>&1"
+
+
+rule mutual_information:
+    input:
+        unpack(mi_inputs),
+        tokens=analysis_tokens,
+        code=code("lingscope.analysis.mutual_information"),
+    output:
+        units=f"{units_dir()}/mi_units.parquet",
+        summary=f"{units_dir()}/mi_summary.parquet",
+        ratios=f"{units_dir()}/mi_ratios.parquet",
+        ratios_csv=report(
+            f"{units_dir()}/mi_ratios.csv",
+            caption="../report/units_fig8.rst",
+            category="Units",
+            subcategory="Fig. 8",
+        ),
+        fig8=report(
+            f"{units_dir()}/fig8_mi.png",
+            caption="../report/units_fig8.rst",
+            category="Units",
+            subcategory="Fig. 8",
+        ),
+        fig8_svg=f"{units_dir()}/fig8_mi.svg",
+    log:
+        f"{RESULTS}/logs/analysis/mutual_information.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/analysis/mutual_information.tsv"
+    conda:
+        env("lingscope")
+    threads: 1
+    resources:
+        mem_mb=mem_mb(4000, 4),
+        runtime=runtime(60),
+    params:
+        settings=settings_args(MutualInformationSettings, "units/mutual_information"),
+    shell:
+        "python -m lingscope.analysis.mutual_information --activations {input.activations}"
+        " --tokens {input.tokens} {params.settings} --units {output.units} --summary {output.summary}"
+        " --ratios {output.ratios} --ratios-csv {output.ratios_csv} --fig8 {output.fig8} > {log} 2>&1"
 
 
 # Li et al. 2016: the accuracy table and Figs. 1-8 of the sentiment networks.

@@ -25,9 +25,14 @@ sys.path.insert(0, str(SRC))
 from lingscope.analysis.settings import (  # noqa: E402
     CheckSettings,
     DistributionSettings,
+    MutualInformationSettings,
+    OmissionWordSettings,
     PoernerTableSettings,
+    ProbeSettings,
     RidgeSettings,
+    TopContextSettings,
     TsneSettings,
+    UnitFigureSettings,
 )
 from lingscope.core import catalog  # noqa: E402
 from lingscope.core import config as config_check  # noqa: E402
@@ -549,6 +554,80 @@ def kadar_targets():
     return out
 
 
+def fig5_omission():
+    """The omission table of analysis.fig5.network (Fig. 5)."""
+    return omission_path(
+        *network_of(lookup(dpath="analysis/fig5/network", within=config))
+    )
+
+
+# --- Kadar et al. 2017: the unit-level analyses ----------------------------------------------
+def units_dir():
+    return f"{RESULTS}/analysis/units"
+
+
+def top_contexts_path(model, pathway):
+    return f"{RESULTS}/units/top_contexts/{model}.{pathway}.parquet"
+
+
+def unit_networks():
+    """Every (model, network) with per-token states: top contexts, Table 1 and Fig. 7."""
+    return model_pathways("activations")
+
+
+def parsed_networks():
+    """The networks whose per-token states are of the parsed analysis split (the corpus of
+    analysis_tokens): the deprels of Table 2 and Fig. 8."""
+    return [(m, p) for m, p in unit_networks() if model_entry(m).corpus == "coco"]
+
+
+def unit_inputs(networks, top_contexts=False):
+    """The activation folders of ``networks`` and, optionally, their top-contexts tables."""
+    inputs = {"activations": [activation_dir("tokens", m, p) for m, p in networks]}
+    if top_contexts:
+        inputs["top_contexts"] = [top_contexts_path(m, p) for m, p in networks]
+    return inputs
+
+
+def unit_figure_inputs(wildcards):
+    return unit_inputs(unit_networks(), top_contexts=True)
+
+
+def probe_networks():
+    """The networks of units.probe.networks (display names), each checked to be one of the
+    parsed split's."""
+    by_display = {catalog.network_display(m, p): (m, p) for m, p in parsed_networks()}
+    out = []
+    for display in lookup(dpath="units/probe/networks", within=config):
+        if display not in by_display:
+            raise WorkflowError(
+                f"config: units.probe.networks names {display!r}, which is not a network whose states are "
+                f"of the parsed analysis split; expected some of {sorted(by_display)}"
+            )
+        out.append(by_display[display])
+    return out
+
+
+def probe_inputs(wildcards):
+    return unit_inputs(probe_networks(), top_contexts=True)
+
+
+def mi_inputs(wildcards):
+    return unit_inputs(parsed_networks())
+
+
+def unit_targets():
+    u = units_dir()
+    return [
+        f"{u}/table1.csv",
+        f"{u}/fig7_traces.png",
+        f"{u}/table2.csv",
+        f"{u}/mi_ratios.csv",
+        f"{u}/fig8_mi.png",
+        f"{analysis_dir()}/fig5_words.png",
+    ]
+
+
 # --- Li et al. 2016: the sentiment networks ---------------------------------------------------
 def saliency_path(kind, model, pathway):
     """``split``: every token of the saliency split; ``examples``: the example sentences."""
@@ -684,6 +763,7 @@ def final_targets():
         *data_targets(),
         *parse_targets(),
         *kadar_targets(),
+        *unit_targets(),
         *li_targets(),
         *io_targets(),
         checks_csv(),

@@ -5,6 +5,11 @@ TEXTUAL. Fig. 3 compares the two pathways token by token with ``ln(omission_V / 
 above zero a word matters relatively more to VISUAL, below zero to TEXTUAL. Both keep only
 labels with at least ``--min-count`` tokens (500 in the paper).
 
+The paper gives no statistics for Fig. 3. Here each label's log ratios get a two-sided
+Wilcoxon signed-rank test against 0 (scipy), and the p-values of one label kind a
+Benjamini-Hochberg correction (statsmodels ``multipletests``); labels below the false
+discovery rate ``--fdr`` are starred in the figure, and every p-value is in its table.
+
 The by-label table also summarises SUM and LM when their omission tables are given.
 """
 
@@ -15,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from scipy.stats import wilcoxon
+from statsmodels.stats.multitest import multipletests
 
 from lingscope.analysis.networks import read_omission, require
 from lingscope.analysis.plotting import boxplot, new_figure, save_figure
@@ -74,10 +81,25 @@ def log_ratio_tokens(visual: pl.DataFrame, textual: pl.DataFrame, epsilon: float
     )
 
 
-def log_ratio_by_label(tokens: pl.DataFrame, min_count: int) -> pl.DataFrame:
-    """The log-ratio table (``OMISSION_LOG_RATIO``) from :func:`log_ratio_tokens`' output."""
-    parts = [label_summary(tokens, "log_ratio", kind, min_count) for kind in LABEL_KINDS]
+def log_ratio_by_label(tokens: pl.DataFrame, min_count: int, fdr: float = 0.05) -> pl.DataFrame:
+    """The log-ratio table (``OMISSION_LOG_RATIO``) from :func:`log_ratio_tokens`' output, with
+    each label's Wilcoxon signed-rank test against 0, BH-adjusted within the label kind."""
+    parts = []
+    for kind in LABEL_KINDS:
+        summary = label_summary(tokens, "log_ratio", kind, min_count)
+        values = _values_by_label(tokens, kind, "log_ratio")
+        p = np.array([_wilcoxon(values[label]) for label in summary["label"]], dtype=np.float64)
+        adjusted = multipletests(p, alpha=fdr, method="fdr_bh")[1] if len(p) else p
+        parts.append(summary.with_columns(p_value=pl.Series(p), p_adjusted=pl.Series(adjusted),
+                                          significant=pl.Series(adjusted < fdr, dtype=pl.Boolean)))
     return pl.concat(parts).select(OMISSION_LOG_RATIO.names)
+
+
+def _wilcoxon(values: np.ndarray) -> float:
+    """Two-sided signed-rank p-value against 0; 1.0 when every value is 0 (no evidence either way)."""
+    if not np.any(values != 0):
+        return 1.0
+    return float(wilcoxon(values, alternative="two-sided").pvalue)
 
 
 def _values_by_label(frame: pl.DataFrame, kind: str, value: str) -> dict[str, np.ndarray]:
@@ -108,10 +130,11 @@ def figure2(frames: dict[str, pl.DataFrame], by_label: pl.DataFrame, kind: str):
     return fig
 
 
-def figure3(tokens: pl.DataFrame, log_ratio: pl.DataFrame, kind: str):
+def figure3(tokens: pl.DataFrame, log_ratio: pl.DataFrame, kind: str, fdr: float = 0.05):
     """Fig. 3: per label, the log ratio's distribution; highest median (most VISUAL) first, zero line drawn."""
     kept = log_ratio.filter(pl.col("label_kind") == kind).sort(["median", "label"], descending=[True, False])
     labels = kept["label"].to_list()
+    ticks = [f"{label}*" if star else label for label, star in zip(labels, kept["significant"])]
     fig = new_figure(max(5.0, 0.3 * len(labels) + 1.5), 3.6)
     ax = fig.add_subplot()
     x = np.arange(len(labels), dtype=float)
@@ -119,11 +142,12 @@ def figure3(tokens: pl.DataFrame, log_ratio: pl.DataFrame, kind: str):
     if labels:
         boxplot(ax, [values[label] for label in labels], x, 0.6, "#bbbbbb")
     ax.axhline(0.0, color="black", linewidth=0.8, linestyle="--")
-    ax.set_xticks(x, labels, rotation=90)
+    ax.set_xticks(x, ticks, rotation=90)
     ax.set_xlim(-0.7, max(len(labels), 1) - 0.3)
     ax.set_xlabel("Penn POS tag" if kind == "xpos" else "dependency label")
     ax.set_ylabel("ln(omission VISUAL / TEXTUAL)")
-    ax.set_title("Log ratio of omission scores\n(above 0: VISUAL more sensitive, below 0: TEXTUAL)", fontsize=9)
+    ax.set_title("Log ratio of omission scores (above 0: VISUAL more sensitive, below 0: TEXTUAL)\n"
+                 f"* median differs from 0: Wilcoxon signed-rank, BH-adjusted p < {fdr:g}", fontsize=9)
     return fig
 
 
@@ -149,13 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     unmatched = max(len(frames[PAIR[0]]), len(frames[PAIR[1]])) - len(tokens)
     if unmatched:
         print(f"note: {unmatched} tokens are scored by one pathway only and are left out of the log ratio")
-    log_ratio = log_ratio_by_label(tokens, settings.min_count)
+    log_ratio = log_ratio_by_label(tokens, settings.min_count, settings.fdr)
 
     write_parquet(by_label.to_arrow(), args.by_label, OMISSION_BY_LABEL, "omission_by_label")
     write_parquet(log_ratio.to_arrow(), args.log_ratio, OMISSION_LOG_RATIO, "omission_log_ratio")
     for kind, fig2, fig3 in (("xpos", args.fig2_xpos, args.fig3_xpos), ("deprel", args.fig2_deprel, args.fig3_deprel)):
         save_figure(figure2(frames, by_label, kind), fig2)
-        save_figure(figure3(tokens, log_ratio, kind), fig3)
+        save_figure(figure3(tokens, log_ratio, kind, settings.fdr), fig3)
     for kind in LABEL_KINDS:
         kept = log_ratio.filter(pl.col("label_kind") == kind).sort("median", descending=True)
         print(f"{kind}: {len(kept)} labels with >= {settings.min_count} tokens; most VISUAL: "

@@ -269,6 +269,10 @@ OMISSION_LOG_RATIO = pa.schema(
         _f("median", pa.float64(), "median of the log ratio"),
         _f("q25", pa.float64(), "first quartile of the log ratio"),
         _f("q75", pa.float64(), "third quartile of the log ratio"),
+        _f("p_value", pa.float64(), "two-sided Wilcoxon signed-rank test of the log ratio against 0 (scipy)"),
+        _f("p_adjusted", pa.float64(), "Benjamini-Hochberg adjusted p-value across the labels of this label_kind "
+                                       "(statsmodels multipletests, fdr_bh)"),
+        _f("significant", pa.bool_(), "p_adjusted below analysis.fdr: marked with * in Fig. 3"),
     ]
 )
 
@@ -444,6 +448,148 @@ IO_TABLE1 = pa.schema(
     ]
 )
 
+# --- Kadar et al. 2017: the unit-level analyses (sec. 5.4-5.6) ------------------------------------
+
+_UNIT_DOC = "index of the unit: a dimension of the network's per-token state, from 0"
+
+TOP_CONTEXTS = pa.schema(
+    [
+        _f("network", pa.string(), _NETWORK_DOC + ", or model/pathway for a network the paper does not name"),
+        _f("model", pa.string(), "model name from the config"),
+        _f("pathway", pa.string(), "the model's network (lingscope.core.catalog)"),
+        _f("unit", pa.int32(), _UNIT_DOC),
+        _f("rank", pa.int16(), "1 for the largest |activation| of the unit over the split's word tokens; ties keep "
+                               "store order"),
+        _f("activation", pa.float64(), "the unit's (signed) activation at the token"),
+        _f("sentence_id", pa.int64(), "joins sentences.sentence_id"),
+        _f("position", pa.int32(), "1-based position of the token"),
+        _f("token", pa.string(), "the word the network read (vocabulary form or <unk>)"),
+        _f("trigram", pa.string(), "w_{t-2} w_{t-1} w_t, left-padded with <s>"),
+        _f("fivegram", pa.string(), "w_{t-4} .. w_t, left-padded with <s>"),
+    ]
+)
+
+UNIT_TABLE1 = pa.schema(
+    [
+        _f("network", pa.string(), _NETWORK_DOC),
+        _f("unit", pa.int32(), _UNIT_DOC),
+        _f("rule", pa.string(), "why this unit is shown (units.figures.table_units: the fewest distinct words among "
+                                "its top-K tokens), or 'listed' for units.figures.units"),
+        _f("distinct_words", pa.int32(), "distinct words among the unit's top-K tokens"),
+        _f("rank", pa.int16(), "rank among the unit's top-K tokens"),
+        _f("activation", pa.float64(), "the activation"),
+        _f("trigram", pa.string(), "the trigram ending at the token"),
+        _f("fivegram", pa.string(), "the 5-gram ending at the token"),
+    ]
+)
+
+ACTIVATION_TRACES = pa.schema(
+    [
+        _f("network", pa.string(), _NETWORK_DOC),
+        _f("unit", pa.int32(), _UNIT_DOC),
+        _f("rule", pa.string(), "how the unit was chosen (as in Table 1)"),
+        _f("threshold", pa.float64(), "the unit's units.figures.percentile of its activation over all word tokens, "
+           "the activation read in the direction of its top-K tokens (negated when their sum is negative)"),
+        _f("sentence_id", pa.int64(), "the example caption: one with a token at or above the threshold"),
+        _f("position", pa.int32(), "1-based position"),
+        _f("token", pa.string(), "the word read"),
+        _f("activation", pa.float64(), "the unit's activation after reading it"),
+    ]
+)
+
+PROBE_F1 = pa.schema(
+    [
+        _f("network", pa.string(), "the network whose states are features; null for word and 4-gram", nullable=True),
+        _f("feature_set", pa.string(), "word, 4-gram, state or state+4-gram (Kadar et al. 2017, Table 2)"),
+        _f("task", pa.string(), "deprel, or control (each word type's random label, Hewitt and Liang 2019)"),
+        _f("C", pa.float64(), "inverse L2 penalty chosen by sentence-grouped cross-validation on the training part "
+                              "(the control task: its deprel probe's)"),
+        _f("cv_accuracy", pa.float64(), "mean cross-validated accuracy at that C; NaN for the control task, "
+                                        "fitted at the C its deprel probe chose (the same probe complexity)"),
+        _f("f1_micro", pa.float64(), "micro-F1 (= accuracy) on the held-out sentences"),
+        _f("selectivity", pa.float64(), "deprel rows of state probes: f1_micro - the control task's f1_micro",
+           nullable=True),
+        _f("published", pa.float64(), "the draft's micro-F1 for this feature set and network (never published, "
+                                      "probably not held out; METHODS.md sec. 1)", nullable=True),
+        _f("n_train", pa.int64(), "training tokens"),
+        _f("n_test", pa.int64(), "held-out tokens"),
+        _f("n_features", pa.int64(), "feature columns"),
+        _f("n_classes", pa.int64(), "labels predicted"),
+    ]
+)
+
+PROBE_UNITS = pa.schema(
+    [
+        _f("network", pa.string(), _NETWORK_DOC),
+        _f("deprel", pa.string(), "the label"),
+        _f("rank", pa.int16(), "1 for the largest |coefficient|"),
+        _f("unit", pa.int32(), _UNIT_DOC),
+        _f("coefficient", pa.float64(), "the unit's coefficient for the label in the state + 4-gram model "
+                                        "(states standardised on the training part)"),
+        _f("top_contexts", pa.string(), "the unit's top trigrams (Table 1's contexts), ' | ' between them"),
+    ]
+)
+
+MI_UNITS = pa.schema(
+    [
+        _f("network", pa.string(), _NETWORK_DOC),
+        _f("context", pa.string(), "word or deprel"),
+        _f("n", pa.int16(), "the context is the n-gram ending at the token, left-padded"),
+        _f("unit", pa.int32(), _UNIT_DOC),
+        _f("mi", pa.float64(), "plug-in mutual information in nats between the unit's bin and the context"),
+    ]
+)
+
+MI_SUMMARY = pa.schema(
+    [
+        _f("network", pa.string(), _NETWORK_DOC),
+        _f("context", pa.string(), "word or deprel"),
+        _f("n", pa.int16(), "n-gram order"),
+        _f("units", pa.int64(), "units"),
+        _f("median", pa.float64(), "median MI over the units (nats)"),
+        _f("published", pa.float64(), "the CL version's median for this network (METHODS.md sec. 1)", nullable=True),
+    ]
+)
+
+MI_RATIO = pa.schema(
+    [
+        _f("numerator", pa.string(), "the network on top (Textual; LM)"),
+        _f("denominator", pa.string(), "the network below (Visual; Textual)"),
+        _f("context", pa.string(), "word or deprel"),
+        _f("n", pa.int16(), "n-gram order"),
+        _f("log_ratio", pa.float64(), "ln(median MI numerator / median MI denominator)"),
+        _f("ci_low", pa.float64(), "bootstrap percentile interval over units (each network resampled), lower"),
+        _f("ci_high", pa.float64(), "upper bound"),
+        _f("confidence", pa.float64(), "interval level"),
+        _f("replicates", pa.int64(), "bootstrap replicates"),
+        _f("published", pa.float64(), "the arXiv version's log ratio (Textual/Visual only)", nullable=True),
+    ]
+)
+
+FIG5_WORDS = pa.schema(
+    [
+        _f("network", pa.string(), _NETWORK_DOC),
+        _f("model", pa.string(), "the model compared with WORD: +deprel (default) or full"),
+        _f("word", pa.string(), "the word type"),
+        _f("n_test", pa.int64(), "its tokens in the held-out half"),
+        _f("mean_gain", pa.float64(), "mean over those tokens of |pred_WORD - y| - |pred_model - y|"),
+        _f("rank", pa.int32(), "1 for the largest mean gain; the top ranks are Fig. 5's words"),
+    ]
+)
+
+FIG5_BOXES = pa.schema(
+    [
+        _f("network", pa.string(), _NETWORK_DOC),
+        _f("word", pa.string(), "one of Fig. 5's words"),
+        _f("deprel", pa.string(), "a label with enough tokens among Fig. 5's words"),
+        _f("n", pa.int64(), "tokens of the word with the label"),
+        _f("median", pa.float64(), "median omission score"),
+        _f("q25", pa.float64(), "first quartile"),
+        _f("q75", pa.float64(), "third quartile"),
+    ]
+)
+
+
 CHECKS = pa.schema(
     [
         _f("check", pa.string(), "unk_rate (a split's word tokens outside the vocabulary), labels (parse labels "
@@ -528,6 +674,16 @@ TABLES: dict[str, pa.Schema] = {
     "mcnemar": MCNEMAR,
     "li_heatmap": LI_HEATMAP,
     "li_tsne": LI_TSNE,
+    "top_contexts": TOP_CONTEXTS,
+    "unit_table1": UNIT_TABLE1,
+    "activation_traces": ACTIVATION_TRACES,
+    "probe_f1": PROBE_F1,
+    "probe_units": PROBE_UNITS,
+    "mi_units": MI_UNITS,
+    "mi_summary": MI_SUMMARY,
+    "mi_ratio": MI_RATIO,
+    "fig5_words": FIG5_WORDS,
+    "fig5_boxes": FIG5_BOXES,
 }
 
 

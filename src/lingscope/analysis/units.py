@@ -1,0 +1,187 @@
+"""A network's per-token states, read from the activation store, for the unit-level analyses
+of Kadar et al. (2017, sec. 5.4-5.6): top-K contexts, activation through time, the
+grammatical-function probe and mutual information.
+
+The store is ``activations/tokens/model=M/pathway=P/part-k.parquet`` (schema
+``activations_schema``): ``sentence_id, position, token, activation`` with the state as a
+fixed-size list. The analysed sequence is ``w_1 .. w_n``: the ``<eos>`` step, where a network
+reads one, is left out everywhere here (METHODS.md sec. 1, top-K contexts).
+
+- :func:`iter_states` streams the store in record batches (memory bounded by the batch);
+- :func:`load_states` reads one network whole, sorted by sentence and position, optionally
+  joined with the parse of the same split (the deprels and the word forms);
+- :func:`ngram_codes` gives every token an integer code for the n-gram ending at it, left-padded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from lingscope.analysis.networks import read_table
+from lingscope.core.errors import InputError
+from lingscope.core.schemas import TOKENS
+
+EOS = "<eos>"  # the end symbol as the activation store writes it (lingscope.encoding.ids.EOS)
+PAD = "<s>"  # what left-pads a context near the sentence start
+META = ("sentence_id", "position", "token")
+
+
+def activation_files(folder: str | Path) -> list[Path]:
+    """The ``part-k.parquet`` files of one network's store, in k order; none is an error."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(folder, None, "no such activation folder; expected activations/tokens/model=M/pathway=P")
+    files = [p for p in folder.glob("part-*.parquet") if re.fullmatch(r"part-\d+\.parquet", p.name)]
+    if not files:
+        raise InputError(folder, None, "holds no part-k.parquet file; was the activations job finished?")
+    return sorted(files, key=lambda p: int(p.stem.split("-")[1]))
+
+
+def network_of(folder: str | Path) -> tuple[str, str]:
+    """(model, pathway) from the hive-partitioned folder name ``.../model=M/pathway=P``."""
+    folder = Path(folder)
+    if not (folder.name.startswith("pathway=") and folder.parent.name.startswith("model=")):
+        raise InputError(folder, None, "expected a folder named .../model=M/pathway=P")
+    return folder.parent.name.split("=", 1)[1], folder.name.split("=", 1)[1]
+
+
+def open_parquet(path: Path) -> pq.ParquetFile:
+    """A file for streaming reads. ``pre_buffer`` (pyarrow's default) coalesces the reads of
+    the whole file up front: measured, a 1 GB part took peak RSS from 0.6 to 1.5 GB; without
+    it, and with a bounded read buffer, memory stays at one batch."""
+    return pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 22)
+
+
+def state_dim(folder: str | Path) -> int:
+    """The length of the ``activation`` lists (every part must agree)."""
+    dims = set()
+    for path in activation_files(folder):
+        try:
+            schema = pq.read_schema(path)
+        except Exception as err:  # noqa: BLE001 (pyarrow raises several types for a file that is not Parquet)
+            raise InputError(path, None, f"not a readable Parquet file ({err})") from None
+        missing = [c for c in (*META, "activation") if c not in schema.names]
+        if missing:
+            raise InputError(path, f"columns {missing}", "missing; expected sentence_id, position, token, activation")
+        kind = schema.field("activation").type
+        if not pa.types.is_fixed_size_list(kind):
+            raise InputError(path, "column 'activation'", f"is {kind}; expected a fixed-size list of floats")
+        dims.add(kind.list_size)
+    if len(dims) != 1:
+        raise InputError(Path(folder), "column 'activation'", f"lists of different lengths {sorted(dims)} across parts")
+    return dims.pop()
+
+
+def iter_states(folder: str | Path, batch_rows: int = 65536, units: np.ndarray | None = None
+                ) -> Iterator[tuple[pa.Table, np.ndarray]]:
+    """Stream ``(meta, states)`` batches: ``meta`` the META columns, ``states`` float32
+    ``(rows, dim)`` (or only the columns ``units``); ``<eos>`` rows are dropped."""
+    dim = state_dim(folder)
+    for path in activation_files(folder):
+        for batch in open_parquet(path).iter_batches(batch_size=batch_rows, columns=[*META, "activation"]):
+            keep = pc.not_equal(batch.column("token"), EOS)
+            batch = batch.filter(keep)
+            if batch.num_rows == 0:
+                continue
+            values = batch.column("activation").flatten().to_numpy(zero_copy_only=False)
+            states = values.reshape(batch.num_rows, dim)
+            states = states[:, units] if units is not None else states
+            yield pa.Table.from_batches([batch.select(list(META))]), np.ascontiguousarray(states, dtype=np.float32)
+
+
+@dataclass
+class TokenStates:
+    """One network's word tokens, sorted by (sentence_id, position), with their states."""
+
+    sentence_id: np.ndarray
+    position: np.ndarray
+    token: np.ndarray  # the word as the model read it (vocabulary form or <unk>), object array
+    states: np.ndarray  # (tokens, dim) float32
+    deprel: np.ndarray | None = None  # from the parse, when one was given
+    form: np.ndarray | None = None  # the parse's word form, lower-cased
+
+    def __len__(self) -> int:
+        return len(self.sentence_id)
+
+
+def load_states(folder: str | Path, tokens: str | Path | None = None) -> TokenStates:
+    """Every word token of one network with its state; with ``tokens`` (the parse of the same
+    split, ``TOKENS``) each gets its deprel and form, and a token missing from the parse, or a
+    parse word that is not the word the model read, is an error naming both files."""
+    metas, parts = [], []
+    for meta, states in iter_states(folder):
+        metas.append(meta)
+        parts.append(states)
+    if not metas:
+        raise InputError(Path(folder), None, "holds no word tokens")
+    meta = pl.from_arrow(pa.concat_tables(metas)).with_row_index("row")
+    meta = meta.sort(["sentence_id", "position"])
+    duplicated = meta.select("sentence_id", "position").is_duplicated()
+    if duplicated.any():
+        row = meta.filter(duplicated).row(0, named=True)
+        raise InputError(Path(folder), f"sentence {row['sentence_id']} position {row['position']}", "appears twice")
+    states = np.concatenate(parts)[meta["row"].to_numpy()]
+    deprel = form = None
+    if tokens is not None:
+        parse = read_table(tokens, TOKENS, ["sentence_id", "position", "form", "deprel"])
+        joined = meta.join(parse, on=["sentence_id", "position"], how="left", maintain_order="left")
+        missing = joined.filter(pl.col("form").is_null())
+        if not missing.is_empty():
+            row = missing.row(0, named=True)
+            raise InputError(Path(folder), f"sentence {row['sentence_id']} position {row['position']}",
+                             f"has no token in the parse {tokens}; were both made from the same split?")
+        lower = joined["form"].str.to_lowercase()
+        bad = joined.filter((pl.col("token") != lower) & (pl.col("token") != "<unk>"))
+        if not bad.is_empty():
+            row = bad.row(0, named=True)
+            raise InputError(Path(folder), f"sentence {row['sentence_id']} position {row['position']}",
+                             f"the model read {row['token']!r} but the parse {tokens} has {row['form']!r}")
+        deprel, form = joined["deprel"].to_numpy(), lower.to_numpy()
+    return TokenStates(meta["sentence_id"].to_numpy(), meta["position"].to_numpy(), meta["token"].to_numpy(),
+                       states, deprel, form)
+
+
+def codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(categories, code per value): the sorted distinct values and each value's index."""
+    categories, inverse = np.unique(values, return_inverse=True)
+    return categories, inverse.astype(np.int64)
+
+
+def ngram_codes(sentence_id: np.ndarray, position: np.ndarray, unit_codes: np.ndarray, n: int) -> np.ndarray:
+    """Per token, a code (0 .. distinct-1) of the n-gram of ``unit_codes`` ending at it.
+
+    The tokens must be sorted by sentence and position with positions 1, 2, ... in every
+    sentence; before a sentence's first token the n-gram is padded (a code of its own).
+    The code is built one offset at a time and refactorised after each, so it never
+    overflows however large the vocabulary and n."""
+    sentence_id, position = np.asarray(sentence_id), np.asarray(position)
+    code = np.asarray(unit_codes, dtype=np.int64)
+    pad = int(code.max()) + 1 if len(code) else 0
+    for k in range(1, n):
+        previous = np.full(len(code), pad, dtype=np.int64)
+        inside = position > k
+        previous[inside] = np.asarray(unit_codes, dtype=np.int64)[np.flatnonzero(inside) - k]
+        _, code = np.unique(code * (pad + 1) + previous, return_inverse=True)
+        code = code.astype(np.int64)
+    return code
+
+
+def check_sorted(sentence_id: np.ndarray, position: np.ndarray, where: str) -> None:
+    """Positions must run 1, 2, ... within each sentence, sentences contiguous."""
+    if not len(position):
+        return
+    start = np.r_[True, sentence_id[1:] != sentence_id[:-1]]
+    expected = np.arange(len(position)) - np.maximum.accumulate(np.where(start, np.arange(len(position)), 0)) + 1
+    if not np.array_equal(position, expected):
+        bad = int(np.flatnonzero(position != expected)[0])
+        raise InputError(None, f"{where}: sentence {sentence_id[bad]} position {position[bad]}",
+                         f"expected position {expected[bad]}: positions must run 1, 2, ... in every sentence")
