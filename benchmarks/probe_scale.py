@@ -98,7 +98,7 @@ def main() -> None:
     results, rows = [], []
     for name, X in designs.items():
         for search in searches if name == "state+4-gram" else ["path"]:
-            fit = probe.fit_probe(X, labels, train, folds, settings.c_grid, settings.max_iter, search=search)
+            fit = probe.fit_probe(X, labels, train, folds, settings.c_grid, settings.max_iter, search=search, tol=settings.tol)
             results.append({"feature_set": name, "search": search, "seconds": fit.seconds, "C": fit.C,
                             "cv_accuracy": fit.cv_accuracy, "f1_micro": fit.f1_micro, "converged": fit.converged,
                             "n_features": fit.n_features, "n_classes": len(fit.classes)})

@@ -190,7 +190,7 @@ class ProbeFit:
 
 
 def fit_probe(X, labels: np.ndarray, train: np.ndarray, folds: np.ndarray, c_grid, max_iter: int,
-              search: str = "path") -> ProbeFit:
+              search: str = "path", tol: float = 1e-4) -> ProbeFit:
     """Choose C by sentence-grouped CV on the training rows (accuracy), refit, held-out micro-F1.
 
     ``search="path"`` is ``LogisticRegressionCV``: per fold, the grid of C is solved in
@@ -210,17 +210,17 @@ def fit_probe(X, labels: np.ndarray, train: np.ndarray, folds: np.ndarray, c_gri
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         if len(grid) == 1:  # nothing to choose: one fit, no cross-validation
-            model = LogisticRegression(C=grid[0], solver="lbfgs", max_iter=max_iter).fit(X_train, y_train)
+            model = LogisticRegression(C=grid[0], solver="lbfgs", max_iter=max_iter, tol=tol).fit(X_train, y_train)
             C, cv_accuracy = grid[0], float("nan")
         elif search == "path":
-            model = LogisticRegressionCV(Cs=grid, cv=splits, scoring="accuracy", solver="lbfgs", max_iter=max_iter,
+            model = LogisticRegressionCV(Cs=grid, cv=splits, scoring="accuracy", solver="lbfgs", max_iter=max_iter, tol=tol,
                                          l1_ratios=(0.0,), use_legacy_attributes=False, refit=True)
             model.fit(X_train, y_train)
             best = grid.index(float(model.C_))
             cv_accuracy = float(np.mean(model.scores_[:, 0, best]))
             C = float(model.C_)
         elif search == "grid":
-            search_cv = GridSearchCV(LogisticRegression(solver="lbfgs", max_iter=max_iter), {"C": grid},
+            search_cv = GridSearchCV(LogisticRegression(solver="lbfgs", max_iter=max_iter, tol=tol), {"C": grid},
                                      scoring="accuracy", cv=splits, refit=True)
             search_cv.fit(X_train, y_train)
             model = search_cv.best_estimator_
@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{int((~train).sum())} held out; {len(np.unique(labels[train]))} labels; "
                   f"{ngrams.matrix.shape[1]} 4-gram features", flush=True)
             for feature_set, design in (("word", word_design(tokens.form, train)), ("4-gram", ngrams)):
-                fit = fit_probe(design.matrix, labels, train, folds, settings.c_grid, settings.max_iter)
+                fit = fit_probe(design.matrix, labels, train, folds, settings.c_grid, settings.max_iter, tol=settings.tol)
                 rows.append(_row(None, feature_set, "deprel", fit))
                 _report(rows[-1], fit)
             reference = (tokens.sentence_id, tokens.position)
@@ -343,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
                 # Hewitt and Liang (2019) compare the task and its control at the same probe
                 # complexity: the control is fitted at the C the deprel probe chose.
                 grid = settings.c_grid if task == "deprel" else (fits["deprel", feature_set].C,)
-                fit = fit_probe(designs[feature_set], target, train, folds, grid, settings.max_iter)
+                fit = fit_probe(designs[feature_set], target, train, folds, grid, settings.max_iter, tol=settings.tol)
                 fits[task, feature_set] = fit
                 rows.append(_row(name, feature_set, task, fit))
                 if task == "control":

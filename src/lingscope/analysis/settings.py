@@ -100,6 +100,7 @@ class ProbeSettings(Settings):
                                    positive=True)
     folds: int = option(3, "cross-validation folds, grouped by sentence", minimum=2)
     max_iter: int = option(300, "lbfgs iterations per fit", minimum=1)
+    tol: float = option(1e-4, "lbfgs stopping tolerance (scikit-learn's default 1e-4)", positive=True)
     top_units: int = option(5, "units listed per deprel (largest |coefficient| in state + 4-gram)", minimum=1)
     min_count: int = option(20, "deprels with fewer training tokens are merged into 'other'", minimum=1)
     control: bool = option(True, "also fit the control task (Hewitt and Liang 2019) and report selectivity")
