@@ -52,7 +52,7 @@ from lingscope.analysis.units import (
 )
 from lingscope.core.catalog import colour, network_display
 from lingscope.core.errors import InputError, run_cli
-from lingscope.core.io import atomic_path, write_parquet
+from lingscope.core.io import write_parquet, write_text
 from lingscope.core.schemas import MI_RATIO, MI_SUMMARY, MI_UNITS
 
 CONTEXTS = ("word", "deprel")
@@ -221,10 +221,6 @@ def network_mi(folder: Path, tokens: Path, settings: MutualInformationSettings) 
     name = network_display(model, pathway)
     states = load_states(folder, tokens)
     check_sorted(states.sentence_id, states.position, str(folder))
-    if not np.isfinite(states.states).all():
-        row = int(np.flatnonzero(~np.isfinite(states.states).all(axis=1))[0])
-        raise InputError(folder, f"sentence {states.sentence_id[row]} position {states.position[row]}",
-                         "has a non-finite activation")
     context_list = contexts(states.sentence_id, states.position, states.form, states.deprel, settings.max_n)
     mi = unit_mi(states.states, context_list, settings)
     n_units = mi.shape[1]
@@ -371,8 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     write_parquet(units.to_arrow(), args.units, MI_UNITS, "mi_units")
     write_parquet(medians.to_arrow(), args.summary, MI_SUMMARY, "mi_summary")
     write_parquet(ratio.to_arrow(), args.ratios, MI_RATIO, "mi_ratio")
-    with atomic_path(args.ratios_csv) as tmp:
-        ratio.write_csv(tmp)
+    write_text(args.ratios_csv, ratio.write_csv(float_precision=6))
     save_figure(figure8(ratio, settings.max_n), args.fig8)
 
     binning = "pooled cut points" if settings.pooled else "per-unit cut points"

@@ -40,14 +40,20 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from lingscope.analysis.networks import read_table
 from lingscope.analysis.ridge import sentence_folds
 from lingscope.analysis.settings import ProbeSettings
-from lingscope.analysis.units import check_sorted, codes, load_states, network_of
+from lingscope.analysis.units import (
+    check_sorted,
+    codes,
+    load_states,
+    network_of,
+    ngram_codes,
+    read_top_contexts,
+)
 from lingscope.core.catalog import network_display
 from lingscope.core.errors import InputError, run_cli
-from lingscope.core.io import write_parquet
-from lingscope.core.schemas import PROBE_F1, PROBE_UNITS, TOP_CONTEXTS
+from lingscope.core.io import write_parquet, write_text
+from lingscope.core.schemas import PROBE_F1, PROBE_UNITS
 
 FEATURE_SETS = ("word", "4-gram", "state", "state+4-gram")
 STATE_SETS = ("state", "state+4-gram")
@@ -153,12 +159,12 @@ def fourgram_design(sentence_id: np.ndarray, position: np.ndarray, form: np.ndar
     form = np.asarray(form, dtype=object)
     _, word = codes(form)
     n = len(form)
+    # the span w_{t-start} .. w_{t-end} is the n-gram ending at w_{t-end}, n = start - end + 1
+    ending = {k: ngram_codes(sentence_id, position, word, k) for k in range(1, ORDER + 1)}
     all_rows, all_keys, all_spans = [], [], []
     for s, (start, end) in enumerate(SPANS):
-        rows = np.flatnonzero(position > start)  # w_{t-start} lies in the sentence
-        code = word[rows - start]
-        for k in range(start - 1, end - 1, -1):  # append w_{t-k}; refactorise so it never overflows
-            _, code = np.unique(code * (len(word) + 1) + word[rows - k], return_inverse=True)
+        rows = np.flatnonzero(position > start)  # w_{t-start} lies in the sentence: no padding
+        code = ending[start - end + 1][rows - end]
         all_rows.append(rows)
         all_keys.append(s * (n + 1) + code.astype(np.int64))  # codes < n: the spans never collide
         all_spans.append(np.full(len(rows), s))
@@ -247,14 +253,10 @@ def top_units(fit: ProbeFit, n_units: int, k: int) -> list[dict]:
     return rows
 
 
-def read_top_contexts(paths: list[Path]) -> pl.DataFrame:
+def top_trigrams(paths: list[Path]) -> pl.DataFrame:
     """(model, pathway, unit) -> the unit's top trigrams by rank, joined with ' | '."""
-    columns = ["model", "pathway", "unit", "rank", "trigram"]
-    frames = [read_table(path, TOP_CONTEXTS, columns) for path in paths]
-    if not frames:
-        return pl.DataFrame(schema={"model": pl.String, "pathway": pl.String, "unit": pl.Int32,
-                                    "top_contexts": pl.String})
-    return (pl.concat(frames).filter(pl.col("rank") <= CONTEXTS_SHOWN).sort("model", "pathway", "unit", "rank")
+    frame = read_top_contexts(paths, ["model", "pathway", "unit", "rank", "trigram"])
+    return (frame.filter(pl.col("rank") <= CONTEXTS_SHOWN).sort("model", "pathway", "unit", "rank")
             .group_by("model", "pathway", "unit", maintain_order=True)
             .agg(pl.col("trigram").str.join(" | ").alias("top_contexts")))
 
@@ -293,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     networks = [network_of(folder) for folder in args.activations]
     if len(set(networks)) != len(networks):
         raise InputError(None, "--activations", "a network is given twice")
-    contexts = read_top_contexts(args.top_contexts)
+    contexts = top_trigrams(args.top_contexts)
     if not args.top_contexts:
         print("note: no --top-contexts given; PROBE_UNITS.top_contexts is left empty")
 
@@ -365,8 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     table2 = pl.DataFrame(rows, schema=pl.from_arrow(PROBE_F1.empty_table()).schema)
     units = pl.DataFrame(unit_rows, schema=pl.from_arrow(PROBE_UNITS.empty_table()).schema)
     write_parquet(table2.to_arrow(), args.table2, PROBE_F1, "probe_f1")
-    args.table2_csv.parent.mkdir(parents=True, exist_ok=True)
-    table2.write_csv(args.table2_csv)
+    write_text(args.table2_csv, table2.write_csv(float_precision=6))
     write_parquet(units.to_arrow(), args.units, PROBE_UNITS, "probe_units")
     return 0
 

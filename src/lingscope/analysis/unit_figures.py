@@ -26,30 +26,20 @@ from matplotlib import colormaps
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.patches import Rectangle
 
-from lingscope.analysis.networks import read_table
 from lingscope.analysis.plotting import new_figure, save_figure
 from lingscope.analysis.settings import UnitFigureSettings
-from lingscope.analysis.units import iter_states, network_of, state_dim
+from lingscope.analysis.units import (
+    iter_states,
+    network_of,
+    read_top_contexts,
+    state_dim,
+)
 from lingscope.core.catalog import network_display
 from lingscope.core.errors import InputError, run_cli
 from lingscope.core.io import write_parquet, write_text
-from lingscope.core.schemas import ACTIVATION_TRACES, TOP_CONTEXTS, UNIT_TABLE1
+from lingscope.core.schemas import ACTIVATION_TRACES, UNIT_TABLE1
 
 RULE = "fewest distinct words among its top-K tokens"
-
-
-def read_top_contexts(paths: list[Path]) -> pl.DataFrame:
-    frames, seen = [], {}
-    for path in paths:
-        frame = read_table(path, TOP_CONTEXTS, TOP_CONTEXTS.names)
-        for network in frame["network"].unique(maintain_order=True):
-            if network in seen:
-                raise InputError(path, f"network {network!r}", f"was already read from {seen[network]}")
-            seen[network] = path
-        frames.append(frame)
-    if not frames:
-        raise InputError(None, "--top-contexts", "no table given")
-    return pl.concat(frames)
 
 
 def selective_units(top: pl.DataFrame, per_network: int) -> pl.DataFrame:
@@ -161,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = UnitFigureSettings.from_args(args)
 
     top = read_top_contexts(args.top_contexts)
+    if top.is_empty():
+        raise InputError(None, "--top-contexts", "the tables hold no unit")
     folders = {network_display(*network_of(f)): f for f in args.activations}
     missing = sorted(set(top["network"]) - set(folders))
     if missing:

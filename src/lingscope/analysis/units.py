@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from lingscope.analysis.networks import read_table
 from lingscope.core.errors import InputError
-from lingscope.core.schemas import TOKENS
+from lingscope.core.schemas import TOKENS, TOP_CONTEXTS
 
 EOS = "<eos>"  # the end symbol as the activation store writes it (lingscope.encoding.ids.EOS)
 PAD = "<s>"  # what left-pads a context near the sentence start
@@ -84,7 +84,8 @@ def state_dim(folder: str | Path) -> int:
 def iter_states(folder: str | Path, batch_rows: int = 65536, units: np.ndarray | None = None
                 ) -> Iterator[tuple[pa.Table, np.ndarray]]:
     """Stream ``(meta, states)`` batches: ``meta`` the META columns, ``states`` float32
-    ``(rows, dim)`` (or only the columns ``units``); ``<eos>`` rows are dropped."""
+    ``(rows, dim)`` (or only the columns ``units``); ``<eos>`` rows are dropped, and a
+    non-finite activation is an error naming the file and the token."""
     dim = state_dim(folder)
     for path in activation_files(folder):
         for batch in open_parquet(path).iter_batches(batch_size=batch_rows, columns=[*META, "activation"]):
@@ -94,6 +95,11 @@ def iter_states(folder: str | Path, batch_rows: int = 65536, units: np.ndarray |
                 continue
             values = batch.column("activation").flatten().to_numpy(zero_copy_only=False)
             states = values.reshape(batch.num_rows, dim)
+            finite = np.isfinite(states).all(axis=1)
+            if not finite.all():
+                bad = int(np.flatnonzero(~finite)[0])
+                raise InputError(path, f"sentence {batch['sentence_id'][bad]} position {batch['position'][bad]}",
+                                 "has a non-finite activation")
             states = states[:, units] if units is not None else states
             yield pa.Table.from_batches([batch.select(list(META))]), np.ascontiguousarray(states, dtype=np.float32)
 
@@ -185,3 +191,21 @@ def check_sorted(sentence_id: np.ndarray, position: np.ndarray, where: str) -> N
         bad = int(np.flatnonzero(position != expected)[0])
         raise InputError(None, f"{where}: sentence {sentence_id[bad]} position {position[bad]}",
                          f"expected position {expected[bad]}: positions must run 1, 2, ... in every sentence")
+
+
+def read_top_contexts(paths: list[Path], columns: list[str] | None = None) -> pl.DataFrame:
+    """The TOP_CONTEXTS tables ``paths`` (``columns`` of them, all by default) as one frame;
+    a network found in two of them is an error naming both."""
+    columns = list(columns or TOP_CONTEXTS.names)
+    frames, seen = [], {}
+    for path in paths:
+        frame = read_table(path, TOP_CONTEXTS, list(dict.fromkeys(["model", "pathway", *columns])))
+        for model, pathway in frame.select("model", "pathway").unique(maintain_order=True).iter_rows():
+            if (model, pathway) in seen:
+                raise InputError(path, f"model {model!r} pathway {pathway!r}", f"was already read from "
+                                 f"{seen[model, pathway]}")
+            seen[model, pathway] = path
+        frames.append(frame.select(columns))
+    if not frames:
+        return pl.from_arrow(TOP_CONTEXTS.empty_table()).select(columns)
+    return pl.concat(frames)
