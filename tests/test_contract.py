@@ -15,6 +15,8 @@ checks the method against a reference that does not share its fast path:
 - ``saliency``: the batched pass (through the CLI, on Parquet) against one backward per sentence,
   run alone and unpadded, to 1e-6; variance salience against its definition;
 - ``representations``: the CLI's representations and states against a plain forward pass.
+- ``step_saliency``: the batched pass (through the CLI, on Parquet) against one backward per
+  sentence and step, run alone and unpadded, to 1e-6.
 """
 
 from __future__ import annotations
@@ -32,8 +34,26 @@ from lingscope.core.io import write_parquet
 from lingscope.core.schemas import OMISSION, SENTENCES, VOCAB, image_features_schema
 from lingscope.encoding.csr import pad, to_csr
 from lingscope.encoding.ids import EOS_ID, PAD_ID, SPECIALS
-from lingscope.methods import activations, input_optimisation, omission, representations, retrieval_examples, saliency
-from lingscope.models.base import Model, family, last, load_model, mask, save_model, sentence_readout
+from lingscope.methods import (
+    activations,
+    input_optimisation,
+    omission,
+    representations,
+    retrieval_examples,
+    saliency,
+    step_saliency,
+)
+from lingscope.models.base import (
+    Model,
+    decoder_inputs,
+    family,
+    last,
+    load_model,
+    mask,
+    save_model,
+    sentence_readout,
+    sequence_logits,
+)
 from lingscope.models.runs import padded_run, run_network
 
 VOCAB_SIZE = 23
@@ -114,9 +134,12 @@ def test_the_model_honours_the_contract(kind, network, variant):
     # Free embeddings work as well as ids (what gradient methods feed): the gradient reaches them.
     free = emb.detach().clone().requires_grad_(True)
     for name, readout in model.readouts(network).items():
-        source = model.states(network, free, lengths) if readout.kind == "next_token" else \
-            model.representation(network, free, lengths)
-        out = model.readout(network, name, source)
+        if readout.kind == "sequence":  # decoded from the representation, teacher-forced
+            out = sequence_logits(model, network, name, free, lengths, model.embed(decoder_inputs(ids)))
+        else:
+            source = model.states(network, free, lengths) if readout.kind == "next_token" else \
+                model.representation(network, free, lengths)
+            out = model.readout(network, name, source)
         assert out.shape[-1] == readout.units
         out.sum().backward()
         assert free.grad is not None and free.grad[0, :4].abs().sum() > 0
@@ -338,9 +361,37 @@ def run_input_optimisation(model, network, path, files, tmp_path):
         assert sum(r["named"] for r in rows) == sum(r.kind == "next_token" for r in model.readouts(network).values())
 
 
+def run_step_saliency(model, network, path, files, tmp_path):
+    """The CLI's table against one backward pass per sentence and step (no padding, no batch)."""
+    root = files["root"]
+    out = tmp_path / "steps.parquet"
+    assert step_saliency.main(["--model", str(path), "--pathway", network, "--sentences",
+                               str(root / "sentences.parquet"), "--vocab", str(root / "vocab.parquet"),
+                               "--split", "val", "--sample", "0", "--figure", "2", "--batch-sentences", "5",
+                               "--device", "cpu", "--out", str(out)]) == 0
+    table = pq.read_table(out).to_pandas()
+    flat, offsets = layout(files, model)
+    readout = step_saliency.sequence_readout(model, network)
+    assert table["sentence_id"].nunique() == len(files["n_words"])
+    assert table.loc[table["chosen"], "sentence_id"].nunique() == 2
+    for s, n in enumerate(files["n_words"]):
+        ids = flat[offsets[s]:offsets[s + 1]]
+        source, decoded = step_saliency.step_saliency_loop(model, network, readout, ids, "cpu")
+        rows = table[table["sentence_id"] == 100 + s]
+        src = rows[rows["side"] == "source"].sort_values(["step", "position"])
+        dec = rows[rows["side"] == "decoded"].sort_values(["step", "position"])
+        steps = n + 1
+        assert len(src) == steps * steps and len(dec) == steps * (steps + 1) // 2
+        np.testing.assert_allclose(src["saliency"].to_numpy().reshape(steps, steps), source, atol=1e-6, rtol=0)
+        np.testing.assert_allclose(dec["saliency"].to_numpy(), decoded[np.tril_indices(steps)], atol=1e-6, rtol=0)
+        assert np.all(np.triu(decoded, 1) == 0)  # a later decoder input never reaches an earlier step
+        assert source.max() > 0
+        assert dec[dec["position"] == 0]["token"].eq("<eos>").all()
+
+
 RUNNERS = {"activations": run_activations, "omission": run_omission, "retrieval_examples": run_retrieval_examples,
            "saliency": run_saliency, "representations": run_representations,
-           "input_optimisation": run_input_optimisation}
+           "input_optimisation": run_input_optimisation, "step_saliency": run_step_saliency}
 
 
 def test_every_method_has_a_runner_and_the_matrix_has_its_blanks():
@@ -349,10 +400,14 @@ def test_every_method_has_a_runner_and_the_matrix_has_its_blanks():
     # The image retrieval is blank for the networks without an image readout, the sentiment
     # methods for those without the sentiment readout (issue 15 fills in the rest of the matrix).
     caption = {(k, n) for k in ("imaginet", "sum", "lm") for n in ("textual", "visual") if k != "lm" or n == "textual"}
+    others = caption | {(k, "sentiment") for k in ("rnn", "lstm", "bilstm")}
     assert blank == {(k, "textual", "retrieval_examples") for k in ("imaginet", "sum", "lm")} | \
         {(k, "sentiment", "retrieval_examples") for k in ("rnn", "lstm", "bilstm")} | \
         {(k, n, m) for k, n in caption for m in ("saliency", "representations")} | \
-        {(k, "sentiment", "input_optimisation") for k in ("rnn", "lstm", "bilstm")}
+        {(k, "sentiment", "input_optimisation") for k in ("rnn", "lstm", "bilstm")} | \
+        {("autoencoder", "encoder", m) for m in ("retrieval_examples", "saliency", "representations",
+                                                 "input_optimisation")} | \
+        {(k, n, "step_saliency") for k, n in others}
 
 
 def _matrix(applies: bool = True):

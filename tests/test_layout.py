@@ -13,7 +13,8 @@ import yaml
 
 from lingscope.analysis.settings import (CheckSettings, DistributionSettings, MutualInformationSettings,
                                         OmissionWordSettings, PoernerTableSettings, ProbeSettings, RidgeSettings,
-                                        TopContextSettings, TsneSettings, UnitFigureSettings)
+                                        TopContextSettings, TsneSettings, UnitFigureSettings,
+                                        AutoencoderFigureSettings)
 from lingscope.core import catalog, settings
 from lingscope.data.settings import VocabSettings
 from lingscope.methods.settings import (
@@ -26,6 +27,7 @@ from lingscope.methods.settings import (
     OmissionSettings,
     SaliencySettings,
     SentimentExamples,
+    StepSaliencySettings,
 )
 from lingscope.parse.settings import SpacySettings, StanzaSettings
 from lingscope.synth.settings import CocoSynthetic, SyntheticSizes
@@ -149,6 +151,8 @@ CONFIG_SECTIONS = {
     "corpora.sst.synthetic": SyntheticSizes,
     "corpora.wmt.synthetic": SyntheticSizes,
     "saliency": SaliencySettings,
+    "step_saliency": StepSaliencySettings,
+    "autoencoder_figures": AutoencoderFigureSettings,
     "input_optimisation": InputOptimisationSettings,
     "input_optimisation.crp": CorpusSearchSettings,
     "input_optimisation.emb": GradientSettings,

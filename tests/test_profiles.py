@@ -12,7 +12,8 @@ from conftest import REPO, planned_jobs, snakemake
 
 RULES = REPO / "workflow" / "rules"
 PAPER = REPO / "workflow" / "configs" / "paper.yaml"
-TORCH_RULES = {"train", "evaluate", "activations", "omission", "saliency", "representations", "input_optimisation"}
+TORCH_RULES = {"train", "evaluate", "activations", "omission", "saliency", "representations", "input_optimisation",
+               "step_saliency"}
 # Files the paper config reads, relative to the folder snakemake runs in.
 PAPER_INPUTS = [
     "data/coco/dataset_coco.json",
@@ -57,7 +58,7 @@ def test_every_rule_declares_threads_memory_runtime_and_torch_rules_gpu():
 def test_local_rules_are_the_tiny_ones():
     assert _local_rules() == {"synth_sst", "data_sst", "parse_merge", "parse_accuracy", "training_summary",
                               "distributions", "examples", "checks", "sentiment_accuracy", "sentiment_figures",
-                              "poerner_figures", "omission_words", "unit_figures"}
+                              "poerner_figures", "omission_words", "unit_figures", "autoencoder_figures"}
     assert _local_rules() <= set(_rule_blocks())
 
 
@@ -90,11 +91,12 @@ def test_paper_config_plans_the_whole_dag_with_sharded_parses(tmp_path):
     splits = sum(len(s) for s in config["parse"]["splits"].values())
     assert shards >= 8 and jobs["parse_shard"] == shards * splits
     assert jobs["parse_merge"] == splits
-    assert jobs["train"] == jobs["evaluate"] == 6  # IMAGINET, SUM, LM; RNN, LSTM, BiLSTM
-    assert jobs["activations"] == jobs["omission"] == 8
+    assert jobs["train"] == jobs["evaluate"] == 7  # IMAGINET, SUM, LM; RNN, LSTM, BiLSTM; the autoencoder
+    assert jobs["activations"] == jobs["omission"] == 9
+    assert jobs["step_saliency"] == jobs["autoencoder_figures"] == 1
     assert jobs["saliency"] == jobs["representations"] == 3
     assert jobs["input_optimisation"] == 15 and jobs["poerner_figures"] == 1  # Visual, Textual, LM x 5 methods
-    assert jobs["top_contexts"] == 8  # every network with per-token states
+    assert jobs["top_contexts"] == 9  # every network with per-token states
     assert jobs["unit_figures"] == jobs["probe"] == jobs["mutual_information"] == jobs["omission_words"] == 1
     assert {"ridge", "distributions", "retrieval_examples", "examples", "training_summary"} <= set(jobs)
     assert not any(rule.startswith("synth_") for rule in jobs)  # the real corpora, not the embedded ones
@@ -125,4 +127,4 @@ def test_paper_config_names_the_missing_input_files(tmp_path):
 def test_profiles_plan_the_default_run(tmp_path, profile):
     proc = snakemake(tmp_path, "-n", "--workflow-profile", str(REPO / "workflow/profiles" / profile))
     jobs = planned_jobs(proc)
-    assert jobs["train"] == 6 and jobs["parse_shard"] > 0
+    assert jobs["train"] == 7 and jobs["parse_shard"] > 0

@@ -273,7 +273,7 @@ def test_sentiment_example_phrases_rerun_only_the_example_jobs(tiny_run):
 def test_unit_analyses_follow_their_schemas(tiny_run):
     d = tiny_run / R
     tops = sorted((d / "units/top_contexts").glob("*.parquet"))
-    assert len(tops) == 8  # every network with per-token states
+    assert len(tops) == 9  # every network with per-token states
     for path in tops:
         _schema_matches(path, schemas.TOP_CONTEXTS)
     u = d / "analysis/units"
@@ -370,7 +370,8 @@ def _inputs(text: str) -> dict[str, set[str]]:
         ("core/io.py", None, set()),
         # The plotting helpers: exactly the four analyses that draw figures ...
         ("analysis/plotting.py", {"training_summary", "distributions", "ridge", "examples", "sentiment_figures",
-                                  "poerner_figures", "omission_words", "unit_figures", "mutual_information", "probe"},
+                                  "poerner_figures", "omission_words", "unit_figures", "mutual_information", "probe",
+                                  "autoencoder_figures"},
          set()),
         # ... and one analysis: only its own rule.
         ("analysis/ridge.py", {"ridge", "omission_words", "probe"}, set()),

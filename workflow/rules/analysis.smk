@@ -12,6 +12,7 @@ localrules:
     poerner_figures,
     omission_words,
     unit_figures,
+    autoencoder_figures,
 
 
 rule training_summary:
@@ -535,3 +536,49 @@ rule poerner_figures:
         "python -m lingscope.analysis.poerner_figures --results {input.results} --tokens {input.tokens}"
         " --fig1 {output.fig1} --summary {output.summary} --table1 {output.table1}"
         " {params.settings} > {log} 2>&1"
+
+
+# Li et al. 2016's autoencoder: its results, by sentence length, and Fig. 9.
+
+
+rule autoencoder_figures:
+    input:
+        unpack(autoencoder_inputs),
+        code=code("lingscope.analysis.autoencoder_figures"),
+    output:
+        results=report(
+            f"{autoencoder_dir()}/results.csv",
+            caption="../report/autoencoder_results.rst",
+            category="Autoencoder",
+        ),
+        by_length=f"{autoencoder_dir()}/by_length.csv",
+        by_length_figure=report(
+            f"{autoencoder_dir()}/by_length.png",
+            caption="../report/autoencoder_by_length.rst",
+            category="Autoencoder",
+        ),
+        alignment=report(
+            f"{autoencoder_dir()}/alignment.csv",
+            caption="../report/autoencoder_alignment.rst",
+            category="Autoencoder",
+        ),
+        fig9=report(
+            f"{autoencoder_dir()}/fig9_saliency.png",
+            caption="../report/fig9.rst",
+            category="Autoencoder",
+        ),
+    log:
+        f"{RESULTS}/logs/analysis/autoencoder_figures.log",
+    conda:
+        env("lingscope")
+    threads: 1
+    resources:
+        mem_mb=mem_mb(1500, 6),
+        runtime=runtime(10),
+    params:
+        settings=settings_args(AutoencoderFigureSettings, "autoencoder_figures"),
+    shell:
+        "python -m lingscope.analysis.autoencoder_figures --evaluation {input.evaluation}"
+        " --reconstructions {input.reconstructions} --step-saliency {input.step_saliency} {params.settings}"
+        " --results {output.results} --by-length {output.by_length} --by-length-figure {output.by_length_figure}"
+        " --alignment {output.alignment} --fig9 {output.fig9} > {log} 2>&1"

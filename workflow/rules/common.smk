@@ -23,6 +23,7 @@ sys.path.insert(0, str(SRC))
 
 # The catalog and the settings objects (all torch-free: planning stays fast).
 from lingscope.analysis.settings import (  # noqa: E402
+    AutoencoderFigureSettings,
     CheckSettings,
     DistributionSettings,
     MutualInformationSettings,
@@ -50,6 +51,7 @@ from lingscope.methods.settings import (  # noqa: E402
     OmissionSettings,
     SaliencySettings,
     SentimentExamples,
+    StepSaliencySettings,
 )
 from lingscope.parse.settings import SpacySettings, StanzaSettings  # noqa: E402
 from lingscope.synth.settings import CocoSynthetic, SyntheticSizes  # noqa: E402
@@ -677,6 +679,43 @@ def li_targets():
     return out
 
 
+# --- Li et al. 2016: the autoencoder --------------------------------------------------------
+def step_saliency_path(model, pathway):
+    return f"{RESULTS}/step_saliency/{model}.{pathway}.parquet"
+
+
+def autoencoder_networks():
+    """The (model, network) pairs with a sequence readout (the catalog says)."""
+    return model_pathways("step_saliency")
+
+
+def autoencoder_dir():
+    return f"{RESULTS}/analysis/autoencoder"
+
+
+def autoencoder_inputs(wildcards):
+    models = sorted({m for m, _ in autoencoder_networks()})
+    return {
+        "evaluation": [f"{RESULTS}/models/{m}/evaluation.parquet" for m in models],
+        "reconstructions": [
+            f"{RESULTS}/models/{m}/reconstructions.parquet" for m in models
+        ],
+        "step_saliency": [step_saliency_path(m, p) for m, p in autoencoder_networks()],
+    }
+
+
+def autoencoder_targets():
+    if not autoencoder_networks():
+        return []
+    d = autoencoder_dir()
+    return [
+        f"{d}/results.csv",
+        f"{d}/by_length.png",
+        f"{d}/alignment.csv",
+        f"{d}/fig9_saliency.png",
+    ]
+
+
 # --- Poerner et al. 2018: input optimisation -------------------------------------------------
 # Each method's own settings class (its section input_optimisation.<method>).
 IO_METHODS = {
@@ -766,6 +805,7 @@ def final_targets():
         *unit_targets(),
         *li_targets(),
         *io_targets(),
+        *autoencoder_targets(),
         checks_csv(),
     ]
 

@@ -177,3 +177,34 @@ rule input_optimisation:
         " --pathway {wildcards.pathway} --sentences {input.sentences} --vocab {input.vocab}"
         " --method {wildcards.io_method} {params.settings} {params.runtime} --threads {threads}"
         " --out {output.table} {params.method} > {log} 2>&1"
+
+
+# Li et al. 2016's autoencoder: saliency per decoding step (Fig. 9) on every network with a
+# sequence readout.
+
+
+rule step_saliency:
+    input:
+        unpack(model_corpus),
+        model=model_file("{model}"),
+        code=model_code("lingscope.methods.step_saliency"),
+    output:
+        table=step_saliency_path("{model}", "{pathway}"),
+    log:
+        f"{RESULTS}/logs/step_saliency/{{model}}-{{pathway}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/step_saliency/{{model}}-{{pathway}}.tsv"
+    conda:
+        env("lingscope")
+    threads: 1
+    resources:
+        mem_mb=mem_mb(3000, 2),
+        runtime=runtime(120),
+        gpu=gpus(),
+    params:
+        settings=settings_args(StepSaliencySettings, "step_saliency"),
+        runtime=runtime_args(),
+    shell:
+        "OMP_NUM_THREADS={threads} python -m lingscope.methods.step_saliency --model {input.model}"
+        " --pathway {wildcards.pathway} --sentences {input.sentences} --vocab {input.vocab}"
+        " {params.settings} {params.runtime} --threads {threads} --out {output.table} > {log} 2>&1"

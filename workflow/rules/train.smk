@@ -39,6 +39,7 @@ rule evaluate:
     output:
         table=f"{RESULTS}/models/{{model}}/evaluation.parquet",
         predictions=f"{RESULTS}/models/{{model}}/predictions.parquet",
+        reconstructions=f"{RESULTS}/models/{{model}}/reconstructions.parquet",
     log:
         f"{RESULTS}/logs/train/{{model}}-evaluate.log",
     conda:
@@ -56,4 +57,4 @@ rule evaluate:
         "OMP_NUM_THREADS={threads} python -m lingscope.training.evaluate --model {input.model}"
         " --sentences {input.sentences} --vocab {input.vocab} {params.tables} --split {params.splits}"
         " {params.runtime} --threads {threads} --out {output.table}"
-        " --predictions {output.predictions} > {log} 2>&1"
+        " --predictions {output.predictions} --reconstructions {output.reconstructions} > {log} 2>&1"

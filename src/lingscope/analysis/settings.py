@@ -130,3 +130,11 @@ class OmissionWordSettings(Settings):
     min_tokens: int = option(100, "words need more held-out tokens than this (the paper: 100)", minimum=0)
     min_deprel: int = option(70, "deprels need more tokens than this among the shown words (the paper: 70)",
                              minimum=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class AutoencoderFigureSettings(Settings):
+    """The autoencoder's results by sentence length (``autoencoder_figures`` in the config)."""
+
+    length_bins: tuple[int, ...] = option((10, 20, 30, 40), "upper edges (words) of the length bins; the last bin "
+                                          "holds the longer sentences")

@@ -65,6 +65,31 @@ class SentimentModelSettings(TrainingSettings):
                            "sentences: whole sentences only", choices=("sentences", "phrases"))
 
 
+@dataclass(frozen=True)
+class AutoencoderSettings(TrainingSettings):
+    """The LSTM sequence autoencoder of Li et al. (2016, sec. 3.2; METHODS.md sec. 3), after
+    Sutskever et al. (2014): one ``models.<name>`` entry.
+
+    The laptop defaults are small and use Adam; ``workflow/configs/paper.yaml`` sets the paper's
+    protocol: 4 layers of 1000 cells, 1000-d embeddings, uniform +-0.08 init, SGD at lr 0.7
+    halved every half epoch after epoch 5, batches of 128, the gradient norm clipped at 5."""
+
+    kind: str = option("autoencoder", "autoencoder", choices=("autoencoder",))
+    embedding_dim: int = option(64, "word embedding size, shared by the encoder and the decoder (the paper: 1000)",
+                                minimum=1)
+    hidden_dim: int = option(128, "LSTM state size of every layer (the paper: 1000)", minimum=1)
+    layers: int = option(1, "stacked LSTM layers of the encoder and of the decoder (the paper: 4)", minimum=1)
+    init_scale: float = option(0.08, "every weight drawn uniformly from [-init_scale, init_scale] (Sutskever et "
+                               "al.: 0.08); 0 keeps torch's default initialisation", minimum=0)
+    dropout: float = option(0.0, "dropout between stacked layers (Sutskever et al.: none)", minimum=0.0, maximum=0.9)
+    reverse_source: bool = option(True, "the encoder reads the words right to left, then <eos> (Sutskever et al.)")
+    optimizer: str = option("adam", "adam, adagrad or sgd (the paper: sgd)", choices=("adam", "adagrad", "sgd"))
+    lr_decay_start: float = option(0.0, "epochs of training after which the learning rate is halved every "
+                                   "lr_decay_every epochs (the paper: 5); 0 keeps it constant", minimum=0)
+    lr_decay_every: float = option(0.5, "epochs between two halvings of the learning rate (the paper: 0.5)",
+                                   positive=True)
+
+
 # --- networks, kinds, methods --------------------------------------------------------------------
 
 
@@ -122,6 +147,7 @@ class Method:
 _TEXTUAL = ("vocabulary",)
 _VISUAL = ("image",)
 _SENTIMENT = ("sentiment",)
+_RECONSTRUCTION = ("reconstruction",)
 
 KINDS: dict[str, Kind] = {
     kind.name: kind
@@ -145,6 +171,10 @@ KINDS: dict[str, Kind] = {
         Kind("bilstm", "sentiment", "a BiLSTM; a linear softmax classifier on both directions' final states",
              "sst", ("phrases",), (Network("sentiment", "BiLSTM", "#8c564b", _SENTIMENT),), SentimentModelSettings,
              reads_eos=False, evaluate_on=("val", "test")),
+        Kind("autoencoder", "autoencoder", "an LSTM encoder-decoder that reproduces its input sentence (Sutskever et al. "
+             "2014); the encoder reads the words reversed", "wmt", (),
+             (Network("encoder", "Autoencoder", "#17becf", _RECONSTRUCTION),), AutoencoderSettings,
+             evaluate_on=("val", "test")),
     )
 }
 
@@ -164,6 +194,9 @@ METHODS: dict[str, Method] = {
         Method("input_optimisation", "lingscope.methods.input_optimisation",
                "the 5-gram that maximises each of a readout's drawn units and named words, by corpus search and "
                "four gradient methods (Poerner et al. 2018)", needs_readout=("image", "vocabulary")),
+        Method("step_saliency", "lingscope.methods.step_saliency",
+               "saliency of every source and decoded token for each decoding step of a sequence readout (Li et al. "
+               "2016, Fig. 9)", needs_readout="reconstruction"),
     )
 }
 

@@ -128,9 +128,9 @@ EVALUATION = pa.schema(
         _f("model", pa.string(), "model name"),
         _f("pathway", pa.string(), "the network evaluated (lingscope.core.catalog)"),
         _f("split", pa.string(), "split evaluated (val; test too for the sentiment models)"),
-        _f("metric", pa.string(), "recall@1, recall@5, recall@10, median_rank, chance_recall@1, chance_recall@5, chance_recall@10 (visual); perplexity, cross_entropy (textual); accuracy_fine, accuracy_coarse, majority_fine, majority_coarse (sentiment)"),
-        _f("value", pa.float64(), "the metric's value; recalls and accuracies are fractions of sentences"),
-        _f("n", pa.int64(), "captions (visual), predicted tokens (textual) or sentences (sentiment; coarse: the non-neutral ones) evaluated"),
+        _f("metric", pa.string(), "recall@1, recall@5, recall@10, median_rank, chance_recall@1, chance_recall@5, chance_recall@10 (visual); perplexity, cross_entropy (textual); accuracy_fine, accuracy_coarse, majority_fine, majority_coarse (sentiment); perplexity, cross_entropy, token_accuracy, exact_match (autoencoder)"),
+        _f("value", pa.float64(), "the metric's value; recalls and accuracies are fractions of sentences (token_accuracy: of tokens)"),
+        _f("n", pa.int64(), "captions (visual), predicted tokens (textual; autoencoder but exact_match), or sentences (sentiment; coarse: the non-neutral ones; exact_match) evaluated"),
     ]
 )
 
@@ -147,6 +147,42 @@ PREDICTIONS = pa.schema(
            nullable=True),
         _f("coarse_predicted", pa.int8(), "predicted polarity: 1 when p(3) + p(4) > p(0) + p(1) under the softmax"),
         _f("scores", pa.list_(pa.float32()), "the readout's unnormalised score of every label"),
+    ]
+)
+
+RECONSTRUCTIONS = pa.schema(
+    [
+        _f("model", pa.string(), "model name"),
+        _f("pathway", pa.string(), "the network (lingscope.core.catalog)"),
+        _f("readout", pa.string(), "the sequence readout (reconstruction)"),
+        _f("split", pa.string(), "val or test"),
+        _f("sentence_id", pa.int64(), "joins sentences.sentence_id"),
+        _f("n_tokens", pa.int32(), "tokens to reproduce: the words and <eos>"),
+        _f("log_likelihood", pa.float64(), "sum over the tokens of log p(token) under teacher forcing (nats)"),
+        _f("correct", pa.int32(), "tokens greedy decoding reproduces at their own position (the decoder reads its own "
+           "outputs)"),
+        _f("exact", pa.bool_(), "greedy decoding reproduces every token, <eos> included"),
+        _f("decoded", pa.string(), "the greedy output's first n_tokens tokens, up to its first <eos>, space-joined"),
+    ]
+)
+
+STEP_SALIENCY = pa.schema(
+    [
+        _f("model", pa.string(), "model name from the config"),
+        _f("pathway", pa.string(), "the model's network (lingscope.core.catalog)"),
+        _f("split", pa.string(), "the split the sentence comes from"),
+        _f("sentence_id", pa.int64(), "joins sentences.sentence_id"),
+        _f("chosen", pa.bool_(), "one of the sentences of the figure (step_saliency.figure)"),
+        _f("step", pa.int32(), "decoding step t, from 1; step t reproduces the sentence's t-th token (the last step "
+           "its <eos>)"),
+        _f("target", pa.string(), "y_t: the token step t reproduces"),
+        _f("side", pa.string(), "source: a token the encoder read; decoded: a token the decoder read before step t "
+           "(<eos> at decoded position 0 is its start symbol)"),
+        _f("position", pa.int32(), "the token's position in the sentence, from 1 (the words, then <eos>); decoded: "
+           "0 is the start symbol, p the sentence's p-th token"),
+        _f("token", pa.string(), "the token at that position"),
+        _f("saliency", pa.float32(), "mean over embedding dimensions of |d log p(y_t) / d e| (teacher forcing; Li et "
+           "al. 2016, Fig. 9)"),
     ]
 )
 
@@ -665,6 +701,8 @@ TABLES: dict[str, pa.Schema] = {
     "checks": CHECKS,
     "predictions": PREDICTIONS,
     "saliency": SALIENCY,
+    "reconstructions": RECONSTRUCTIONS,
+    "step_saliency": STEP_SALIENCY,
     "input_optimisation": INPUT_OPTIMISATION,
     "io_summary": IO_SUMMARY,
     "io_table1": IO_TABLE1,

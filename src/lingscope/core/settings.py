@@ -27,15 +27,17 @@ from lingscope.core.errors import InputError
 
 
 def option(default: Any, help: str, *, choices: tuple | None = None, minimum: float | None = None,
-           maximum: float | None = None, positive: bool = False, in_config: bool = True) -> Any:
+           maximum: float | None = None, positive: bool = False, in_config: bool = True,
+           empty: bool = False) -> Any:
     """A settings field: its default, its help text and the values it accepts.
 
     ``positive`` means strictly greater than 0 (for real numbers: learning rates, penalties).
     Tuples of numbers are checked element by element. A field with ``in_config=False`` is a
-    command-line option only: the config section does not list it and it keeps its default.
+    command-line option only: the config section does not list it and it keeps its default. A
+    tuple holds at least one value unless ``empty``.
     """
     meta = {"help": help, "choices": choices, "minimum": minimum, "maximum": maximum, "positive": positive,
-            "in_config": in_config}
+            "in_config": in_config, "empty": empty}
     if isinstance(default, (list, tuple)):
         default = tuple(default)
     return dataclasses.field(default=default, metadata=meta)
@@ -69,7 +71,7 @@ class Settings:
             if kind is bool:
                 kwargs["action"] = argparse.BooleanOptionalAction
             elif typing.get_origin(kind) is tuple:
-                kwargs.update(nargs="+", type=typing.get_args(kind)[0])
+                kwargs.update(nargs="*" if meta.get("empty") else "+", type=typing.get_args(kind)[0])
             else:
                 kwargs["type"] = kind
             if meta["choices"]:
@@ -166,7 +168,7 @@ def _coerce(value: Any, kind: Any, label: str) -> Any:
 
 def _check(value: Any, meta: Mapping[str, Any], label: str) -> None:
     items = value if isinstance(value, tuple) else (value,)
-    if isinstance(value, tuple) and not value:
+    if isinstance(value, tuple) and not value and not meta.get("empty"):
         raise InputError(None, label, "expected at least one value")
     for item in items:
         if meta["choices"] and item not in meta["choices"]:
@@ -209,7 +211,11 @@ class TrainingSettings(Settings):
     seed: int = option(1, "seed of the weights, the data order and every random draw")
     # Options a family opts into by redeclaring them with in_config=True (its config entries then
     # list them); the others train with these defaults.
-    optimizer: str = option("adam", "adam or adagrad", choices=("adam", "adagrad"), in_config=False)
+    optimizer: str = option("adam", "adam, adagrad or sgd", choices=("adam", "adagrad", "sgd"), in_config=False)
+    lr_decay_start: float = option(0.0, "epochs after which the learning rate is halved every lr_decay_every "
+                                   "epochs; 0 keeps it constant", minimum=0, in_config=False)
+    lr_decay_every: float = option(0.5, "epochs between two halvings of the learning rate", positive=True,
+                                   in_config=False)
     l2: float = option(0.0, "L2 penalty: l2 * w is added to the gradient of every weight w (the optimiser's "
                        "weight_decay, the gradient of l2/2 * |w|^2); 0 disables", minimum=0, in_config=False)
     stop_on: str = option("loss", "early stopping and the kept epoch: the validation loss (lower is better) or the "

@@ -129,3 +129,19 @@ class GumbelSettings(GradientSettings):
     tau_decay: float = option(0.99995, "temperature multiplied by this each step (the authors: 0.99995)",
                               positive=True, maximum=1.0)
     tau_min: float = option(0.1, "temperature floor (the authors: 0.1)", positive=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class StepSaliencySettings(Settings):
+    """``step_saliency``: saliency per decoding step of a sequence readout (Li et al. 2016, Fig. 9)."""
+
+    split: str = option("val", "the split whose sentences are scored", choices=("train", "val", "test"))
+    sample: int = option(200, "sentences scored, a seeded sample of the split (0: all); the alignment share is "
+                            "measured on them", minimum=0)
+    figure: int = option(3, "sentences of the figure, one panel each: drawn among those of the split's median "
+                         "length (then the nearest lengths) unless figure_ids names them", minimum=1)
+    figure_ids: tuple[int, ...] = option((), "sentence_ids of the figure's sentences (empty: drawn as above)",
+                                        empty=True)
+    seed: int = option(1, "seed of the sample and of the figure's sentences", minimum=0)
+    batch_sentences: int = option(64, "sentences per batch: each decoding step is one backward pass over it",
+                                  minimum=1)

@@ -10,6 +10,10 @@ A model has one or more **networks** (one model x pathway: IMAGINET has ``textua
   networks, what omission scores and the sentence-level readouts use;
 - named **readouts** (:meth:`Model.readouts`, :meth:`Model.readout`): the output units a method
   or an objective may target, computed from a state or a representation;
+- for a ``sequence`` readout (an autoencoder's reconstruction), a **decoder**
+  (:meth:`Model.decode_start`, :meth:`Model.decode`): the sentence is decoded again from its
+  representation, token by token, each step reading the token before it (teacher forcing, or the
+  model's own previous output in greedy decoding, :func:`greedy_decode`);
 - optionally a strictly left-to-right **cell** (:meth:`Model.cell`): one step from a state and an
   input. Only a network with a cell may use the fast exact paths of the methods (prefix reuse in
   omission, segment runs in the dumps); a network without one gets the generic exact path, so a
@@ -37,11 +41,18 @@ from torch import nn
 from lingscope.core import catalog
 from lingscope.core.errors import InputError
 from lingscope.core.io import atomic_path
+from lingscope.encoding.ids import EOS_ID
 
 # What a readout's units are, which says how objectives and evaluations use them.
 NEXT_TOKEN = "next_token"  # logits over the vocabulary; the state after t tokens predicts token t+1
 REGRESSION = "regression"  # a vector predicted from the representation, regressed on a target of the same name
 CLASSES = "classes"  # unnormalised scores of labels from the representation; the target is a label per example
+SEQUENCE = "sequence"  # logits over the vocabulary of every token of the sentence, decoded from its representation
+
+# The decoder's input at its first step (the token "before" the sentence's first): <eos>, the
+# symbol every sentence ends with, as in Sutskever et al. (2014), where the encoder's <EOS> step
+# starts the decoding.
+START_ID = EOS_ID
 
 
 @dataclass(frozen=True)
@@ -150,6 +161,18 @@ class Model(nn.Module, ABC):
         self.check_network(network)
         return None
 
+    # --- decoders (sequence readouts) -----------------------------------------------------
+    def decode_start(self, network: str, readout: str, representation: torch.Tensor):
+        """The decoder's start state (any object :meth:`decode` takes) from ``(batch,
+        representation_dim)`` representations; only a network with a sequence readout has one."""
+        raise ValueError(f"network {network!r} has no sequence readout {readout!r} to decode")
+
+    def decode(self, network: str, readout: str, carry, emb_in: torch.Tensor) -> tuple[torch.Tensor, object]:
+        """``(states, carry)``: the decoder run over the input embeddings ``emb_in`` (batch, steps,
+        embedding_dim) from ``carry``; ``states`` (batch, steps, dim) go to :meth:`readout`, the
+        returned carry continues the run (greedy decoding feeds one step at a time)."""
+        raise ValueError(f"network {network!r} has no sequence readout {readout!r} to decode")
+
     # --- training -------------------------------------------------------------------------
     @abstractmethod
     def objectives(self) -> tuple[Objective, ...]:
@@ -188,6 +211,50 @@ def sentence_readout(model: Model, network: str, readout: str, ids: torch.Tensor
                      lengths: torch.Tensor) -> torch.Tensor:
     """``(batch, units)`` of a REGRESSION or CLASSES readout: the readout of each sentence's representation."""
     return model.readout(network, readout, model.representation(network, model.embed(ids), lengths))
+
+
+def decoder_inputs(ids: torch.Tensor) -> torch.Tensor:
+    """The teacher-forced decoder input of sentences ``ids`` (batch, time): ``START_ID`` then
+    each sentence's tokens but its last, so step t reads token t - 1 and predicts token t."""
+    return torch.cat([ids.new_full((ids.shape[0], 1), START_ID), ids[:, :-1]], 1)
+
+
+def sequence_logits(model: Model, network: str, readout: str, emb: torch.Tensor, lengths: torch.Tensor,
+                    emb_in: torch.Tensor) -> torch.Tensor:
+    """``(batch, time, units)`` of a SEQUENCE readout with teacher forcing: the sentences ``emb``
+    encoded to their representation, decoded over the input embeddings ``emb_in`` (those of
+    :func:`decoder_inputs`; separate tensors so a gradient can reach either)."""
+    carry = model.decode_start(network, readout, model.representation(network, emb, lengths))
+    states, _ = model.decode(network, readout, carry, emb_in)
+    return model.readout(network, readout, states)
+
+
+def reconstruction_logits(model: Model, network: str, readout: str, ids: torch.Tensor,
+                          lengths: torch.Tensor) -> torch.Tensor:
+    """:func:`sequence_logits` of sentences given as ids; position t scores token t."""
+    return sequence_logits(model, network, readout, model.embed(ids), lengths, model.embed(decoder_inputs(ids)))
+
+
+def greedy_decode(model: Model, network: str, readout: str, ids: torch.Tensor, lengths: torch.Tensor,
+                  steps: int) -> torch.Tensor:
+    """``(batch, steps)`` token ids decoded greedily from each sentence's representation: step t
+    reads the model's own output of step t - 1 (``START_ID`` first)."""
+    carry = model.decode_start(network, readout, model.representation(network, model.embed(ids), lengths))
+    token = ids.new_full((ids.shape[0], 1), START_ID)
+    out = ids.new_empty(ids.shape[0], steps)
+    for t in range(steps):
+        states, carry = model.decode(network, readout, carry, model.embed(token))
+        token = model.readout(network, readout, states).argmax(-1)
+        out[:, t] = token[:, 0]
+    return out
+
+
+def reverse_within(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Each row's first ``length`` positions reversed, the padding left in place (an involution)."""
+    steps = x.shape[1]
+    t = torch.arange(steps, device=x.device)[None, :]
+    index = torch.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)
+    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
 def last(states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -35,7 +35,7 @@ from torch import nn
 
 from lingscope.core.settings import TrainingSettings
 from lingscope.encoding.ids import PAD_ID
-from lingscope.models.base import CLASSES, Cell, Model, Objective, Readout
+from lingscope.models.base import CLASSES, Cell, Model, Objective, Readout, reverse_within
 
 KINDS = ("rnn", "lstm", "bilstm")
 N_LABELS = 5  # SST's labels 0-4
@@ -115,14 +115,6 @@ def stepped(layer: nn.Module, emb: torch.Tensor, p: float) -> torch.Tensor:
             h = torch.tanh(gates)
         out.append(h)
     return torch.stack(out, 1) if out else emb.new_zeros(batch, 0, H)
-
-
-def reverse_within(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Each row's first ``length`` positions reversed, the padding left in place (an involution)."""
-    steps = x.shape[1]
-    t = torch.arange(steps, device=x.device)[None, :]
-    index = torch.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)
-    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
 class SentimentModel(Model):

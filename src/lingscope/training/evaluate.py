@@ -13,6 +13,12 @@
   sentences gives the baselines ``majority_fine`` and ``majority_coarse``. Every sentence's
   prediction goes to ``--predictions`` (the accuracy table's confidence intervals and McNemar
   tests are computed from it).
+- ``sequence`` readouts (``reconstruction``, Li et al. 2016's autoencoder): per-token
+  cross-entropy and perplexity under teacher forcing, as for a language model; and, decoding
+  greedily from each sentence's representation (the decoder reading its own outputs), the token
+  accuracy (tokens reproduced at their own position, ``<eos>`` included) and the exact-match rate
+  (sentences reproduced whole). Every sentence's reconstruction goes to ``--reconstructions``,
+  from which the results by sentence length are drawn.
 """
 
 from __future__ import annotations
@@ -29,18 +35,21 @@ import torch.nn.functional as F
 
 from lingscope.core.errors import InputError, run_cli
 from lingscope.core.io import write_parquet
-from lingscope.core.schemas import EVALUATION, PREDICTIONS
+from lingscope.core.schemas import EVALUATION, PREDICTIONS, RECONSTRUCTIONS
 from lingscope.core.settings import Runtime
 from lingscope.encoding.captions import Sentences, length_batches, load_sentences
-from lingscope.encoding.ids import PAD_ID, load_vocab_checked
+from lingscope.encoding.ids import EOS_ID, PAD_ID, load_vocab_checked
 from lingscope.encoding.images import load_images, split_zscored
 from lingscope.models.base import (
     CLASSES,
     NEXT_TOKEN,
     REGRESSION,
+    SEQUENCE,
     Model,
+    greedy_decode,
     load_model,
     next_token_logits,
+    reconstruction_logits,
     sentence_readout,
     use_runtime,
 )
@@ -90,6 +99,46 @@ def cross_entropy(model: Model, network: str, readout: str, sentences: Sentences
     return total / n, n
 
 
+@torch.no_grad()
+def reconstructions(model: Model, network: str, readout: str, sentences: Sentences, id_to_token: list[str],
+                    device, batch_size: int = 256) -> dict[str, np.ndarray]:
+    """Every sentence's teacher-forced log-likelihood and its greedy reconstruction, in sentence
+    order: ``n_tokens``, ``log_likelihood``, ``correct``, ``exact`` and ``decoded`` (the greedy
+    output's first ``n_tokens`` tokens up to its first ``<eos>``)."""
+    n = len(sentences)
+    out = {"n_tokens": sentences.lengths.astype(np.int32), "log_likelihood": np.empty(n),
+           "correct": np.empty(n, np.int32), "exact": np.empty(n, bool), "decoded": np.empty(n, object)}
+    for index in length_batches(sentences.lengths, batch_size, None):
+        ids, lengths = sentences.padded(index)
+        ids_t, lengths_t = torch.from_numpy(ids).to(device), torch.from_numpy(lengths).to(device)
+        logits = reconstruction_logits(model, network, readout, ids_t, lengths_t)
+        logp = torch.log_softmax(logits.double(), -1).gather(2, ids_t[..., None])[..., 0]
+        inside = ids_t != PAD_ID
+        out["log_likelihood"][index] = (logp * inside).sum(1).cpu().numpy()
+        decoded = greedy_decode(model, network, readout, ids_t, lengths_t, ids.shape[1])
+        hits = (decoded == ids_t) & inside
+        out["correct"][index] = hits.sum(1).cpu().numpy()
+        out["exact"][index] = (hits.sum(1) == lengths_t).cpu().numpy()
+        for row, tokens in zip(index, decoded.cpu().numpy()):
+            words = []
+            for token in tokens[: sentences.lengths[row]]:
+                if token == EOS_ID:
+                    break
+                words.append(id_to_token[token])
+            out["decoded"][row] = " ".join(words)
+    return out
+
+
+def sequence_rows(base: dict, rec: dict[str, np.ndarray]) -> list[dict]:
+    """Perplexity, cross-entropy, token accuracy and exact match of one readout on one split."""
+    tokens = int(rec["n_tokens"].sum())
+    ce = float(-rec["log_likelihood"].sum() / tokens)
+    return [base | {"metric": "cross_entropy", "value": ce, "n": tokens},
+            base | {"metric": "perplexity", "value": float(np.exp(ce)), "n": tokens},
+            base | {"metric": "token_accuracy", "value": float(rec["correct"].sum() / tokens), "n": tokens},
+            base | {"metric": "exact_match", "value": float(rec["exact"].mean()), "n": len(rec["exact"])}]
+
+
 def coarse(labels: np.ndarray) -> np.ndarray:
     """Polarity of 5-way labels: 0 negative (0-1), 1 positive (3-4), -1 neutral (2)."""
     return np.where(labels <= 1, 0, np.where(labels >= 3, 1, -1))
@@ -128,9 +177,12 @@ def _target_table(tables: dict, network: str, readout: str):
     return path
 
 def evaluate(model: Model, extra: dict, sentences: Sentences, tables: dict[str, Path | None], split: str,
-             device, collected: list | None = None) -> list[dict]:
+             device, collected: list | None = None, id_to_token: list[str] | None = None,
+             reconstructed: list | None = None) -> list[dict]:
     """The metric rows of every readout of every network on one split; a class readout's
-    per-sentence predictions (PREDICTIONS tables) are appended to ``collected``."""
+    per-sentence predictions (PREDICTIONS tables) are appended to ``collected``, a sequence
+    readout's reconstructions (RECONSTRUCTIONS tables; the decoded words need ``id_to_token``)
+    to ``reconstructed``."""
     name = extra["name"]
     rows = []
     for network in model.networks:
@@ -154,6 +206,18 @@ def evaluate(model: Model, extra: dict, sentences: Sentences, tables: dict[str, 
                 ce, n = cross_entropy(model, network, readout.name, sentences, device)
                 rows += [base | {"metric": "cross_entropy", "value": ce, "n": n},
                          base | {"metric": "perplexity", "value": float(np.exp(ce)), "n": n}]
+            elif readout.kind == SEQUENCE:
+                words = id_to_token or [str(i) for i in range(readout.units)]
+                rec = reconstructions(model, network, readout.name, sentences, words, device)
+                rows += sequence_rows(base, rec)
+                if reconstructed is not None:
+                    n = len(sentences)
+                    reconstructed.append(pa.table({
+                        "model": [name] * n, "pathway": [network] * n, "readout": [readout.name] * n,
+                        "split": [split] * n, "sentence_id": sentences.sentence_ids,
+                        **{k: rec[k] for k in ("n_tokens", "log_likelihood", "correct", "exact")},
+                        "decoded": pa.array(rec["decoded"].tolist(), pa.string()),
+                    }, schema=RECONSTRUCTIONS))
             elif readout.kind == CLASSES:
                 path = _target_table(tables, network, readout.name)
                 if path is None:
@@ -194,22 +258,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="EVALUATION Parquet table")
     p.add_argument("--predictions", type=Path, help="PREDICTIONS Parquet table: every sentence's prediction by each "
                                                     "class readout (no rows for a model without one)")
+    p.add_argument("--reconstructions", type=Path, help="RECONSTRUCTIONS Parquet table: every sentence's "
+                   "reconstruction by each sequence readout (no rows for a model without one)")
     Runtime.add_arguments(p, "runtime (config: training)")
     args = p.parse_args(argv)
     device = use_runtime(Runtime.from_args(args))
     model, extra = load_model(args.model, device)
     vocab = load_vocab_checked(args.vocab)
     tables = table_paths(args)
-    rows, collected = [], []
+    id_to_token = [None] * len(vocab)
+    for token, i in vocab.items():
+        id_to_token[i] = token
+    rows, collected, reconstructed = [], [], []
     for split in args.split:
         sentences = load_sentences(args.sentences, vocab, split, eos=model.reads_eos)
-        rows += evaluate(model, extra, sentences, tables, split, device, collected)
+        rows += evaluate(model, extra, sentences, tables, split, device, collected, id_to_token, reconstructed)
     for row in rows:
         print(f"{row['model']} {row['pathway']} {row['split']} {row['metric']}: {row['value']:.4f}")
     write_parquet(pa.Table.from_pylist(rows), Path(args.out), EVALUATION, "evaluation")
     if args.predictions:
         table = pa.concat_tables(collected) if collected else PREDICTIONS.empty_table()
         write_parquet(table, args.predictions, PREDICTIONS, "predictions")
+    if args.reconstructions:
+        table = pa.concat_tables(reconstructed) if reconstructed else RECONSTRUCTIONS.empty_table()
+        write_parquet(table, args.reconstructions, RECONSTRUCTIONS, "reconstructions")
     return 0
 
 

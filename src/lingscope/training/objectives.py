@@ -14,6 +14,9 @@
   examples are whole sentences (the root nodes); the train examples are either the sentences
   too or, with ``examples: phrases``, every labelled phrase of the train trees as an example of
   its own (Li et al. 2016).
+- ``sequence`` readouts (``reconstruction``): the sentence decoded from its own representation
+  with teacher forcing (:func:`lingscope.models.base.reconstruction_logits`); mean cross-entropy
+  over its tokens, ``<eos>`` included. Validation averages it over tokens.
 
 The data tables a regression or class target comes from are named in :data:`TARGET_TABLES`.
 """
@@ -36,7 +39,17 @@ from lingscope.core.schemas import SST_LABELS
 from lingscope.encoding.captions import Sentences
 from lingscope.encoding.ids import PAD_ID
 from lingscope.encoding.images import Images, load_images, zscore_stats
-from lingscope.models.base import CLASSES, NEXT_TOKEN, REGRESSION, Model, Objective, next_token_logits, sentence_readout
+from lingscope.models.base import (
+    CLASSES,
+    NEXT_TOKEN,
+    REGRESSION,
+    SEQUENCE,
+    Model,
+    Objective,
+    next_token_logits,
+    reconstruction_logits,
+    sentence_readout,
+)
 
 # regression or class target -> the data table (and train CLI flag) it is read from
 TARGET_TABLES = {"image": "image_features", "sentiment": "phrases"}
@@ -67,6 +80,9 @@ def loss(model: Model, objective: Objective, batch: Batch) -> torch.Tensor:
     if kind == NEXT_TOKEN:
         logits = next_token_logits(model, objective.network, objective.readout, batch.ids, batch.lengths)
         return F.cross_entropy(logits.flatten(0, 1), batch.ids.flatten(), ignore_index=PAD_ID)
+    if kind == SEQUENCE:
+        logits = reconstruction_logits(model, objective.network, objective.readout, batch.ids, batch.lengths)
+        return F.cross_entropy(logits.flatten(0, 1), batch.ids.flatten(), ignore_index=PAD_ID)
     if kind == REGRESSION:
         pred = sentence_readout(model, objective.network, objective.readout, batch.ids, batch.lengths)
         return (1.0 - F.cosine_similarity(pred, batch.targets[objective.readout], dim=1)).mean()
@@ -90,7 +106,7 @@ def loss_and_correct(model: Model, objective: Objective, batch: Batch) -> tuple[
 def validation_weight(model: Model, objective: Objective, batch: Batch) -> int:
     """What a batch's mean loss is weighted by when validation losses are averaged."""
     kind = model.readouts(objective.network)[objective.readout].kind
-    return batch.n_tokens if kind == NEXT_TOKEN else len(batch.lengths)
+    return batch.n_tokens if kind in (NEXT_TOKEN, SEQUENCE) else len(batch.lengths)
 
 
 @dataclass

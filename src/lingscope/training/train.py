@@ -3,8 +3,9 @@
 - The loss is the weighted sum of the model's objectives (IMAGINET: ``alpha * L_T + (1 - alpha) *
   L_V``, Kadar et al. 2017, sec. 3), or, where the model samples them (``task_sampling``, the
   authors' code), one objective per batch drawn by weight.
-- Adam or AdaGrad (``optimizer``), with an optional L2 penalty (``l2``, the optimiser's weight
-  decay); batches of examples of equal length; early stopping on the validation loss, or on
+- Adam, AdaGrad or SGD (``optimizer``), with an optional L2 penalty (``l2``, the optimiser's
+  weight decay) and an optional schedule that halves the learning rate at fixed points of
+  training (``lr_decay_start``, ``lr_decay_every``: Sutskever et al. 2014); batches of examples of equal length; early stopping on the validation loss, or on
   the validation accuracy of the class readouts (``stop_on``). The examples are the corpus's
   sentences, or every labelled phrase of a treebank's train trees (``examples: phrases``, Li et
   al. 2016).
@@ -57,7 +58,18 @@ from lingscope.training.objectives import (
 # Bump when the checkpoint's content changes meaning: older checkpoints are then ignored.
 CHECKPOINT_FORMAT = 3
 
-OPTIMIZERS = {"adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad}
+OPTIMIZERS = {"adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad, "sgd": torch.optim.SGD}
+
+
+def learning_rate(settings: TrainingSettings, progress: float) -> float:
+    """The learning rate after ``progress`` epochs of training: constant, or halved every
+    ``lr_decay_every`` epochs once ``lr_decay_start`` epochs are done (Sutskever et al. 2014:
+    lr 0.7 halved every half epoch after epoch 5). A function of the batch's place only, so a
+    resumed run follows the same schedule."""
+    start = settings.lr_decay_start
+    if start <= 0 or progress < start:
+        return settings.learning_rate
+    return settings.learning_rate * 0.5 ** (int((progress - start) / settings.lr_decay_every + 1e-9) + 1)
 
 
 def _epoch_rng(seed: int, epoch: int) -> np.random.Generator:
@@ -101,6 +113,9 @@ class Trainer:
         tokens, start = 0, time.perf_counter()
         bar = tqdm(total=len(batches), desc=f"{self.name} epoch {epoch}", file=sys.stderr, mininterval=10, unit="batch")
         for k, index in enumerate(batches):
+            if settings.lr_decay_start > 0:
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate(settings, epoch - 1 + k / len(batches))
             batch = self.batch("train", index)
             losses = {o.name: loss(model, o, batch) for o in self._drawn(draws[k])}
             total = model.combine(losses)
