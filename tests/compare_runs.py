@@ -30,6 +30,9 @@ DEFAULT = [
     "omission/sum.textual.parquet", "omission/lm.textual.parquet",
     "models/rnn/metrics.parquet", "models/lstm/metrics.parquet", "models/bilstm/metrics.parquet",
     "analysis/sentiment/accuracy.parquet", "analysis/sentiment/mcnemar.parquet",
+    "models/autoencoder/metrics.parquet", "models/autoencoder/evaluation.parquet",
+    "models/autoencoder/reconstructions.parquet", "analysis/autoencoder/results.csv",
+    "analysis/autoencoder/alignment.csv",
 ]
 
 

@@ -103,7 +103,8 @@ def test_outputs_equal_a_local_run(slurm_run, tiny_run):
     assert sorted(local) == sorted(remote)
     assert len(local) > 60
     differ = [name for name in local if local[name].read_bytes() != remote[name].read_bytes()]
-    metrics = [f"models/{m}/metrics.parquet" for m in ("imaginet", "lm", "sum", "rnn", "lstm", "bilstm")]
+    metrics = [f"models/{m}/metrics.parquet" for m in ("imaginet", "lm", "sum", "rnn", "lstm", "bilstm",
+                                                                     "autoencoder")]
     assert set(differ) <= set(metrics), differ
     for name in metrics:
         a, b = pq.read_table(local[name]), pq.read_table(remote[name])

@@ -194,10 +194,13 @@ def test_activations_cover_the_analysis_split(tiny_run):
         "hive_partitioning=true) group by all").fetchall())
     sst_val = pl.read_parquet(d / "data/sst/sentences.parquet").filter(pl.col("split") == "val")
     n_sst = sst_val["tokens"].list.len().sum()  # the sentiment networks read no <eos>
+    wmt_val = pl.read_parquet(d / "data/wmt/sentences.parquet").filter(pl.col("split") == "val")
+    n_wmt = wmt_val["tokens"].list.len().sum() + wmt_val.height  # the autoencoder's encoder reads <eos>
     assert counts == {k: n_tokens for k in ("imaginet.textual", "imaginet.visual", "sum.textual", "sum.visual",
-                                            "lm.textual")} | {f"{k}.sentiment": n_sst for k in ("rnn", "lstm", "bilstm")}
+                                            "lm.textual")} | {f"{k}.sentiment": n_sst for k in ("rnn", "lstm", "bilstm")} \
+        | {"autoencoder.encoder": n_wmt}
     h_end = con.sql(f"select count(*) from read_parquet('{d}/activations/h_end/*/*/*.parquet', hive_partitioning=true)").fetchall()
-    assert h_end[0][0] == 5 * val.height + 3 * sst_val.height
+    assert h_end[0][0] == 5 * val.height + 3 * sst_val.height + wmt_val.height
     dims = con.sql(f"select distinct len(activation) from read_parquet('{d}/activations/tokens/model=sum/pathway=visual/*.parquet')").fetchall()
     assert dims == [(12,)]  # SUM's visual "state" is the running sum of 12-d embeddings
 
