@@ -40,7 +40,7 @@ from lingscope.encoding.csr import pad, to_csr  # noqa: E402
 from lingscope.encoding.ids import SPECIALS  # noqa: E402
 from lingscope.methods.step_saliency import step_saliency_batch, step_saliency_loop  # noqa: E402
 from lingscope.models.autoencoder import NETWORK, READOUT  # noqa: E402
-from lingscope.models.base import family  # noqa: E402
+from lingscope.models.base import family, pick_device  # noqa: E402
 
 TOLERANCE = 1e-6
 TARGET = 10.0
@@ -56,23 +56,24 @@ def random_sentences(n: int, vocab_size: int, min_words: int, max_words: int, se
     return to_csr(words, n_words, eos=True)
 
 
-def batched(model, flat: np.ndarray, offsets: np.ndarray, batch_sentences: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def batched(model, flat: np.ndarray, offsets: np.ndarray, batch_sentences: int,
+            device: torch.device) -> list[tuple[np.ndarray, np.ndarray]]:
     """Every sentence's (source, decoded), in sentence order, from length-sorted batches."""
     out: list = [None] * (len(offsets) - 1)
     for index in length_batches(np.diff(offsets), batch_sentences, None):
         ids, lengths = pad(flat, offsets, index)
-        src, dec = step_saliency_batch(model, NETWORK, READOUT, torch.from_numpy(ids), torch.from_numpy(lengths))
-        src, dec = src.numpy(), dec.numpy()
+        src, dec = step_saliency_batch(model, NETWORK, READOUT, torch.from_numpy(ids).to(device),
+                                       torch.from_numpy(lengths).to(device))
+        src, dec = src.cpu().numpy(), dec.cpu().numpy()
         for r, k in enumerate(index):
             n = int(lengths[r])
             out[k] = (src[r, :n, :n], dec[r, :n, :n])
     return out
 
 
-def looped(model, flat: np.ndarray, offsets: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+def looped(model, flat: np.ndarray, offsets: np.ndarray, device: torch.device) -> list[tuple[np.ndarray, np.ndarray]]:
     """Every sentence's (source, decoded) from the reference, one sentence at a time."""
-    cpu = torch.device("cpu")
-    return [step_saliency_loop(model, NETWORK, READOUT, flat[offsets[s]:offsets[s + 1]], cpu)
+    return [step_saliency_loop(model, NETWORK, READOUT, flat[offsets[s]:offsets[s + 1]], device)
             for s in range(len(offsets) - 1)]
 
 
@@ -89,6 +90,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="timed runs of each (best counts)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or auto (the model in eval mode; cuDNN off for the "
+                    "gradients, as the method runs)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -97,20 +100,21 @@ def main() -> None:
     settings = catalog.kind("autoencoder").settings(kind="autoencoder", embedding_dim=args.embedding,
                                                     hidden_dim=args.hidden, layers=args.layers)
     torch.manual_seed(settings.seed)
-    model = family("autoencoder").create(settings, args.vocab, {}).eval()
+    device = pick_device(args.device)
+    model = family("autoencoder").create(settings, args.vocab, {}).to(device).eval()
 
-    batched(model, flat, offsets[:9], args.batch_sentences)  # warm-up: allocator, MKL
-    looped(model, flat, offsets[:5])
+    batched(model, flat, offsets[:9], args.batch_sentences, device)  # warm-up: allocator, MKL
+    looped(model, flat, offsets[:5], device)
     holder = {}
-    t_batch, batch_all = best_of(lambda: holder.update(batch=batched(model, flat, offsets, args.batch_sentences)),
-                                 args.repeats)
-    t_loop, loop_all = best_of(lambda: holder.update(loop=looped(model, flat, offsets)), args.repeats)
+    t_batch, batch_all = best_of(lambda: holder.update(batch=batched(model, flat, offsets, args.batch_sentences,
+                                                                     device)), args.repeats)
+    t_loop, loop_all = best_of(lambda: holder.update(loop=looped(model, flat, offsets, device)), args.repeats)
 
     diff = scale = 0.0
     for (b_src, b_dec), (l_src, l_dec) in zip(holder["batch"], holder["loop"]):
         diff = max(diff, float(np.abs(b_src - l_src).max()), float(np.abs(b_dec - l_dec).max()))
         scale = max(scale, float(np.abs(l_src).max()), float(np.abs(l_dec).max()))
-    row = {"sentences": args.sentences, "steps": steps, "vocab": args.vocab, "embedding_dim": args.embedding,
+    row = {"device": str(device), "sentences": args.sentences, "steps": steps, "vocab": args.vocab, "embedding_dim": args.embedding,
            "hidden_dim": args.hidden, "layers": args.layers, "batch_sentences": args.batch_sentences,
            "batched_seconds": batch_all, "loop_seconds": loop_all, "batched_steps_per_s": steps / t_batch,
            "loop_steps_per_s": steps / t_loop, "speedup": t_loop / t_batch, "max_abs_diff": diff,
