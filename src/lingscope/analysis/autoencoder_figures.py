@@ -35,6 +35,12 @@ from lingscope.core.schemas import EVALUATION, RECONSTRUCTIONS, STEP_SALIENCY
 METRICS = ("perplexity", "cross_entropy", "token_accuracy", "exact_match")
 
 
+def _network() -> pl.Expr:
+    """The display name of each row's (model, pathway), as the other figures label networks."""
+    return pl.struct("model", "pathway").map_elements(lambda r: network_name(r["model"], r["pathway"]),
+                                                      return_dtype=pl.String).alias("network")
+
+
 def results_table(evaluation: pl.DataFrame) -> pl.DataFrame:
     """One row per network and split with the sequence readouts' metrics."""
     rows = evaluation.filter(pl.col("metric").is_in(METRICS))
@@ -45,8 +51,7 @@ def results_table(evaluation: pl.DataFrame) -> pl.DataFrame:
         on="metric", index=["model", "pathway", "split"], values="n").rename(
         {"cross_entropy": "tokens", "exact_match": "sentences"})
     out = wide.join(counts, on=["model", "pathway", "split"])
-    out = out.with_columns(pl.struct("model", "pathway").map_elements(
-        lambda r: network_name(r["model"], r["pathway"]), return_dtype=pl.String).alias("network"))
+    out = out.with_columns(_network())
     return out.select("network", "model", "pathway", "split", "sentences", "tokens", *METRICS).sort(
         "network", pl.col("split").replace({"val": "0", "test": "1"}))
 
@@ -71,9 +76,8 @@ def by_length(recon: pl.DataFrame, edges: tuple[int, ...]) -> pl.DataFrame:
         pl.col("exact").mean().alias("exact_match"),
         (-pl.col("log_likelihood").sum() / pl.col("n_tokens").sum()).exp().alias("perplexity"))
     out = out.with_columns(
-        pl.col("bin").map_elements(lambda b: labels[b], return_dtype=pl.String).alias("length"),
-        pl.struct("model", "pathway").map_elements(lambda r: network_name(r["model"], r["pathway"]),
-                                                   return_dtype=pl.String).alias("network"))
+        pl.col("bin").replace_strict(list(range(len(labels))), labels, return_dtype=pl.String).alias("length"),
+        _network())
     return out.sort("network", "split", "bin").select(
         "network", "model", "pathway", "split", "length", "bin", "sentences", "tokens", "token_accuracy",
         "exact_match", "perplexity")
@@ -94,8 +98,7 @@ def alignment(saliency: pl.DataFrame) -> pl.DataFrame:
     out = best.group_by("model", "pathway", "split").agg(
         pl.col("sentence_id").n_unique().alias("sentences"), pl.len().alias("steps"),
         pl.col("aligned").mean().alias("aligned_share"), pl.col("chance").mean().alias("chance_share"))
-    out = out.with_columns(pl.struct("model", "pathway").map_elements(
-        lambda r: network_name(r["model"], r["pathway"]), return_dtype=pl.String).alias("network"))
+    out = out.with_columns(_network())
     return out.select("network", "model", "pathway", "split", "sentences", "steps", "aligned_share",
                       "chance_share").sort("network")
 
