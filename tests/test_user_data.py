@@ -186,9 +186,15 @@ def test_small_karpathy_corpus_finishes_with_warnings(tmp_path):
         "dataset": str(SMALL / "dataset_coco.json"), "features": str(SMALL / "features.npy")})
     config["vocab"]["coco"]["min_count"] = 5
     config["analysis"]["min_count"] = 50
+    # The models of the other corpora are dropped (null): the small corpus is COCO's alone, and
+    # a dropped entry must leave nothing of its own in the DAG.
+    dropped = ("rnn", "lstm", "bilstm", "autoencoder")
+    config["models"].update(dict.fromkeys(dropped))
+    config["parse"]["splits"].update(sst=[], wmt=[])
     path = write_config(tmp_path, config)
     proc = snakemake(tmp_path, "--cores", "2", "--configfile", str(path))
     out = proc.stdout + proc.stderr
+    assert not [m for m in dropped if (tmp_path / "results/models" / m).exists()]
     checks = pl.read_csv(tmp_path / "results/analysis/checks.csv")
     warned = checks.filter(pl.col("status") == "warning")
     subjects = set(warned["subject"])

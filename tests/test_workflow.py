@@ -418,6 +418,12 @@ def test_any_number_of_model_entries_of_a_catalog_kind(tiny_run):
     assert set(re.findall(r"wildcards: model=(\w+)", proc.stdout)) == {"imaginet_authors"}
     assert "--gru authors" in proc.stdout
     config = tiny_config()
+    config["models"]["autoencoder"] = None  # a null entry drops the model and all that reads it
+    proc = snakemake(tiny_run, "-n", "--forceall", "--configfile", str(write_config(tiny_run, config, "tiny-drop.yaml")))
+    jobs = planned_jobs(proc)
+    assert jobs["train"] == len(tiny_config()["models"]) - 1
+    assert "step_saliency" not in jobs and "autoencoder_figures" not in jobs
+    config = tiny_config()
     config["models"]["sum"]["kind"] = "imaginet"
     proc = snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-bad.yaml")), check=False)
     assert proc.returncode != 0

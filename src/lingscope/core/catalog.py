@@ -235,9 +235,12 @@ def network_display(model: str, network: str) -> str:
 
 def check_models(models: dict) -> dict[str, TrainingSettings]:
     """Each ``models.<name>`` entry of a config checked against its kind's settings; an entry
-    named after a kind must be of that kind (its networks are labelled by the catalog)."""
+    named after a kind must be of that kind (its networks are labelled by the catalog). An entry
+    set to ``None`` (``null`` in YAML) is dropped: a config file can remove one of config.yaml's."""
     out = {}
     for name, entry in models.items():
+        if entry is None:
+            continue
         where = f"models.{name}"
         kind_name = entry.get("kind") if isinstance(entry, dict) else None
         if kind_name not in KINDS:
