@@ -45,6 +45,7 @@ bench: $(VENV)/.bench
 	python benchmarks/omission_speed.py
 	python benchmarks/saliency_speed.py
 	python benchmarks/step_saliency_speed.py
+	python benchmarks/attribution_speed.py
 	python benchmarks/autoencoder_training_throughput.py
 	python benchmarks/memory_flat.py
 	python benchmarks/paper_step.py

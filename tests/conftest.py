@@ -67,6 +67,7 @@ def tiny_config() -> dict:
     for method in ("emb", "logit", "smx", "gbl"):
         optimisation[method].update(steps=2, patience=1, max_epochs=2)
     optimisation["gbl"]["samples"] = 2
+    config["attribution"].update(ig_steps=8)
     return config
 
 

@@ -17,6 +17,10 @@ checks the method against a reference that does not share its fast path:
 - ``representations``: the CLI's representations and states against a plain forward pass.
 - ``step_saliency``: the batched pass (through the CLI, on Parquet) against one backward per
   sentence and step, run alone and unpadded, to 1e-6.
+- ``attribution``: the batched saliency, gradient x input and integrated gradients (through the
+  CLI, on Parquet) against Captum's Saliency, InputXGradient and IntegratedGradients called on one
+  sentence at a time, unpadded, with the score written out here from the readout's kind, to 1e-5;
+  and the completeness gap against Captum's convergence delta.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from lingscope.encoding.csr import pad, to_csr
 from lingscope.encoding.ids import EOS_ID, PAD_ID, SPECIALS
 from lingscope.methods import (
     activations,
+    attribution,
     input_optimisation,
     omission,
     representations,
@@ -44,12 +49,16 @@ from lingscope.methods import (
     step_saliency,
 )
 from lingscope.models.base import (
+    CLASSES,
+    NEXT_TOKEN,
+    REGRESSION,
     Model,
     decoder_inputs,
     family,
     last,
     load_model,
     mask,
+    next_token_logits_of,
     save_model,
     sentence_readout,
     sequence_logits,
@@ -389,7 +398,67 @@ def run_step_saliency(model, network, path, files, tmp_path):
         assert dec[dec["position"] == 0]["token"].eq("<eos>").all()
 
 
-RUNNERS = {"activations": run_activations, "omission": run_omission, "retrieval_examples": run_retrieval_examples,
+def captum_forward(model, network, ids):
+    """The score of one unpadded sentence ``ids`` (1, L) as a function of its embeddings, written
+    from the readout's kind without lingscope's batching: Captum's forward function."""
+    readout = next(iter(model.readouts(network).values()))
+    lengths = torch.tensor([ids.shape[1]])
+    if readout.kind in (CLASSES, REGRESSION):
+        with torch.no_grad():
+            out = model.readout(network, readout.name, model.representation(network, model.embed(ids), lengths))
+
+    def forward(emb):
+        n = emb.shape[0]
+        if readout.kind in (CLASSES, REGRESSION):
+            v = model.readout(network, readout.name, model.representation(network, emb, lengths.expand(n)))
+            return v[:, out.argmax()] if readout.kind == CLASSES else v @ (out[0] / out[0].norm())
+        if readout.kind == NEXT_TOKEN:
+            logits = next_token_logits_of(model, network, readout.name, emb, lengths.expand(n))
+        else:
+            emb_in = model.embed(decoder_inputs(ids)).detach().expand(n, -1, -1)
+            logits = sequence_logits(model, network, readout.name, emb, lengths.expand(n), emb_in)
+        return torch.log_softmax(logits, -1)[:, torch.arange(ids.shape[1]), ids[0]].sum(1)
+
+    return forward
+
+
+def run_attribution(model, network, path, files, tmp_path):
+    from captum.attr import InputXGradient, IntegratedGradients, Saliency
+
+    root = files["root"]
+    out = tmp_path / "attribution.parquet"
+    assert attribution.main(["--model", str(path), "--pathway", network, "--sentences", str(root / "sentences.parquet"),
+                             "--vocab", str(root / "vocab.parquet"), "--split", "val", "--sample", "0",
+                             "--ig-steps", "16", "--batch-sentences", "5", "--batch-rows", "24", "--device", "cpu",
+                             "--out", str(out)]) == 0
+    table = pq.read_table(out).to_pandas()
+    assert len(table) == int(files["n_words"].sum())
+    flat, offsets = layout(files, model)
+    k = 0
+    for s, n in enumerate(files["n_words"]):  # the reference: Captum, one sentence at a time, no padding
+        ids = torch.from_numpy(flat[offsets[s]:offsets[s + 1]])[None]
+        forward = captum_forward(model, network, ids)
+        emb = model.embed(ids).detach()
+        sal = Saliency(forward).attribute(emb, abs=True)[0, :n]
+        gxi = InputXGradient(forward).attribute(emb)[0, :n]
+        ig, delta = IntegratedGradients(forward).attribute(emb, baselines=torch.zeros_like(emb), n_steps=16,
+                                                          return_convergence_delta=True)
+        rows = table.iloc[k:k + n]
+        assert (rows["sentence_id"] == 100 + s).all() and rows["position"].tolist() == list(range(1, n + 1))
+        for column, ref in (("saliency_norm", sal.norm(dim=-1)), ("gxi_norm", gxi.norm(dim=-1)),
+                            ("gxi_total", gxi.sum(-1)), ("ig_norm", ig[0, :n].norm(dim=-1)),
+                            ("ig_total", ig[0, :n].sum(-1))):
+            np.testing.assert_allclose(rows[column].to_numpy(), ref.detach().double().numpy(), atol=1e-5, rtol=1e-5,
+                                       err_msg=column)
+        # the gap is a difference of scores: float32 rounding scales with them
+        scale = max(1.0, abs(rows["score"].iloc[0]))
+        np.testing.assert_allclose(rows["completeness_gap"].iloc[0], float(delta), atol=1e-5 * scale)
+        np.testing.assert_allclose(rows["score"].iloc[0], float(forward(emb).detach()), atol=1e-5, rtol=1e-5)
+        k += n
+    assert table["saliency_norm"].max() > 0 and table["ig_norm"].max() > 0
+
+
+RUNNERS = {"activations": run_activations, "attribution": run_attribution, "omission": run_omission, "retrieval_examples": run_retrieval_examples,
            "saliency": run_saliency, "representations": run_representations,
            "input_optimisation": run_input_optimisation, "step_saliency": run_step_saliency}
 

@@ -14,11 +14,12 @@ import yaml
 from lingscope.analysis.settings import (CheckSettings, DistributionSettings, MutualInformationSettings,
                                         OmissionWordSettings, PoernerTableSettings, ProbeSettings, RidgeSettings,
                                         TopContextSettings, TsneSettings, UnitFigureSettings,
-                                        AutoencoderFigureSettings)
+                                        AutoencoderFigureSettings, AgreementSettings)
 from lingscope.core import catalog, settings
 from lingscope.data.settings import VocabSettings
 from lingscope.methods.settings import (
     ActivationSettings,
+    AttributionSettings,
     CorpusSearchSettings,
     GradientSettings,
     GumbelSettings,
@@ -153,6 +154,8 @@ CONFIG_SECTIONS = {
     "saliency": SaliencySettings,
     "step_saliency": StepSaliencySettings,
     "autoencoder_figures": AutoencoderFigureSettings,
+    "attribution": AttributionSettings,
+    "agreement": AgreementSettings,
     "input_optimisation": InputOptimisationSettings,
     "input_optimisation.crp": CorpusSearchSettings,
     "input_optimisation.emb": GradientSettings,

@@ -13,7 +13,7 @@ from conftest import REPO, planned_jobs, snakemake
 RULES = REPO / "workflow" / "rules"
 PAPER = REPO / "workflow" / "configs" / "paper.yaml"
 TORCH_RULES = {"train", "evaluate", "activations", "omission", "saliency", "representations", "input_optimisation",
-               "step_saliency"}
+               "step_saliency", "attribution"}
 # Files the paper config reads, relative to the folder snakemake runs in.
 PAPER_INPUTS = [
     "data/coco/dataset_coco.json",
@@ -58,7 +58,8 @@ def test_every_rule_declares_threads_memory_runtime_and_torch_rules_gpu():
 def test_local_rules_are_the_tiny_ones():
     assert _local_rules() == {"synth_sst", "data_sst", "parse_merge", "parse_accuracy", "training_summary",
                               "distributions", "examples", "checks", "sentiment_accuracy", "sentiment_figures",
-                              "poerner_figures", "omission_words", "unit_figures", "autoencoder_figures"}
+                              "poerner_figures", "omission_words", "unit_figures", "autoencoder_figures",
+                              "agreement"}
     assert _local_rules() <= set(_rule_blocks())
 
 

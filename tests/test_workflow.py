@@ -110,10 +110,10 @@ def test_corpus_setting_replans_only_that_corpus(tiny_run):
     path = write_config(tiny_run, config, "tiny-sst.yaml")
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(path)))
     # The SST's data, its parse and the sentiment models' chains; nothing of MSCOCO's.
-    sentiment = {"train", "evaluate", "activations", "omission", "saliency", "representations"}
+    sentiment = {"train", "evaluate", "activations", "omission", "saliency", "representations", "attribution"}
     assert set(jobs) == {"synth_sst", "data_sst", "vocab", "parse_shard", "parse_merge", "checks", "all",
                          "training_summary", "sentiment_accuracy", "sentiment_figures", "top_contexts",
-                         "unit_figures"} | sentiment
+                         "unit_figures", "agreement"} | sentiment
     assert jobs["vocab"] == 1 and jobs["parse_shard"] == 1
     assert all(jobs[rule] == 3 for rule in sentiment)  # RNN, LSTM, BiLSTM
 
@@ -254,11 +254,11 @@ def test_one_sentiment_models_setting_reruns_only_its_chain(tiny_run):
     proc = snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-lstm.yaml")))
     jobs = planned_jobs(proc)
     assert set(re.findall(r"wildcards: model=(\w+)", proc.stdout)) == {"lstm"}
-    for rule in ("train", "evaluate", "activations", "omission", "saliency", "representations"):
+    for rule in ("train", "evaluate", "activations", "omission", "saliency", "representations", "attribution"):
         assert jobs[rule] == 1, rule
     assert set(jobs) == {"train", "evaluate", "activations", "omission", "saliency", "representations",
-                         "sentiment_accuracy", "sentiment_figures", "training_summary", "checks", "top_contexts",
-                         "unit_figures", "all"}
+                         "attribution", "sentiment_accuracy", "sentiment_figures", "training_summary", "checks",
+                         "top_contexts", "unit_figures", "agreement", "all"}
     assert jobs["top_contexts"] == 1
 
 
@@ -374,16 +374,16 @@ def _inputs(text: str) -> dict[str, set[str]]:
         # The plotting helpers: exactly the four analyses that draw figures ...
         ("analysis/plotting.py", {"training_summary", "distributions", "ridge", "examples", "sentiment_figures",
                                   "poerner_figures", "omission_words", "unit_figures", "mutual_information", "probe",
-                                  "autoencoder_figures"},
+                                  "autoencoder_figures", "agreement"},
          set()),
         # ... and one analysis: only its own rule.
         ("analysis/ridge.py", {"ridge", "omission_words", "probe"}, set()),
         # The family module, which the model loader imports by name: every job that loads a model,
         # and the analyses that read what they write.
         ("models/imaginet.py", {"train", "evaluate", "activations", "omission", "retrieval_examples",
-                                "input_optimisation"},
+                                "input_optimisation", "attribution"},
          {"training_summary", "distributions", "ridge", "examples", "checks", "poerner_figures", "omission_words",
-          "top_contexts", "unit_figures", "probe", "mutual_information"}),
+          "top_contexts", "unit_figures", "probe", "mutual_information", "agreement"}),
     ],
 )
 def test_touching_a_module_replans_the_rules_that_import_it(tiny_run, tmp_path, module, importers, downstream):

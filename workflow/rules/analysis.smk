@@ -13,6 +13,7 @@ localrules:
     omission_words,
     unit_figures,
     autoencoder_figures,
+    agreement,
 
 
 rule training_summary:
@@ -582,3 +583,37 @@ rule autoencoder_figures:
         " --reconstructions {input.reconstructions} --step-saliency {input.step_saliency} {params.settings}"
         " --results {output.results} --by-length {output.by_length} --by-length-figure {output.by_length_figure}"
         " --alignment {output.alignment} --fig9 {output.fig9} > {log} 2>&1"
+
+
+# How far the attribution methods agree, per network (METHODS.md sec. 4).
+
+
+rule agreement:
+    input:
+        unpack(agreement_inputs),
+        code=code("lingscope.analysis.agreement"),
+    output:
+        table=report(
+            f"{agreement_dir()}/agreement.csv",
+            caption="../report/agreement.rst",
+            category="Attribution",
+        ),
+        parquet=f"{agreement_dir()}/agreement.parquet",
+        figure=report(
+            f"{agreement_dir()}/agreement.png",
+            caption="../report/agreement_figure.rst",
+            category="Attribution",
+        ),
+    log:
+        f"{RESULTS}/logs/analysis/agreement.log",
+    conda:
+        env("lingscope")
+    threads: 1
+    resources:
+        mem_mb=mem_mb(1500, 6),
+        runtime=runtime(10),
+    params:
+        settings=settings_args(AgreementSettings, "agreement"),
+    shell:
+        "python -m lingscope.analysis.agreement --omission {input.omission} --attribution {input.attribution}"
+        " {params.settings} --table {output.table} --figure {output.figure} > {log} 2>&1"

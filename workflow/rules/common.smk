@@ -23,6 +23,7 @@ sys.path.insert(0, str(SRC))
 
 # The catalog and the settings objects (all torch-free: planning stays fast).
 from lingscope.analysis.settings import (  # noqa: E402
+    AgreementSettings,
     AutoencoderFigureSettings,
     CheckSettings,
     DistributionSettings,
@@ -43,6 +44,7 @@ from lingscope.core.settings import Runtime  # noqa: E402
 from lingscope.data.settings import VocabSettings  # noqa: E402
 from lingscope.methods.settings import (  # noqa: E402
     ActivationSettings,
+    AttributionSettings,
     CorpusSearchSettings,
     ExampleSettings,
     GradientSettings,
@@ -680,6 +682,33 @@ def li_targets():
 
 
 # --- Li et al. 2016: the autoencoder --------------------------------------------------------
+def attribution_path(model, pathway):
+    return f"{RESULTS}/attribution/{model}.{pathway}.parquet"
+
+
+def attribution_networks():
+    """The (model, network) pairs attribution applies to (the catalog says) that omission also scores."""
+    scored = set(model_pathways("omission"))
+    return [n for n in model_pathways("attribution") if n in scored]
+
+
+def agreement_dir():
+    return f"{RESULTS}/analysis/agreement"
+
+
+def agreement_inputs(wildcards):
+    return {
+        "omission": [omission_path(m, p) for m, p in attribution_networks()],
+        "attribution": [attribution_path(m, p) for m, p in attribution_networks()],
+    }
+
+
+def agreement_targets():
+    if not attribution_networks():
+        return []
+    return [f"{agreement_dir()}/agreement.csv", f"{agreement_dir()}/agreement.png"]
+
+
 def step_saliency_path(model, pathway):
     return f"{RESULTS}/step_saliency/{model}.{pathway}.parquet"
 
@@ -806,6 +835,7 @@ def final_targets():
         *li_targets(),
         *io_targets(),
         *autoencoder_targets(),
+        *agreement_targets(),
         checks_csv(),
     ]
 

@@ -208,3 +208,30 @@ rule step_saliency:
         "OMP_NUM_THREADS={threads} python -m lingscope.methods.step_saliency --model {input.model}"
         " --pathway {wildcards.pathway} --sentences {input.sentences} --vocab {input.vocab}"
         " {params.settings} {params.runtime} --threads {threads} --out {output.table} > {log} 2>&1"
+
+
+rule attribution:
+    input:
+        unpack(model_corpus),
+        model=model_file("{model}"),
+        code=model_code("lingscope.methods.attribution"),
+    output:
+        table=attribution_path("{model}", "{pathway}"),
+    log:
+        f"{RESULTS}/logs/attribution/{{model}}-{{pathway}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/attribution/{{model}}-{{pathway}}.tsv"
+    conda:
+        env("lingscope")
+    threads: 1
+    resources:
+        mem_mb=mem_mb(3000, 2),
+        runtime=runtime(120),
+        gpu=gpus(),
+    params:
+        settings=settings_args(AttributionSettings, "attribution"),
+        runtime=runtime_args(),
+    shell:
+        "OMP_NUM_THREADS={threads} python -m lingscope.methods.attribution --model {input.model}"
+        " --pathway {wildcards.pathway} --sentences {input.sentences} --vocab {input.vocab}"
+        " {params.settings} {params.runtime} --threads {threads} --out {output.table} > {log} 2>&1"

@@ -138,3 +138,11 @@ class AutoencoderFigureSettings(Settings):
 
     length_bins: tuple[int, ...] = option((10, 20, 30, 40), "upper edges (words) of the length bins; the last bin "
                                           "holds the longer sentences")
+
+
+@dataclasses.dataclass(frozen=True)
+class AgreementSettings(Settings):
+    """How far the attribution methods agree (``agreement`` in the config)."""
+
+    min_words: int = option(3, "words a sentence needs for the within-sentence correlation and the top-word share",
+                            minimum=2)

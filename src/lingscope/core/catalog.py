@@ -194,6 +194,9 @@ METHODS: dict[str, Method] = {
         Method("input_optimisation", "lingscope.methods.input_optimisation",
                "the 5-gram that maximises each of a readout's drawn units and named words, by corpus search and "
                "four gradient methods (Poerner et al. 2018)", needs_readout=("image", "vocabulary")),
+        Method("attribution", "lingscope.methods.attribution",
+               "saliency, gradient x input and integrated gradients of each word, for the score of the network's "
+               "readout (METHODS.md sec. 4)"),
         Method("step_saliency", "lingscope.methods.step_saliency",
                "saliency of every source and decoded token for each decoding step of a sequence readout (Li et al. "
                "2016, Fig. 9)", needs_readout="reconstruction"),

@@ -166,6 +166,29 @@ RECONSTRUCTIONS = pa.schema(
     ]
 )
 
+ATTRIBUTION = pa.schema(
+    [
+        _f("sentence_id", pa.int64(), "joins sentences.sentence_id (and omission on sentence_id, position)"),
+        _f("position", pa.int32(), "1-based word position"),
+        _f("token", pa.string(), "the word as the sentences table has it"),
+        _f("model", pa.string(), "model name from the config"),
+        _f("pathway", pa.string(), "the model's network (lingscope.core.catalog)"),
+        _f("readout", pa.string(), "the readout whose score S is attributed (its kind defines S: the predicted "
+           "class's score, the predicted vector's length along its direction, or a log-likelihood)"),
+        _f("split", pa.string(), "the split the sentence comes from"),
+        _f("saliency_norm", pa.float64(), "L2 norm over embedding dimensions of dS/de at the word (Captum Saliency)"),
+        _f("gxi_norm", pa.float64(), "L2 norm over dimensions of gradient x input, e * dS/de (Captum InputXGradient)"),
+        _f("gxi_total", pa.float64(), "signed total over dimensions of gradient x input"),
+        _f("ig_norm", pa.float64(), "L2 norm over dimensions of integrated gradients from the zero embedding "
+           "(Captum IntegratedGradients)"),
+        _f("ig_total", pa.float64(), "signed total over dimensions of integrated gradients"),
+        _f("score", pa.float64(), "the sentence's score S(e) (repeated on its words)"),
+        _f("baseline_score", pa.float64(), "S of the all-zero embedding baseline (repeated on its words)"),
+        _f("completeness_gap", pa.float64(), "integrated gradients over every position of the sentence minus "
+           "(S(e) - S(baseline)): what the integral rule leaves of completeness (repeated on its words)"),
+    ]
+)
+
 STEP_SALIENCY = pa.schema(
     [
         _f("model", pa.string(), "model name from the config"),
@@ -330,6 +353,25 @@ RIDGE_POSITIONS = pa.schema(
         _f("network", pa.string(), _NETWORK_DOC),
         _f("position_bin", pa.string(), "first, second, third, middle, antepenult, penult or last"),
         _f("coefficient", pa.float64(), "main-effect coefficient of the bin in the FULL model (Fig. 6)"),
+    ]
+)
+
+AGREEMENT = pa.schema(
+    [
+        _f("network", pa.string(), _NETWORK_DOC),
+        _f("model", pa.string(), "model name from the config"),
+        _f("pathway", pa.string(), "the model's network (lingscope.core.catalog)"),
+        _f("method_a", pa.string(), "omission, saliency, gradient x input or integrated gradients (their norms)"),
+        _f("method_b", pa.string(), "the other method of the pair"),
+        _f("words", pa.int64(), "words scored by both (the attribution sample joined with the omission table)"),
+        _f("sentences", pa.int64(), "sentences with at least agreement.min_words words (the within-sentence measures)"),
+        _f("spearman", pa.float64(), "token-level Spearman correlation of the two scores over all the words"),
+        _f("spearman_low", pa.float64(), "lower end of its 95% interval (Fisher z, se 1.03/sqrt(n-3))"),
+        _f("spearman_high", pa.float64(), "upper end of its 95% interval"),
+        _f("within_sentence", pa.float64(), "mean over sentences of the Spearman correlation inside each sentence "
+           "(sentences where either score is constant left out)"),
+        _f("top_word", pa.float64(), "share of sentences whose highest-scoring word is the same by both methods (sentences with a tie for "
+           "the top left out)"),
     ]
 )
 
@@ -703,6 +745,8 @@ TABLES: dict[str, pa.Schema] = {
     "saliency": SALIENCY,
     "reconstructions": RECONSTRUCTIONS,
     "step_saliency": STEP_SALIENCY,
+    "attribution": ATTRIBUTION,
+    "agreement": AGREEMENT,
     "input_optimisation": INPUT_OPTIMISATION,
     "io_summary": IO_SUMMARY,
     "io_table1": IO_TABLE1,

@@ -145,3 +145,22 @@ class StepSaliencySettings(Settings):
     seed: int = option(1, "seed of the sample and of the figure's sentences", minimum=0)
     batch_sentences: int = option(64, "sentences per batch: each decoding step is one backward pass over it",
                                   minimum=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class AttributionSettings(Settings):
+    """``attribution``: saliency, gradient x input and integrated gradients of every network's score."""
+
+    split: str = option("val", "the split whose sentences are scored (the omission scores' split, so the two join)",
+                        choices=("train", "val", "test"))
+    sample: int = option(200, "sentences scored, a seeded sample of the split (0: all)", minimum=0)
+    seed: int = option(1, "seed of the sample", minimum=0)
+    ig_steps: int = option(50, "points of integrated gradients' integral (Captum's n_steps; its default: 50)",
+                           minimum=1)
+    ig_method: str = option("gausslegendre", "integral rule, as Captum's method argument",
+                            choices=("gausslegendre", "riemann_left", "riemann_right", "riemann_middle",
+                                     "riemann_trapezoid"))
+    batch_sentences: int = option(64, "sentences per batch", minimum=1)
+    batch_rows: int = option(512, "rows (sentences x integration points) per backward pass (bounds memory; on a "
+                             "CPU, 512 was faster than 4096 for both a class and a vocabulary readout)",
+                             minimum=1)

@@ -200,11 +200,22 @@ def next_token_logits(model: Model, network: str, readout: str, ids: torch.Tenso
 
     Only a strictly left-to-right network (one with a cell) may predict the next token: the
     state of a bidirectional one has already read it."""
+    return next_token_logits_of(model, network, readout, model.embed(ids), lengths)
+
+
+def next_token_logits_of(model: Model, network: str, readout: str, emb: torch.Tensor,
+                         lengths: torch.Tensor) -> torch.Tensor:
+    """:func:`next_token_logits` of embeddings ``emb`` (free or interpolated ones, for gradients)."""
+    return model.readout(network, readout, next_token_states(model, network, emb, lengths))
+
+
+def next_token_states(model: Model, network: str, emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``(batch, time, dim)``: the state each position's next-token prediction reads (the state
+    after t - 1 tokens; zero for the first), for a strictly left-to-right network only."""
     if model.cell(network) is None:
         raise ValueError(f"network {network!r} has no left-to-right cell: a next-token readout would read its target")
-    states = model.states(network, model.embed(ids), lengths)
-    shifted = torch.cat([states.new_zeros(states.shape[0], 1, states.shape[2]), states[:, :-1]], 1)
-    return model.readout(network, readout, shifted)
+    states = model.states(network, emb, lengths)
+    return torch.cat([states.new_zeros(states.shape[0], 1, states.shape[2]), states[:, :-1]], 1)
 
 
 def sentence_readout(model: Model, network: str, readout: str, ids: torch.Tensor,
@@ -224,9 +235,14 @@ def sequence_logits(model: Model, network: str, readout: str, emb: torch.Tensor,
     """``(batch, time, units)`` of a SEQUENCE readout with teacher forcing: the sentences ``emb``
     encoded to their representation, decoded over the input embeddings ``emb_in`` (those of
     :func:`decoder_inputs`; separate tensors so a gradient can reach either)."""
+    return model.readout(network, readout, decoder_states(model, network, readout, emb, lengths, emb_in))
+
+
+def decoder_states(model: Model, network: str, readout: str, emb: torch.Tensor, lengths: torch.Tensor,
+                   emb_in: torch.Tensor) -> torch.Tensor:
+    """``(batch, time, dim)``: the decoder states behind :func:`sequence_logits`."""
     carry = model.decode_start(network, readout, model.representation(network, emb, lengths))
-    states, _ = model.decode(network, readout, carry, emb_in)
-    return model.readout(network, readout, states)
+    return model.decode(network, readout, carry, emb_in)[0]
 
 
 def reconstruction_logits(model: Model, network: str, readout: str, ids: torch.Tensor,

@@ -1,0 +1,281 @@
+"""Gradient attribution of every network's score to its input tokens: first-derivative saliency,
+gradient x input and integrated gradients (METHODS.md sec. 4; Li et al. 2016, sec. 5; Sundararajan
+et al. 2017), with Captum's definitions.
+
+**The score** a network's tokens are attributed to is a scalar per sentence, fixed by the kind of
+the network's readout (its first one), never by the model:
+
+- ``classes``: the unnormalised score S_c of the class c the network predicts for the sentence
+  (as :mod:`lingscope.methods.saliency`);
+- ``regression``: the predicted vector's length along its own direction at the real input,
+  ``<v(e), v(x)/|v(x)|>``: the vector analogue of "the predicted class's score" (the direction
+  is fixed, as Captum's ``target`` is, so an interpolated input is scored along the same axis);
+- ``next_token``: the sentence's log-likelihood, ``sum_t log p(w_t | w_<t)`` over its tokens;
+- ``sequence``: the log-likelihood of the sentence decoded from its representation with teacher
+  forcing, ``sum_t log p(y_t | y_<t, r)``; the decoder's inputs stay the real tokens', and only
+  the tokens the network reads are attributed.
+
+**The attributions** of the embedding vector e_t of every position t (a word read twice has two
+rows), for each embedding dimension j, with ``g = dS/de`` at the real input:
+
+- saliency ``|g_tj|`` (Captum ``Saliency``, ``abs=True``); its L2 norm over j is ``saliency_norm``;
+- gradient x input ``e_tj g_tj`` (Captum ``InputXGradient``); ``gxi_norm``, and ``gxi_total``,
+  the signed total over j;
+- integrated gradients ``(e_tj - b_tj) * int_0^1 dS(b + a (e - b))/de_tj da`` (Captum
+  ``IntegratedGradients``), the integral by Captum's rule (``ig_method``: Gauss-Legendre by
+  default, or a Riemann rule) over ``ig_steps`` points; the baseline b is the zero embedding.
+  ``ig_norm`` and ``ig_total`` as above.
+
+Integrated gradients is complete: over every position of a sentence (``<eos>`` too where the
+network reads one), the attributions add up to ``S(e) - S(b)``. ``completeness_gap`` is what the
+quadrature leaves of that identity: ``sum_tj IG_tj - (S(e) - S(b))``; more steps shrink it.
+
+**Batched.** Sentences are independent (eval mode), so the gradient of the total score of a batch
+holds every sentence's own gradient: one backward pass gives the saliency of a whole batch, and
+one more the integrated gradients of the batch at all ``ig_steps`` points, the points laid along
+the batch dimension (``batch_rows`` rows per pass bounds memory). Captum calls the model once per
+sentence; ``benchmarks/attribution_speed.py`` measures the difference, and
+``tests/test_attribution.py`` checks the values against Captum's to 1e-5. On CUDA the passes run
+with cuDNN off, as every gradient method here.
+
+Only words are written (the omission table's tokens, so the two join on sentence_id and
+position); a seeded sample of ``attribution.sample`` sentences of the split (0: all).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from lingscope.core.errors import InputError, run_cli
+from lingscope.core.io import write_parquet
+from lingscope.core.schemas import ATTRIBUTION
+from lingscope.core.settings import Runtime
+from lingscope.encoding.captions import Sentences, length_batches, load_sentences
+from lingscope.encoding.csr import offsets_of, positions
+from lingscope.encoding.ids import load_vocab_checked
+from lingscope.methods.saliency import gradient_context
+from lingscope.methods.settings import AttributionSettings
+from lingscope.models.base import (
+    CLASSES,
+    NEXT_TOKEN,
+    REGRESSION,
+    SEQUENCE,
+    Model,
+    decoder_inputs,
+    decoder_states,
+    mask,
+    next_token_states,
+    open_network,
+)
+
+SCORES = {
+    CLASSES: "the predicted class's unnormalised score",
+    REGRESSION: "the predicted vector's length along its own direction",
+    NEXT_TOKEN: "the sentence's log-likelihood under next-token prediction",
+    SEQUENCE: "the log-likelihood of the sentence decoded from its representation (teacher forcing)",
+}
+
+
+def score_readout(model: Model, network: str) -> tuple[str, str]:
+    """``(readout, kind)``: the readout whose score is attributed (the network's first)."""
+    readouts = list(model.readouts(network).values())
+    if not readouts:
+        raise ValueError(f"network {network!r} has no readout to attribute")
+    return readouts[0].name, readouts[0].kind
+
+
+class Score:
+    """The scalar score S(e) per sentence of a batch of embeddings ``e`` (see the module doc).
+
+    Built once from the real input (``ids``, ``lengths``), which fixes what an interpolated input
+    is scored against: the predicted class, the predicted direction, the tokens to predict.
+    Called on ``repeat`` stacked copies of the batch (the points of an integral), it scores each.
+    """
+
+    def __init__(self, model: Model, network: str, ids: torch.Tensor, lengths: torch.Tensor):
+        self.model, self.network, self.ids, self.lengths = model, network, ids, lengths
+        self.readout, self.kind = score_readout(model, network)
+        if self.kind not in SCORES:
+            raise ValueError(f"network {network!r}: no attribution score for a {self.kind!r} readout")
+        self.reference = None
+        if self.kind in (CLASSES, REGRESSION):
+            with torch.no_grad():
+                out = model.readout(network, self.readout, model.representation(network, model.embed(ids), lengths))
+            if self.kind == CLASSES:
+                self.reference = out.argmax(1)
+            else:
+                self.reference = out / out.norm(dim=1, keepdim=True).clamp(min=1e-12)
+        if self.kind == SEQUENCE:
+            self.emb_in = model.embed(decoder_inputs(ids)).detach()
+
+    def __call__(self, emb: torch.Tensor) -> torch.Tensor:
+        repeat = emb.shape[0] // self.ids.shape[0]
+        lengths = self.lengths.repeat(repeat)
+        m, network, readout = self.model, self.network, self.readout
+        if self.kind in (CLASSES, REGRESSION):
+            out = m.readout(network, readout, m.representation(network, emb, lengths))
+            reference = self.reference.repeat(repeat) if self.kind == CLASSES else self.reference.repeat(repeat, 1)
+            if self.kind == CLASSES:
+                return out.gather(1, reference[:, None]).squeeze(1)
+            return (out * reference).sum(1)
+        if self.kind == NEXT_TOKEN:
+            states = next_token_states(m, network, emb, lengths)
+        else:
+            states = decoder_states(m, network, readout, emb, lengths, self.emb_in.repeat(repeat, 1, 1))
+        # The vocabulary logits of the sentences' own positions only: padding would cost as much
+        # as a word, and the logits are most of the work.
+        inside = mask(lengths, states.shape[1]).bool()
+        logits = m.readout(network, readout, states[inside])
+        log_p = torch.log_softmax(logits, -1).gather(1, self.ids.repeat(repeat, 1)[inside][:, None]).squeeze(1)
+        row = torch.arange(states.shape[0], device=states.device)[:, None].expand_as(inside)[inside]
+        return log_p.new_zeros(states.shape[0]).index_add(0, row, log_p)
+
+
+def integration_points(method: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(alphas, weights)`` of Captum's integral rules (``captum.attr._utils.approximation_methods``):
+    Gauss-Legendre on [0, 1], or the left/right/middle/trapezoid Riemann sums."""
+    if method == "gausslegendre":
+        x, w = np.polynomial.legendre.leggauss(steps)
+        return 0.5 * (1 + x), 0.5 * w
+    if steps < 2:
+        raise ValueError("a Riemann rule needs at least 2 steps")
+    weights = np.full(steps, 1 / steps)
+    rule = method.removeprefix("riemann_")
+    if rule == "trapezoid":
+        weights[[0, -1]] /= 2
+        return np.linspace(0, 1, steps), weights
+    start, stop = {"left": (0, 1 - 1 / steps), "right": (1 / steps, 1),
+                   "middle": (1 / (2 * steps), 1 - 1 / (2 * steps))}[rule]
+    return np.linspace(start, stop, steps), weights
+
+
+def attribute_batch(model: Model, network: str, ids: torch.Tensor, lengths: torch.Tensor, steps: int,
+                    method: str = "gausslegendre", batch_rows: int = 4096) -> dict[str, torch.Tensor]:
+    """Attributions of a right-padded batch, each (batch, time, dim): ``gradient`` (dS/de at the
+    input), ``embedding``, ``ig``; and per sentence ``score`` S(e) and ``baseline_score`` S(0)."""
+    alphas, weights = integration_points(method, steps)
+    batch = ids.shape[0]
+    with gradient_context(ids.device):
+        score = Score(model, network, ids, lengths)
+        emb = model.embed(ids).detach()
+        leaf = emb.clone().requires_grad_(True)
+        s = score(leaf)
+        (gradient,) = torch.autograd.grad(s.sum(), leaf)
+        with torch.no_grad():
+            baseline_score = score(torch.zeros_like(emb))
+        total = torch.zeros_like(emb)
+        per_pass = max(1, batch_rows // batch)  # integration points per backward pass
+        for k in range(0, steps, per_pass):
+            a = torch.tensor(alphas[k:k + per_pass], dtype=emb.dtype, device=emb.device)
+            w = torch.tensor(weights[k:k + per_pass], dtype=emb.dtype, device=emb.device)
+            points = (a.view(-1, 1, 1, 1) * emb).reshape(-1, *emb.shape[1:]).requires_grad_(True)
+            s_points = score(points).view(len(a), batch)
+            (g,) = torch.autograd.grad((s_points * w[:, None]).sum(), points)
+            total += g.view(len(a), *emb.shape).sum(0)
+    return {"gradient": gradient, "embedding": emb, "ig": emb * total, "score": s.detach(),
+            "baseline_score": baseline_score}
+
+
+def pick_rows(sentences: Sentences, sample: int, seed: int) -> np.ndarray:
+    """The rows scored: all, or a seeded sample of ``sample`` sentences, in file order."""
+    n = len(sentences)
+    if sample == 0 or sample >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, sample, replace=False))
+
+
+def sentence_attributions(model: Model, network: str, sentences: Sentences, rows: np.ndarray, n_words: np.ndarray,
+                          settings: AttributionSettings, device) -> dict[str, np.ndarray]:
+    """Per word of the sentences at ``rows`` (in row and position order): the three norms and the
+    two signed totals; per sentence: the score, the baseline's and the completeness gap."""
+    word_offsets = offsets_of(n_words)
+    words = int(word_offsets[-1])
+    out = {k: np.empty(words) for k in ("saliency_norm", "gxi_norm", "gxi_total", "ig_norm", "ig_total")}
+    out |= {k: np.empty(len(rows)) for k in ("score", "baseline_score", "completeness_gap")}
+    lengths = sentences.lengths[rows]
+    for batch in length_batches(lengths, settings.batch_sentences, None):
+        ids, lens = sentences.padded(rows[batch])
+        ids_t, lens_t = torch.from_numpy(ids).to(device), torch.from_numpy(lens).to(device)
+        r = attribute_batch(model, network, ids_t, lens_t, settings.ig_steps, settings.ig_method,
+                            settings.batch_rows)
+        gxi = r["embedding"] * r["gradient"]
+        inside = mask(lens_t, ids.shape[1], gxi.dtype).unsqueeze(-1)
+        ig_all = (r["ig"] * inside).sum((1, 2))
+        counts = n_words[batch]
+        is_word = mask(torch.from_numpy(counts).to(device), ids.shape[1]).bool()
+        where = np.repeat(word_offsets[batch] - offsets_of(counts)[:-1], counts) + np.arange(int(counts.sum()))
+        for name, value in (("saliency_norm", r["gradient"].norm(dim=-1)), ("gxi_norm", gxi.norm(dim=-1)),
+                            ("gxi_total", gxi.sum(-1)), ("ig_norm", r["ig"].norm(dim=-1)),
+                            ("ig_total", r["ig"].sum(-1))):
+            out[name][where] = value[is_word].double().cpu().numpy()
+        out["score"][batch] = r["score"].double().cpu().numpy()
+        out["baseline_score"][batch] = r["baseline_score"].double().cpu().numpy()
+        out["completeness_gap"][batch] = (ig_all - (r["score"] - r["baseline_score"])).double().cpu().numpy()
+    return out
+
+
+def to_table(model_name: str, network: str, readout: str, split: str, sentences: Sentences, rows: np.ndarray,
+             n_words: np.ndarray, values: dict[str, np.ndarray]) -> pa.Table:
+    n = int(n_words.sum())
+    tokens = [t for r in rows for t in sentences.tokens[r]]
+    per_sentence = {k: np.repeat(values[k], n_words) for k in ("score", "baseline_score", "completeness_gap")}
+    return pa.table({
+        "sentence_id": pa.array(np.repeat(sentences.sentence_ids[rows], n_words)),
+        "position": pa.array(positions(offsets_of(n_words)).astype(np.int32)),
+        "token": pa.array(tokens, pa.string()),
+        "model": pa.repeat(pa.scalar(model_name), n),
+        "pathway": pa.repeat(pa.scalar(network), n),
+        "readout": pa.repeat(pa.scalar(readout), n),
+        "split": pa.repeat(pa.scalar(split), n),
+        **{k: pa.array(values[k]) for k in ("saliency_norm", "gxi_norm", "gxi_total", "ig_norm", "ig_total")},
+        **{k: pa.array(v) for k, v in per_sentence.items()},
+    }).cast(ATTRIBUTION)
+
+
+def run(model_path: Path, network: str, sentences_path: Path, vocab_path: Path, out: Path,
+        settings: AttributionSettings, runtime: Runtime) -> None:
+    model, extra, device = open_network(model_path, network, runtime)
+    vocab = load_vocab_checked(vocab_path)
+    sentences = load_sentences(sentences_path, vocab, settings.split, eos=model.reads_eos)
+    if len(sentences) == 0:
+        raise InputError(sentences_path, f"split {settings.split!r}", "no sentences to score")
+    rows = pick_rows(sentences, settings.sample, settings.seed)
+    n_words = np.array([len(sentences.tokens[r]) for r in rows], dtype=np.int64)
+    readout, kind = score_readout(model, network)
+    words = int(n_words.sum())
+    start = time.perf_counter()
+    values = sentence_attributions(model, network, sentences, rows, n_words, settings, device)
+    seconds = time.perf_counter() - start
+    gap = np.abs(values["completeness_gap"])
+    print(f"{extra['name']}/{network}: attributions of {words:,} words of {len(rows):,} sentences "
+          f"({SCORES[kind]}) in {seconds:.1f} s on {device}; integrated gradients' completeness gap: median "
+          f"{np.median(gap):.2e}, max {gap.max():.2e} ({settings.ig_steps} {settings.ig_method} points)",
+          file=sys.stderr)
+    table = to_table(extra["name"], network, readout, settings.split, sentences, rows, n_words, values)
+    write_parquet(table, out, ATTRIBUTION, "attribution")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, type=Path, help="model.pt written by lingscope.training.train")
+    p.add_argument("--pathway", required=True, help="the network of the model (lingscope.core.catalog)")
+    p.add_argument("--sentences", required=True, type=Path, help="SENTENCES table")
+    p.add_argument("--vocab", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path, help="ATTRIBUTION Parquet table")
+    AttributionSettings.add_arguments(p, "attribution settings (config: attribution)")
+    Runtime.add_arguments(p, "runtime (config: training)")
+    args = p.parse_args(argv)
+    run(args.model, args.pathway, args.sentences, args.vocab, args.out, AttributionSettings.from_args(args),
+        Runtime.from_args(args))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))
