@@ -321,7 +321,7 @@ def test_a_misspelt_top_level_key_gives_a_few_lines(tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert len(out.splitlines()) < 12, out
-    assert "corpra: unknown key; did you mean 'corpora'? Allowed here: activations, analysis, autoencoder_figures, corpora" in out
+    assert "corpra: unknown key; did you mean 'corpora'? Allowed here: activations, agreement, analysis, attribution, autoencoder_figures, corpora" in out
 
 
 def test_config_problems_name_the_key_and_the_allowed_values():
