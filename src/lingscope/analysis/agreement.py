@@ -29,7 +29,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from lingscope.analysis.networks import network_name, read_table
+from lingscope.analysis.networks import network_column, read_table
 from lingscope.analysis.plotting import new_figure, save_figure
 from lingscope.analysis.settings import AgreementSettings
 from lingscope.core.errors import InputError, run_cli
@@ -56,10 +56,7 @@ def scores(omission_paths: list[Path], attribution_paths: list[Path]) -> pl.Data
                              f"{attribution.height} words have no omission score; the attribution and omission "
                              "tables must come from the same split")
         frames.append(joined)
-    out = pl.concat(frames)
-    names = {(m, p): network_name(m, p) for m, p in out.select("model", "pathway").unique().iter_rows()}
-    return out.with_columns(pl.struct("model", "pathway").map_elements(
-        lambda r: names[(r["model"], r["pathway"])], return_dtype=pl.String).alias("network"))
+    return pl.concat(frames).with_columns(network_column())
 
 
 def _fisher_interval(rho: float, n: int) -> tuple[float, float]:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from lingscope.analysis.networks import network_name, read_table
+from lingscope.analysis.networks import network_column, network_name, read_table
 from lingscope.analysis.plotting import new_figure, save_figure
 from lingscope.analysis.settings import AutoencoderFigureSettings
 from lingscope.core.errors import InputError, run_cli
@@ -33,12 +33,6 @@ from lingscope.core.io import write_text
 from lingscope.core.schemas import EVALUATION, RECONSTRUCTIONS, STEP_SALIENCY
 
 METRICS = ("perplexity", "cross_entropy", "token_accuracy", "exact_match")
-
-
-def _network() -> pl.Expr:
-    """The display name of each row's (model, pathway), as the other figures label networks."""
-    return pl.struct("model", "pathway").map_elements(lambda r: network_name(r["model"], r["pathway"]),
-                                                      return_dtype=pl.String).alias("network")
 
 
 def results_table(evaluation: pl.DataFrame) -> pl.DataFrame:
@@ -51,7 +45,7 @@ def results_table(evaluation: pl.DataFrame) -> pl.DataFrame:
         on="metric", index=["model", "pathway", "split"], values="n").rename(
         {"cross_entropy": "tokens", "exact_match": "sentences"})
     out = wide.join(counts, on=["model", "pathway", "split"])
-    out = out.with_columns(_network())
+    out = out.with_columns(network_column())
     return out.select("network", "model", "pathway", "split", "sentences", "tokens", *METRICS).sort(
         "network", pl.col("split").replace({"val": "0", "test": "1"}))
 
@@ -77,7 +71,7 @@ def by_length(recon: pl.DataFrame, edges: tuple[int, ...]) -> pl.DataFrame:
         (-pl.col("log_likelihood").sum() / pl.col("n_tokens").sum()).exp().alias("perplexity"))
     out = out.with_columns(
         pl.col("bin").replace_strict(list(range(len(labels))), labels, return_dtype=pl.String).alias("length"),
-        _network())
+        network_column())
     return out.sort("network", "split", "bin").select(
         "network", "model", "pathway", "split", "length", "bin", "sentences", "tokens", "token_accuracy",
         "exact_match", "perplexity")
@@ -98,7 +92,7 @@ def alignment(saliency: pl.DataFrame) -> pl.DataFrame:
     out = best.group_by("model", "pathway", "split").agg(
         pl.col("sentence_id").n_unique().alias("sentences"), pl.len().alias("steps"),
         pl.col("aligned").mean().alias("aligned_share"), pl.col("chance").mean().alias("chance_share"))
-    out = out.with_columns(_network())
+    out = out.with_columns(network_column())
     return out.select("network", "model", "pathway", "split", "sentences", "steps", "aligned_share",
                       "chance_share").sort("network")
 

@@ -32,6 +32,12 @@ def network_name(model: str, pathway: str) -> str:
     return catalog.network_display(model, pathway)
 
 
+def network_column() -> pl.Expr:
+    """The display name of each row's (model, pathway), as a ``network`` column."""
+    return pl.struct("model", "pathway").map_elements(lambda r: network_name(r["model"], r["pathway"]),
+                                                      return_dtype=pl.String).alias("network")
+
+
 def paper_name(model: str, pathway: str) -> str | None:
     """The paper's name for a (model, pathway), or None if it is none of the four networks."""
     name = network_name(model, pathway)

@@ -121,10 +121,9 @@ class Score:
         m, network, readout = self.model, self.network, self.readout
         if self.kind in (CLASSES, REGRESSION):
             out = m.readout(network, readout, m.representation(network, emb, lengths))
-            reference = self.reference.repeat(repeat) if self.kind == CLASSES else self.reference.repeat(repeat, 1)
             if self.kind == CLASSES:
-                return out.gather(1, reference[:, None]).squeeze(1)
-            return (out * reference).sum(1)
+                return out.gather(1, self.reference.repeat(repeat)[:, None]).squeeze(1)
+            return (out * self.reference.repeat(repeat, 1)).sum(1)
         if self.kind == NEXT_TOKEN:
             states = next_token_states(m, network, emb, lengths)
         else:
