@@ -63,7 +63,7 @@ def tiny_config() -> dict:
     config["units"]["probe"].update(folds=2, min_count=1, c_grid=[1.0])
     config["units"]["mutual_information"].update(bootstrap=200)
     optimisation = config["input_optimisation"]
-    optimisation.update(per_draw=6, targets=["a"])  # the tiny vocabulary has no "umbrella"
+    optimisation.update(per_draw=6, hidden_per_draw=3, targets=["a"])  # the tiny vocabulary has no "umbrella"
     for method in ("emb", "logit", "smx", "gbl"):
         optimisation[method].update(steps=2, patience=1, max_epochs=2)
     optimisation["gbl"]["samples"] = 2

@@ -66,6 +66,30 @@ def test_the_sentiment_score_hangs_on_a_polar_word(default_run, model):
         assert shares[method] > 2 * chance, (method, shares, chance)
 
 
+def test_variance_salience_finds_visuals_object_noun_but_not_the_polar_word(default_run):
+    """Variance salience reads only the embeddings. On VISUAL the object nouns' embeddings stand
+    out of their captions (the top word is an object noun well above chance); on the LSTM the
+    words whose embeddings grew most are the frequent ones (punctuation, articles, negators), so
+    its top word is rarely the polar one: it measures the embedding, not the decision."""
+    objects = [w for w, c in word_categories().items() if c == "object"]
+    variance = pl.col("variance_norm")
+    visual = scored(default_run, "imaginet.visual").with_columns(
+        pl.col("token").str.to_lowercase().is_in(objects).alias("planted"))
+    per = visual.group_by("sentence_id").agg(pl.col("planted").sort_by(variance, descending=True).first(),
+                                             pl.col("planted").mean().alias("chance"), pl.len())
+    per = per.filter(pl.col("len") >= 3)
+    share, chance = per["planted"].mean(), per["chance"].mean()
+    polar = [w for w, v in POLARITY.items() if abs(v) >= 0.4]
+    lstm = scored(default_run, "lstm.sentiment")
+    top = lstm.sort(variance, descending=True).group_by("sentence_id").first()
+    polar_share = top["token"].str.to_lowercase().is_in(polar).mean()
+    SUMMARY.append(f"variance salience: Visual's top word an object noun in {share:.3f} of {per.height} captions "
+                   f"(chance {chance:.3f}); the LSTM's top word strongly polar in {polar_share:.3f}")
+    assert share > 2 * chance, (share, chance)
+    # Its values are the definition's: the squared deviation from the sentence's mean embedding.
+    assert (lstm["variance_norm"] >= 0).all() and lstm["variance_norm"].is_finite().all()
+
+
 def test_on_a_linear_network_integrated_gradients_is_gradient_times_input(default_run):
     table = pl.read_parquet(default_run / R / "attribution/sum.visual.parquet")
     np.testing.assert_allclose(table["ig_norm"], table["gxi_norm"], rtol=1e-4, atol=1e-7)
@@ -81,11 +105,13 @@ def test_the_agreement_table_covers_every_network(default_run):
     table = pl.read_csv(default_run / R / "analysis/agreement/agreement.csv")
     networks = {"Visual", "Textual", "Sum", "Sum textual", "LM", "RNN", "LSTM", "BiLSTM", "Autoencoder"}
     assert set(table["network"]) == networks
-    assert table.group_by("network").len()["len"].to_list() == [6] * len(networks)  # every pair of 4 methods
+    assert table.group_by("network").len()["len"].to_list() == [10] * len(networks)  # every pair of 5 methods
     assert table.filter(pl.col("network") == "Sum", pl.col("method_a") == "gradient x input",
                         pl.col("method_b") == "integrated gradients")["spearman"].item() == pytest.approx(1.0)
-    visual = table.filter(pl.col("network") == "Visual", pl.col("method_a") == "omission")
-    assert (visual["spearman_low"] > 0.5).all(), visual  # on VISUAL the four methods tell one story
+    visual = table.filter(pl.col("network") == "Visual", pl.col("method_a") == "omission",
+                          pl.col("method_b") != "variance salience")
+    assert visual.height == 3
+    assert (visual["spearman_low"] > 0.5).all(), visual  # on VISUAL the four score-based methods tell one story
     for row in table.filter(pl.col("method_a") == "omission").iter_rows(named=True):
         SUMMARY.append(f"agreement, {row['network']}: omission vs {row['method_b']}: spearman {row['spearman']:.3f} "
                        f"[{row['spearman_low']:.3f}, {row['spearman_high']:.3f}], within sentences "

@@ -41,7 +41,8 @@ def test_textual_state_probe_beats_the_word_and_is_more_selective_than_visual(un
     this corpus: with 213 word types a 128-d state identifies the word, and the control task is
     a function of the word while the deprel is not (the word alone gets .82): see the README."""
     table = pl.read_parquet(units_dir / "table2.parquet")
-    word = table.filter((pl.col("feature_set") == "word") & (pl.col("task") == "deprel"))["f1_micro"].item()
+    word = table.filter((pl.col("corpus") == "coco") & (pl.col("feature_set") == "word")
+                        & (pl.col("task") == "deprel"))["f1_micro"].item()
     rows = {name: table.filter((pl.col("network") == name) & (pl.col("feature_set") == "state")
                                & (pl.col("task") == "deprel")).row(0, named=True) for name in ("Textual", "Visual")}
     assert rows["Textual"]["f1_micro"] > word + 0.05, (rows, word)

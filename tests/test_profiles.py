@@ -96,7 +96,8 @@ def test_paper_config_plans_the_whole_dag_with_sharded_parses(tmp_path):
     assert jobs["activations"] == jobs["omission"] == 9
     assert jobs["step_saliency"] == jobs["autoencoder_figures"] == 1
     assert jobs["saliency"] == jobs["representations"] == 3
-    assert jobs["input_optimisation"] == 15 and jobs["poerner_figures"] == 1  # Visual, Textual, LM x 5 methods
+    assert jobs["input_optimisation"] == 15 + 12 and jobs["poerner_figures"] == 1  # Visual, Textual, LM x 5 methods;
+    # the 6 other networks x crp and gbl
     assert jobs["top_contexts"] == 9  # every network with per-token states
     assert jobs["unit_figures"] == jobs["probe"] == jobs["mutual_information"] == jobs["omission_words"] == 1
     assert {"ridge", "distributions", "retrieval_examples", "examples", "training_summary"} <= set(jobs)

@@ -288,7 +288,13 @@ def test_unit_analyses_follow_their_schemas(tiny_run):
     _schema_matches(d / "analysis/fig5_words.parquet", schemas.FIG5_WORDS)
     _schema_matches(d / "analysis/fig5_boxes.parquet", schemas.FIG5_BOXES)
     _schema_matches(d / "analysis/log_ratio_by_label.parquet", schemas.OMISSION_LOG_RATIO)
-    assert set(pl.read_parquet(u / "table2.parquet")["network"].drop_nulls()) == {"Visual", "Textual"}
+    table2 = pl.read_parquet(u / "table2.parquet")
+    # units.probe.networks is 'all': every network, each with its own corpus's parse and baselines
+    assert set(table2["network"].drop_nulls()) == {"Visual", "Textual", "Sum", "Sum textual", "LM", "RNN", "LSTM",
+                                                   "BiLSTM", "Autoencoder"}
+    baselines = table2.filter(pl.col("network").is_null())
+    assert sorted(baselines["corpus"].to_list()) == sorted(["coco", "sst", "wmt"] * 2)
+    assert set(pl.read_parquet(u / "mi_summary.parquet")["network"]) == set(table2["network"].drop_nulls())
     for png in ("fig7_traces", "fig8_mi"):
         assert (u / f"{png}.png").stat().st_size > 0 and (u / f"{png}.svg").exists()
 
@@ -298,40 +304,53 @@ def test_input_optimisation_outputs(tiny_run):
     figure, the summary and Table 1 of the analysis."""
     d = tiny_run / R
     tables = sorted((d / "input_optimisation").glob("*.parquet"))
-    assert [p.name for p in tables] == sorted(f"{m}.{p}.{method}.parquet" for m, p in
-                                             [("imaginet", "visual"), ("imaginet", "textual"), ("lm", "textual")]
-                                             for method in ("crp", "emb", "logit", "smx", "gbl"))
+    paper = [("imaginet", "visual"), ("imaginet", "textual"), ("lm", "textual")]
+    others = [("sum", "visual"), ("sum", "textual"), ("rnn", "sentiment"), ("lstm", "sentiment"),
+              ("bilstm", "sentiment"), ("autoencoder", "encoder")]
+    assert [p.name for p in tables] == sorted([f"{m}.{p}.{method}.parquet" for m, p in paper
+                                              for method in ("crp", "emb", "logit", "smx", "gbl")]
+                                             + [f"{m}.{p}.{method}.parquet" for m, p in others
+                                                for method in ("crp", "gbl")])
     for path in tables:
         _schema_matches(path, schemas.INPUT_OPTIMISATION)
         table = pl.read_parquet(path)
         named = table.filter(pl.col("named"))
+        hidden = table.filter(pl.col("readout") == "representation")
+        assert hidden.height == 6 and hidden["target_word"].is_null().all()  # 2 draws of 3 hidden units
+        readouts = table.filter(pl.col("readout") != "representation")
         if ".visual." in path.name:
-            assert table.height == 12 and named.is_empty() and table["target_word"].is_null().all()
+            assert readouts.height == 12 and named.is_empty() and table["target_word"].is_null().all()
+        elif ".sentiment." in path.name:
+            assert readouts["unit"].sort().to_list() == sorted(list(range(5)) * 2)  # every class in each draw
+        elif ".encoder." in path.name:
+            assert readouts.is_empty()  # a sequence readout has no unit to read: hidden units only
         else:
-            assert table.height == 13 and named["target_word"].to_list() == ["a"]
+            assert readouts.height == 13 and named["target_word"].to_list() == ["a"]
         assert (table["tokens"].list.len() == 5).all()
         assert (table["ngram"] == table["tokens"].list.join(" ")).all()
     a = d / "analysis/input_optimisation"
     _schema_matches(a / "summary.parquet", schemas.IO_SUMMARY)
     _schema_matches(a / "table1.parquet", schemas.IO_TABLE1)
     summary = pl.read_parquet(a / "summary.parquet")
-    assert summary.height == 15 and summary["units"].to_list() == [12] * 15
+    assert summary.height == 30  # 3 networks x (their readout, their hidden units) x 5 methods
+    assert summary.filter(pl.col("readout") != "representation")["units"].to_list() == [12] * 15
+    assert summary.filter(pl.col("readout") == "representation")["units"].to_list() == [6] * 15
     assert summary.filter(pl.col("method") == "emb")["mean_cosine"].is_not_null().all()
     assert (a / "fig1_activations.png").stat().st_size > 0 and (a / "fig1_activations.svg").is_file()
     table1 = pl.read_parquet(a / "table1.parquet")
-    assert table1.height == 3 * 3 + 2  # 3 drawn units per network, the named target of the two language models
+    assert table1.height == 2 * 3 * 3 + 2  # 3 drawn units per network and target, the named target of the two LMs
 
 
 def test_one_input_optimisation_methods_setting_reruns_only_that_method(tiny_run):
     config = tiny_config()
     config["input_optimisation"]["gbl"]["samples"] = 3
     proc = snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-gbl.yaml")))
-    assert planned_jobs(proc) == {"input_optimisation": 3, "poerner_figures": 1, "all": 1}
+    assert planned_jobs(proc) == {"input_optimisation": 9, "poerner_figures": 1, "all": 1}  # 3 paper + 6 other networks
     assert set(re.findall(r"io_method=(\w+)", proc.stdout)) == {"gbl"}
     config = tiny_config()
     config["input_optimisation"]["seed"] = 2  # shared by every method
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-io.yaml"))))
-    assert jobs == {"input_optimisation": 15, "poerner_figures": 1, "all": 1}
+    assert jobs == {"input_optimisation": 15 + 12, "poerner_figures": 1, "all": 1}  # 3 x 5 methods, 6 x crp and gbl
     config = tiny_config()
     config["input_optimisation"]["networks"] = ["Visual", "Nope"]
     proc = snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-nope.yaml")),

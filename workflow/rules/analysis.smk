@@ -307,7 +307,6 @@ rule unit_figures:
 rule probe:
     input:
         unpack(probe_inputs),
-        tokens=analysis_tokens,
         code=code("lingscope.analysis.probe"),
     output:
         table2=f"{units_dir()}/table2.parquet",
@@ -339,7 +338,6 @@ rule probe:
 rule mutual_information:
     input:
         unpack(mi_inputs),
-        tokens=analysis_tokens,
         code=code("lingscope.analysis.mutual_information"),
     output:
         units=f"{units_dir()}/mi_units.parquet",

@@ -579,17 +579,29 @@ def unit_networks():
     return model_pathways("activations")
 
 
+def network_tokens(model):
+    """The parse of the analysis split of the corpus of ``model`` (its deprels and forms)."""
+    return tokens_path(model_entry(model).corpus, analysis_split())
+
+
 def parsed_networks():
-    """The networks whose per-token states are of the parsed analysis split (the corpus of
-    analysis_tokens): the deprels of Table 2 and Fig. 8."""
-    return [(m, p) for m, p in unit_networks() if model_entry(m).corpus == "coco"]
+    """The networks whose per-token states are of a parsed split: the analysis split of their
+    own corpus is in parse.splits (the deprels of Table 2 and Fig. 8, for every corpus)."""
+    return [
+        (m, p)
+        for m, p in unit_networks()
+        if analysis_split() in parse_splits(model_entry(m).corpus)
+    ]
 
 
-def unit_inputs(networks, top_contexts=False):
-    """The activation folders of ``networks`` and, optionally, their top-contexts tables."""
+def unit_inputs(networks, top_contexts=False, tokens=False):
+    """The activation folders of ``networks`` and, optionally, their top-contexts tables and the
+    parse of each one's split (in the same order)."""
     inputs = {"activations": [activation_dir("tokens", m, p) for m, p in networks]}
     if top_contexts:
         inputs["top_contexts"] = [top_contexts_path(m, p) for m, p in networks]
+    if tokens:
+        inputs["tokens"] = [network_tokens(m) for m, _ in networks]
     return inputs
 
 
@@ -598,26 +610,30 @@ def unit_figure_inputs(wildcards):
 
 
 def probe_networks():
-    """The networks of units.probe.networks (display names), each checked to be one of the
-    parsed split's."""
+    """The networks of units.probe.networks: ``all`` (every network of a parsed split) or display
+    names, each checked to be one of a parsed split's."""
+    chosen = lookup(dpath="units/probe/networks", within=config)
+    if chosen == "all":
+        return parsed_networks()
     by_display = {catalog.network_display(m, p): (m, p) for m, p in parsed_networks()}
     out = []
-    for display in lookup(dpath="units/probe/networks", within=config):
+    for display in chosen:
         if display not in by_display:
             raise WorkflowError(
                 f"config: units.probe.networks names {display!r}, which is not a network whose states are "
-                f"of the parsed analysis split; expected some of {sorted(by_display)}"
+                f"of a parsed split (the analysis split of its corpus in parse.splits); expected 'all' or "
+                f"some of {sorted(by_display)}"
             )
         out.append(by_display[display])
     return out
 
 
 def probe_inputs(wildcards):
-    return unit_inputs(probe_networks(), top_contexts=True)
+    return unit_inputs(probe_networks(), top_contexts=True, tokens=True)
 
 
 def mi_inputs(wildcards):
-    return unit_inputs(parsed_networks())
+    return unit_inputs(parsed_networks(), tokens=True)
 
 
 def unit_targets():
@@ -765,11 +781,42 @@ def io_networks():
     for display in lookup(dpath="input_optimisation/networks", within=config):
         if display not in by_display:
             raise WorkflowError(
-                f"config: input_optimisation.networks names {display!r}, which is not a network with an "
-                f"image or vocabulary readout among the models; expected some of {sorted(by_display)}"
+                f"config: input_optimisation.networks names {display!r}, which no model entry gives; "
+                f"expected some of {sorted(by_display)}"
             )
         out.append(by_display[display])
     return out
+
+
+def io_other_networks():
+    """The (model, network) pairs of input_optimisation.other_networks: ``all`` (every network the
+    method applies to that input_optimisation.networks does not name) or display names. They run
+    the methods of input_optimisation.other_methods only, and stay out of Poerner's figures."""
+    applies = model_pathways("input_optimisation")
+    main = set(io_networks())
+    chosen = lookup(dpath="input_optimisation/other_networks", within=config)
+    if chosen == "all":
+        return [n for n in applies if n not in main]
+    by_display = {catalog.network_display(m, p): (m, p) for m, p in applies}
+    out = []
+    for display in chosen:
+        if display not in by_display:
+            raise WorkflowError(
+                f"config: input_optimisation.other_networks names {display!r}, which no model entry gives; "
+                f"expected 'all' or some of {sorted(by_display)}"
+            )
+        if by_display[display] in main:
+            raise WorkflowError(
+                f"config: input_optimisation.other_networks names {display!r}, which input_optimisation.networks "
+                "names too; name a network in one of them"
+            )
+        out.append(by_display[display])
+    return out
+
+
+def io_other_tables():
+    methods = lookup(dpath="input_optimisation/other_methods", within=config)
+    return [io_path(m, p, method) for m, p in io_other_networks() for method in methods]
 
 
 def io_path(model, pathway, method):
@@ -785,7 +832,7 @@ def io_args():
     return settings_args(
         InputOptimisationSettings,
         "input_optimisation",
-        ignore=("networks", *IO_METHODS),
+        ignore=("networks", "other_networks", "other_methods", *IO_METHODS),
     )
 
 
@@ -800,9 +847,10 @@ def io_dir():
 
 
 def io_targets():
-    if not io_networks():
-        return []
-    return [*io_tables(), f"{io_dir()}/fig1_activations.png", f"{io_dir()}/table1.csv"]
+    out = io_other_tables()
+    if io_networks():
+        out += [*io_tables(), f"{io_dir()}/fig1_activations.png", f"{io_dir()}/table1.csv"]
+    return out
 
 
 # --- targets ---------------------------------------------------------------------------------

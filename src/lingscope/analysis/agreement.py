@@ -1,9 +1,11 @@
 """How far the attribution methods agree, network by network (METHODS.md sec. 4).
 
 For every network with both an omission table and an attribution table, the words scored by
-both (joined on sentence_id and position) are ranked by each of four importance scores: omission
+both (joined on sentence_id and position) are ranked by each of five importance scores: omission
 (``1 - cos`` of the representation without the word), the saliency norm, the gradient x input
-norm and the integrated-gradients norm. For every pair of methods:
+norm, the integrated-gradients norm, and the variance-salience norm (which reads only the
+embeddings: a check of how much of the others is the words' embeddings alone). For every pair
+of methods:
 
 - ``spearman``: the token-level Spearman correlation over all the words (scipy), with its
   95% interval from Fisher's z (standard error 1.03 / sqrt(n - 3), Fieller et al. 1957);
@@ -37,16 +39,17 @@ from lingscope.core.io import write_parquet
 from lingscope.core.schemas import AGREEMENT, ATTRIBUTION, OMISSION
 
 METHODS = {"omission": "omission", "saliency_norm": "saliency", "gxi_norm": "gradient x input",
-           "ig_norm": "integrated gradients"}
+           "ig_norm": "integrated gradients", "variance_norm": "variance salience"}
+SHORT = {"omission": "omis.", "saliency_norm": "sal.", "gxi_norm": "gxi", "ig_norm": "IG", "variance_norm": "var."}
 KEY = ["model", "pathway", "sentence_id", "position"]
 
 
 def scores(omission_paths: list[Path], attribution_paths: list[Path]) -> pl.DataFrame:
-    """One row per word scored by both tables: the key, the network and the four scores."""
+    """One row per word scored by both tables: the key, the network and the methods' scores."""
     omission = pl.concat([read_table(p, OMISSION, [*KEY, "omission"]) for p in omission_paths])
     frames = []
     for path in attribution_paths:
-        attribution = read_table(path, ATTRIBUTION, [*KEY, "token", "saliency_norm", "gxi_norm", "ig_norm"])
+        attribution = read_table(path, ATTRIBUTION, [*KEY, "token", *(m for m in METHODS if m != "omission")])
         if attribution.is_empty():
             raise InputError(path, None, "no rows: nothing to compare")
         joined = attribution.join(omission, on=KEY, how="inner")
@@ -92,12 +95,12 @@ def agreement(frame: pl.DataFrame, min_words: int) -> pl.DataFrame:
 
 
 def figure(table: pl.DataFrame, path: Path) -> None:
-    """One panel per network: the token-level correlation matrix of the four methods."""
+    """One panel per network: the token-level correlation matrix of the methods."""
     networks = table["network"].unique(maintain_order=True).to_list()
     names = list(METHODS.values())
     columns = min(3, len(networks))
     lines = -(-len(networks) // columns)
-    fig = new_figure(3.2 * columns, 3.0 * lines)
+    fig = new_figure(3.6 * columns, 3.4 * lines)
     for k, network in enumerate(networks):
         ax = fig.add_subplot(lines, columns, k + 1)
         matrix = np.eye(len(names))
@@ -107,7 +110,7 @@ def figure(table: pl.DataFrame, path: Path) -> None:
         image = ax.imshow(matrix, vmin=-1, vmax=1, cmap="RdBu_r")
         for i, j in itertools.product(range(len(names)), repeat=2):
             ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=7)
-        short = ["omis.", "sal.", "gxi", "IG"]
+        short = list(SHORT.values())
         ax.set_xticks(range(len(names)), short, fontsize=7)
         ax.set_yticks(range(len(names)), short, fontsize=7)
         ax.set_title(network, fontsize=9)

@@ -49,6 +49,7 @@ from lingscope.analysis.units import (
     load_states,
     network_of,
     ngram_codes,
+    tokens_per_folder,
 )
 from lingscope.core.catalog import colour, network_display
 from lingscope.core.errors import InputError, run_cli
@@ -342,7 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--activations", type=Path, nargs="+", required=True,
                     help="activation folders .../activations/tokens/model=M/pathway=P, one per network, same split")
-    ap.add_argument("--tokens", type=Path, required=True, help="parse of that split (TOKENS): words and deprels")
+    ap.add_argument("--tokens", type=Path, nargs="+", required=True,
+                    help="parse of that split (TOKENS): words and deprels; one for every network, or one per "
+                         "--activations folder (networks of different corpora), in the same order")
     ap.add_argument("--units", type=Path, required=True, help="MI_UNITS table (Parquet): MI per unit and context")
     ap.add_argument("--summary", type=Path, required=True, help="MI_SUMMARY table (Parquet): medians over units")
     ap.add_argument("--ratios", type=Path, required=True, help="MI_RATIO table (Parquet): log ratios of medians")
@@ -354,12 +357,13 @@ def main(argv: list[str] | None = None) -> int:
 
     frames: dict[str, pl.DataFrame] = {}
     folders: dict[str, Path] = {}
-    for folder in args.activations:
+    parses = tokens_per_folder(args.activations, args.tokens)
+    for folder, tokens in zip(args.activations, parses):
         name = network_display(*network_of(folder))
         if name in folders:
             raise InputError(folder, None, f"is the network {name} again (also {folders[name]})")
         folders[name] = folder
-        frames[name] = network_mi(folder, args.tokens, settings)[1]  # one network's states in memory at a time
+        frames[name] = network_mi(folder, tokens, settings)[1]  # one network's states in memory at a time
     units = pl.concat(list(frames.values()))
     medians = summary(units)
     ratio = ratios(units, settings)

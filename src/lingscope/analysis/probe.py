@@ -45,10 +45,12 @@ from lingscope.analysis.settings import ProbeSettings
 from lingscope.analysis.units import (
     check_sorted,
     codes,
+    corpus_of,
     load_states,
     network_of,
     ngram_codes,
     read_top_contexts,
+    tokens_per_folder,
 )
 from lingscope.core.catalog import network_display
 from lingscope.core.errors import InputError, run_cli
@@ -263,8 +265,42 @@ def top_trigrams(paths: list[Path]) -> pl.DataFrame:
 
 # --- the CLI -----------------------------------------------------------------------------
 
-def _row(network, feature_set, task, fit: ProbeFit) -> dict:
-    return {"network": network, "feature_set": feature_set, "task": task, "C": fit.C, "cv_accuracy": fit.cv_accuracy,
+def _design(folder: Path, tokens_path: Path, tokens, settings: ProbeSettings, corpus: str, rows: list) -> tuple:
+    """What every network read with one parse shares: the held-out split, the labels, the folds,
+    the control labels and the 4-gram design; the word and 4-gram rows of that parse go to ``rows``."""
+    sentences = np.unique(tokens.sentence_id)
+    if len(sentences) < 2 or round(len(sentences) * (1 - settings.test_share)) < settings.folds:
+        raise InputError(folder, None, f"{len(sentences)} sentences are too few for a held-out share of "
+                                       f"{settings.test_share} and {settings.folds} folds")
+    train = split_sentences(tokens.sentence_id, settings.test_share, settings.seed)
+    labels, merged = merge_rare(tokens.deprel, train, settings.min_count)
+    if len(np.unique(labels[train])) < 2:
+        raise InputError(tokens_path, "column 'deprel'", f"fewer than 2 labels reach --min-count "
+                                                         f"{settings.min_count} training tokens")
+    if merged:
+        print(f"note: {corpus}: {len(merged)} deprel(s) with fewer than {settings.min_count} training tokens merged "
+              f"into '{OTHER}': {', '.join(merged)}")
+    folds = np.full(len(train), -1)
+    folds[train] = sentence_folds(tokens.sentence_id[train], settings.folds, settings.seed)
+    control = control_labels(tokens.form, labels, train, settings.seed)
+    ngrams = fourgram_design(tokens.sentence_id, tokens.position, tokens.form, train)
+    print(f"{corpus}: {len(train)} tokens, {len(sentences)} sentences: {int(train.sum())} training, "
+          f"{int((~train).sum())} held out; {len(np.unique(labels[train]))} labels; "
+          f"{ngrams.matrix.shape[1]} 4-gram features", flush=True)
+    for feature_set, design in (("word", word_design(tokens.form, train)), ("4-gram", ngrams)):
+        fit = fit_probe(design.matrix, labels, train, folds, settings.c_grid, settings.max_iter, tol=settings.tol)
+        rows.append(_row(corpus, None, feature_set, "deprel", fit))
+        _report(rows[-1], fit)
+    return (tokens.sentence_id, tokens.position), train, labels, folds, control, ngrams
+
+
+def _deprel_row(rows: list[dict], network: str, feature_set: str) -> dict:
+    return next(r for r in rows if r["network"] == network and r["feature_set"] == feature_set
+                and r["task"] == "deprel")
+
+
+def _row(corpus, network, feature_set, task, fit: ProbeFit) -> dict:
+    return {"corpus": corpus, "network": network, "feature_set": feature_set, "task": task, "C": fit.C, "cv_accuracy": fit.cv_accuracy,
             "f1_micro": fit.f1_micro, "selectivity": None,
             "published": PUBLISHED.get((feature_set, network)) if task == "deprel" else None,
             "n_train": fit.n_train, "n_test": fit.n_test, "n_features": fit.n_features,
@@ -282,7 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--activations", type=Path, nargs="+", required=True,
                     help="activation folders .../activations/tokens/model=M/pathway=P, one per network, same split")
-    ap.add_argument("--tokens", type=Path, required=True, help="parse of the same split (TOKENS): deprels and forms")
+    ap.add_argument("--tokens", type=Path, nargs="+", required=True,
+                    help="parse of the same split (TOKENS): deprels and forms; one for every network, or one per "
+                         "--activations folder (networks of different corpora), in the same order")
     ap.add_argument("--top-contexts", type=Path, nargs="*", default=[],
                     help="TOP_CONTEXTS tables: the units' top trigrams for --units")
     ap.add_argument("--table2", type=Path, required=True, help="PROBE_F1 table (Parquet)")
@@ -300,39 +338,19 @@ def main(argv: list[str] | None = None) -> int:
         print("note: no --top-contexts given; PROBE_UNITS.top_contexts is left empty")
 
     rows, unit_rows = [], []
-    reference = None  # the first network's tokens: every other network must have the same
-    for folder, (model, pathway) in zip(args.activations, networks):
+    parses = tokens_per_folder(args.activations, args.tokens)
+    shared: dict[Path, tuple] = {}  # per parse: the first network's tokens and what they give every network
+    for folder, tokens_path, (model, pathway) in zip(args.activations, parses, networks):
         t0 = time.perf_counter()
-        tokens = load_states(folder, args.tokens)
+        tokens = load_states(folder, tokens_path)
         name = network_display(model, pathway)
-        if reference is None:
-            sentences = np.unique(tokens.sentence_id)
-            if len(sentences) < 2 or round(len(sentences) * (1 - settings.test_share)) < settings.folds:
-                raise InputError(folder, None, f"{len(sentences)} sentences are too few for a held-out share of "
-                                               f"{settings.test_share} and {settings.folds} folds")
-            train = split_sentences(tokens.sentence_id, settings.test_share, settings.seed)
-            labels, merged = merge_rare(tokens.deprel, train, settings.min_count)
-            if len(np.unique(labels[train])) < 2:
-                raise InputError(args.tokens, "column 'deprel'", f"fewer than 2 labels reach --min-count "
-                                                                 f"{settings.min_count} training tokens")
-            if merged:
-                print(f"note: {len(merged)} deprel(s) with fewer than {settings.min_count} training tokens merged "
-                      f"into '{OTHER}': {', '.join(merged)}")
-            folds = np.full(len(train), -1)
-            folds[train] = sentence_folds(tokens.sentence_id[train], settings.folds, settings.seed)
-            control = control_labels(tokens.form, labels, train, settings.seed)
-            ngrams = fourgram_design(tokens.sentence_id, tokens.position, tokens.form, train)
-            print(f"{len(train)} tokens, {len(sentences)} sentences: {int(train.sum())} training, "
-                  f"{int((~train).sum())} held out; {len(np.unique(labels[train]))} labels; "
-                  f"{ngrams.matrix.shape[1]} 4-gram features", flush=True)
-            for feature_set, design in (("word", word_design(tokens.form, train)), ("4-gram", ngrams)):
-                fit = fit_probe(design.matrix, labels, train, folds, settings.c_grid, settings.max_iter, tol=settings.tol)
-                rows.append(_row(None, feature_set, "deprel", fit))
-                _report(rows[-1], fit)
-            reference = (tokens.sentence_id, tokens.position)
-        elif not (np.array_equal(tokens.sentence_id, reference[0]) and np.array_equal(tokens.position, reference[1])):
-            raise InputError(folder, None, f"holds other tokens than {args.activations[0]}; the networks must be "
-                                           "read on the same split")
+        corpus = corpus_of(tokens_path)
+        if tokens_path not in shared:
+            shared[tokens_path] = _design(folder, tokens_path, tokens, settings, corpus, rows)
+        reference, train, labels, folds, control, ngrams = shared[tokens_path]
+        if not (np.array_equal(tokens.sentence_id, reference[0]) and np.array_equal(tokens.position, reference[1])):
+            raise InputError(folder, None, f"holds other tokens than the first network read with {tokens_path}; "
+                                           "the networks of one parse must be read on the same split")
         states = standardise(tokens.states, train)
         del tokens
         designs = {"state": states, "state+4-gram": sp.hstack([sp.csr_matrix(states), ngrams.matrix], format="csr",
@@ -347,15 +365,13 @@ def main(argv: list[str] | None = None) -> int:
                 grid = settings.c_grid if task == "deprel" else (fits["deprel", feature_set].C,)
                 fit = fit_probe(designs[feature_set], target, train, folds, grid, settings.max_iter, tol=settings.tol)
                 fits[task, feature_set] = fit
-                rows.append(_row(name, feature_set, task, fit))
+                rows.append(_row(corpus, name, feature_set, task, fit))
                 if task == "control":
-                    deprel_row = next(r for r in rows if r["network"] == name and r["feature_set"] == feature_set
-                                      and r["task"] == "deprel")
+                    deprel_row = _deprel_row(rows, name, feature_set)
                     deprel_row["selectivity"] = deprel_row["f1_micro"] - fit.f1_micro
                 _report(rows[-1], fit)
         for feature_set in STATE_SETS if settings.control else ():
-            deprel_row = next(r for r in rows if r["network"] == name and r["feature_set"] == feature_set
-                              and r["task"] == "deprel")
+            deprel_row = _deprel_row(rows, name, feature_set)
             print(f"{name:14s} {feature_set:13s} selectivity {deprel_row['selectivity']:+.3f}")
         found = contexts.filter((pl.col("model") == model) & (pl.col("pathway") == pathway))
         shown = dict(zip(found["unit"].to_list(), found["top_contexts"].to_list()))
@@ -364,6 +380,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {time.perf_counter() - t0:.1f} s", flush=True)
         del states, designs
 
+    # The draft's word and 4-gram figures are of the captions its networks read: they stay only on
+    # the baselines of a parse read by a network the draft reports.
+    reported = {r["corpus"] for r in rows if r["network"] is not None and r["published"] is not None}
+    for r in rows:
+        if r["network"] is None and r["corpus"] not in reported:
+            r["published"] = None
     table2 = pl.DataFrame(rows, schema=pl.from_arrow(PROBE_F1.empty_table()).schema)
     units = pl.DataFrame(unit_rows, schema=pl.from_arrow(PROBE_UNITS.empty_table()).schema)
     write_parquet(table2.to_arrow(), args.table2, PROBE_F1, "probe_f1")

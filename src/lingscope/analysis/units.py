@@ -119,6 +119,25 @@ class TokenStates:
         return len(self.sentence_id)
 
 
+def corpus_of(tokens: Path) -> str:
+    """The corpus a parse is of: the ``corpus=`` folder of the pipeline's layout
+    (``parse/corpus=coco/split=val/tokens.parquet``), else the file's name."""
+    for part in reversed(Path(tokens).parts):
+        if part.startswith("corpus="):
+            return part.removeprefix("corpus=")
+    return Path(tokens).stem
+
+
+def tokens_per_folder(folders: list[Path], tokens: list[Path]) -> list[Path]:
+    """The parse of each activation folder's split: one parse for all, or one per folder."""
+    if len(tokens) == 1:
+        return list(tokens) * len(folders)
+    if len(tokens) != len(folders):
+        raise InputError(None, "--tokens", f"expected one parse, or one per activation folder ({len(folders)}); "
+                                           f"got {len(tokens)}")
+    return list(tokens)
+
+
 def load_states(folder: str | Path, tokens: str | Path | None = None) -> TokenStates:
     """Every word token of one network with its state; with ``tokens`` (the parse of the same
     split, ``TOKENS``) each gets its deprel and form, and a token missing from the parse, or a

@@ -192,8 +192,9 @@ METHODS: dict[str, Method] = {
                "representations of the example phrases and states of the concessive sentences (Li et al. 2016, "
                "Figs. 1-4)", needs_readout="sentiment"),
         Method("input_optimisation", "lingscope.methods.input_optimisation",
-               "the 5-gram that maximises each of a readout's drawn units and named words, by corpus search and "
-               "four gradient methods (Poerner et al. 2018)", needs_readout=("image", "vocabulary")),
+               "the 5-gram that maximises each drawn unit of a readout (image, vocabulary, class scores) and of "
+               "the representation (hidden units), and named words, by corpus search and four gradient methods "
+               "(Poerner et al. 2018)"),
         Method("attribution", "lingscope.methods.attribution",
                "saliency, gradient x input and integrated gradients of each word, for the score of the network's "
                "readout (METHODS.md sec. 4)"),

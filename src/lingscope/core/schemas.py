@@ -182,6 +182,8 @@ ATTRIBUTION = pa.schema(
         _f("ig_norm", pa.float64(), "L2 norm over dimensions of integrated gradients from the zero embedding "
            "(Captum IntegratedGradients)"),
         _f("ig_total", pa.float64(), "signed total over dimensions of integrated gradients"),
+        _f("variance_norm", pa.float64(), "L2 norm over dimensions of variance salience (e - mean of the "
+           "sentence's word embeddings)^2 (Li et al. 2016, sec. 6); needs no score"),
         _f("score", pa.float64(), "the sentence's score S(e) (repeated on its words)"),
         _f("baseline_score", pa.float64(), "S of the all-zero embedding baseline (repeated on its words)"),
         _f("completeness_gap", pa.float64(), "integrated gradients over every position of the sentence minus "
@@ -577,6 +579,8 @@ ACTIVATION_TRACES = pa.schema(
 
 PROBE_F1 = pa.schema(
     [
+        _f("corpus", pa.string(), "the corpus whose analysis split's parse gives the labels (the word and 4-gram "
+           "rows are per corpus)"),
         _f("network", pa.string(), "the network whose states are features; null for word and 4-gram", nullable=True),
         _f("feature_set", pa.string(), "word, 4-gram, state or state+4-gram (Kadar et al. 2017, Table 2)"),
         _f("task", pa.string(), "deprel, or control (each word type's random label, Hewitt and Liang 2019)"),

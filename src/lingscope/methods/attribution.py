@@ -24,7 +24,10 @@ rows), for each embedding dimension j, with ``g = dS/de`` at the real input:
 - integrated gradients ``(e_tj - b_tj) * int_0^1 dS(b + a (e - b))/de_tj da`` (Captum
   ``IntegratedGradients``), the integral by Captum's rule (``ig_method``: Gauss-Legendre by
   default, or a Riemann rule) over ``ig_steps`` points; the baseline b is the zero embedding.
-  ``ig_norm`` and ``ig_total`` as above.
+  ``ig_norm`` and ``ig_total`` as above;
+- variance salience ``(e_tj - mean_t' e_t'j)^2`` (Li et al. 2016, sec. 6; the mean over the
+  sentence's words, as :mod:`lingscope.methods.saliency`): ``variance_norm``. It needs no score,
+  only the network's embeddings, so it runs on every network the score does.
 
 Integrated gradients is complete: over every position of a sentence (``<eos>`` too where the
 network reads one), the attributions add up to ``S(e) - S(b)``. ``completeness_gap`` is what the
@@ -60,7 +63,7 @@ from lingscope.core.settings import Runtime
 from lingscope.encoding.captions import Sentences, length_batches, load_sentences
 from lingscope.encoding.csr import offsets_of, positions
 from lingscope.encoding.ids import load_vocab_checked
-from lingscope.methods.saliency import gradient_context
+from lingscope.methods.saliency import gradient_context, variance_salience
 from lingscope.methods.settings import AttributionSettings
 from lingscope.models.base import (
     CLASSES,
@@ -182,6 +185,9 @@ def attribute_batch(model: Model, network: str, ids: torch.Tensor, lengths: torc
             "baseline_score": baseline_score}
 
 
+WORD_COLUMNS = ("saliency_norm", "gxi_norm", "gxi_total", "ig_norm", "ig_total", "variance_norm")
+
+
 def pick_rows(sentences: Sentences, sample: int, seed: int) -> np.ndarray:
     """The rows scored: all, or a seeded sample of ``sample`` sentences, in file order."""
     n = len(sentences)
@@ -196,7 +202,7 @@ def sentence_attributions(model: Model, network: str, sentences: Sentences, rows
     two signed totals; per sentence: the score, the baseline's and the completeness gap."""
     word_offsets = offsets_of(n_words)
     words = int(word_offsets[-1])
-    out = {k: np.empty(words) for k in ("saliency_norm", "gxi_norm", "gxi_total", "ig_norm", "ig_total")}
+    out = {k: np.empty(words) for k in WORD_COLUMNS}
     out |= {k: np.empty(len(rows)) for k in ("score", "baseline_score", "completeness_gap")}
     lengths = sentences.lengths[rows]
     for batch in length_batches(lengths, settings.batch_sentences, None):
@@ -210,9 +216,10 @@ def sentence_attributions(model: Model, network: str, sentences: Sentences, rows
         counts = n_words[batch]
         is_word = mask(torch.from_numpy(counts).to(device), ids.shape[1]).bool()
         where = np.repeat(word_offsets[batch] - offsets_of(counts)[:-1], counts) + np.arange(int(counts.sum()))
+        variance = variance_salience(r["embedding"], torch.from_numpy(counts).to(device))
         for name, value in (("saliency_norm", r["gradient"].norm(dim=-1)), ("gxi_norm", gxi.norm(dim=-1)),
                             ("gxi_total", gxi.sum(-1)), ("ig_norm", r["ig"].norm(dim=-1)),
-                            ("ig_total", r["ig"].sum(-1))):
+                            ("ig_total", r["ig"].sum(-1)), ("variance_norm", variance.norm(dim=-1))):
             out[name][where] = value[is_word].double().cpu().numpy()
         out["score"][batch] = r["score"].double().cpu().numpy()
         out["baseline_score"][batch] = r["baseline_score"].double().cpu().numpy()
@@ -233,7 +240,7 @@ def to_table(model_name: str, network: str, readout: str, split: str, sentences:
         "pathway": pa.repeat(pa.scalar(network), n),
         "readout": pa.repeat(pa.scalar(readout), n),
         "split": pa.repeat(pa.scalar(split), n),
-        **{k: pa.array(values[k]) for k in ("saliency_norm", "gxi_norm", "gxi_total", "ig_norm", "ig_total")},
+        **{k: pa.array(values[k]) for k in WORD_COLUMNS},
         **{k: pa.array(v) for k, v in per_sentence.items()},
     }).cast(ATTRIBUTION)
 

@@ -1,7 +1,9 @@
-"""Input optimisation of readout units (Poerner, Roth & Schuetze 2018; METHODS.md sec. 2).
+"""Input optimisation of readout units and hidden units (Poerner, Roth & Schuetze 2018; METHODS.md
+secs. 2 and 4).
 
 For a target unit f (a unit of one of a network's readouts: a dimension of an image-feature
-prediction, a vocabulary logit of a language model), find the n-gram (n = 5, no start or end
+prediction, a vocabulary logit of a language model, a class score; or a unit of the network's
+sentence representation, its hidden units, under the target name ``representation``), find the n-gram (n = 5, no start or end
 symbol; f read from the state after its last token) that maximises it. Five methods:
 
 | method  | free variables (init uniform +-init) | what the network reads          | read-off                 |
@@ -30,9 +32,16 @@ The optimised vocabulary leaves out the specials ``<pad>``, ``<unk>`` and ``<eos
 optimum is made of real words. ``crp`` scores the corpus's n-grams as the model reads them
 (``<unk>`` included).
 
+**Targets of a network.** Every readout that reads one vector per input (REGRESSION, CLASSES:
+read off the representation; NEXT_TOKEN: off the state after the last token) gives its drawn
+units (a readout with fewer units than a draw gives all of them in every draw). A SEQUENCE
+readout decodes a whole sentence, so it has no unit to read after the n-th token and gives none.
+The representation gives ``hidden_per_draw`` drawn units per draw (0: none), so every network,
+whatever its readouts, has targets.
+
 Methods reach the model only through the contract: ``embedding_matrix``, ``representation``
-(for a REGRESSION or CLASSES readout), ``states`` (the state after the last token, for a
-NEXT_TOKEN readout) and ``readout``.
+(for a REGRESSION or CLASSES readout and the hidden units), ``states`` (the state after the last
+token, for a NEXT_TOKEN readout) and ``readout``.
 """
 
 from __future__ import annotations
@@ -60,10 +69,12 @@ from lingscope.encoding.ids import SPECIALS, id_to_token, load_vocab_checked
 from lingscope.encoding.stream import encode_chunk, iter_sentence_chunks
 from lingscope.methods.settings import (CorpusSearchSettings, GradientSettings, GumbelSettings,
                                         InputOptimisationSettings)
-from lingscope.models.base import NEXT_TOKEN, Model, open_network
+from lingscope.models.base import CLASSES, NEXT_TOKEN, REGRESSION, Model, open_network
 
 METHODS = ("crp", "emb", "logit", "smx", "gbl")
 GRADIENT_METHODS = ("emb", "logit", "smx", "gbl")
+REPRESENTATION = "representation"  # the target name of the hidden units (the sentence representation's)
+ONE_VECTOR = (CLASSES, REGRESSION, NEXT_TOKEN)  # readout kinds with one vector per input: their units are targets
 
 
 def draw_units(n_units: int, draws: int = 2, per_draw: int = 80, seed: int = 123, limit: int = 1024) -> np.ndarray:
@@ -78,8 +89,11 @@ def draw_units(n_units: int, draws: int = 2, per_draw: int = 80, seed: int = 123
 def unit_activations(model: Model, network: str, readout: str, emb: torch.Tensor) -> torch.Tensor:
     """``(batch, readout units)``: the readout after the whole of each (unpadded) input ``emb``
     ``(batch, n, dim)``: of the representation, or for a NEXT_TOKEN readout of the state after
-    the last token (its prediction of the next word)."""
+    the last token (its prediction of the next word). ``readout`` :data:`REPRESENTATION`: the
+    representation's own units."""
     lengths = torch.full((emb.shape[0],), emb.shape[1], dtype=torch.long, device=emb.device)
+    if readout == REPRESENTATION:
+        return model.representation(network, emb, lengths)
     if model.readouts(network)[readout].kind == NEXT_TOKEN:
         h = model.states(network, emb, lengths)[:, -1]
     else:
@@ -89,11 +103,18 @@ def unit_activations(model: Model, network: str, readout: str, emb: torch.Tensor
 
 def check_units(model: Model, network: str, readout: str, units: np.ndarray) -> None:
     """Every unit must be one of the readout's (a clear error, not an index error later)."""
-    size = model.readouts(network)[readout].units
+    size = target_units(model, network, readout)
     bad = [int(u) for u in np.asarray(units) if not 0 <= int(u) < size]
     if bad:
         raise ValueError(f"units {bad[:5]} are not units of readout {readout!r} of network {network!r}, "
                          f"which has {size} (0 .. {size - 1})")
+
+
+def target_units(model: Model, network: str, readout: str) -> int:
+    """How many units target ``readout`` (or :data:`REPRESENTATION`) of the network has."""
+    if readout == REPRESENTATION:
+        return model.representation_dim(network)
+    return model.readouts(network)[readout].units
 
 
 def _row_generator(seed: int, unit: int, device) -> torch.Generator:
@@ -373,11 +394,17 @@ def corpus_search(model: Model, network: str, readout: str, units: np.ndarray, n
 
 def targets(model: Model, network: str, vocab: dict[str, int], settings: InputOptimisationSettings,
             vocab_path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per readout of the network, ``(units, draw)``: the drawn units with their draw's number
-    (the draws are independent, so a unit may be in both), then for a NEXT_TOKEN readout the
-    named targets' word ids with draw -1 (an unknown word is an error naming it)."""
+    """Per target of the network (each readout with one vector per input, then
+    :data:`REPRESENTATION`), ``(units, draw)``: the drawn units with their draw's number (the draws
+    are independent, so a unit may be in both), then for a NEXT_TOKEN readout the named targets'
+    word ids with draw -1 (an unknown word is an error naming it)."""
     out = {}
-    for name, readout in model.readouts(network).items():
+    readouts = model.readouts(network)
+    if REPRESENTATION in readouts:
+        raise ValueError(f"network {network!r} has a readout named {REPRESENTATION!r}, the name of its hidden units")
+    for name, readout in readouts.items():
+        if readout.kind not in ONE_VECTOR:
+            continue
         units = draw_units(readout.units, settings.draws, settings.per_draw, settings.unit_seed, settings.unit_limit)
         draw = np.repeat(np.arange(settings.draws), len(units) // settings.draws)
         if readout.kind == NEXT_TOKEN and settings.targets:
@@ -390,10 +417,17 @@ def targets(model: Model, network: str, vocab: dict[str, int], settings: InputOp
             units = np.concatenate([units, ids])
             draw = np.concatenate([draw, np.full(len(ids), -1)])
         out[name] = (units, draw)
+    if settings.hidden_per_draw:
+        units = draw_units(model.representation_dim(network), settings.draws, settings.hidden_per_draw,
+                           settings.unit_seed, settings.unit_limit)
+        out[REPRESENTATION] = (units, np.repeat(np.arange(settings.draws), len(units) // settings.draws))
+    if not out:
+        raise ValueError(f"network {network!r} has no target: no readout with one vector per input, and "
+                         "input_optimisation.hidden_per_draw is 0")
     return out
 
 
-def result_table(model_name: str, network: str, readout_name: str, kind: str, method: str, units: np.ndarray,
+def result_table(model_name: str, network: str, readout_name: str, kind: str | None, method: str, units: np.ndarray,
                  draw: np.ndarray, ids: np.ndarray, activation: np.ndarray, words: pa.Array,
                  steps: np.ndarray | None = None, stopped: np.ndarray | None = None,
                  best_epoch: np.ndarray | None = None, cosine: np.ndarray | None = None) -> pa.Table:
@@ -438,7 +472,7 @@ def run(model_path: Path, network: str, sentences: Path, vocab_path: Path, metho
             corpus = CorpusNgrams(sentences, method_settings.splits, vocab, settings.n,
                                   method_settings.chunk_sentences, Path(folder))
         for readout_name, (units, draw) in targets(model, network, vocab, settings, vocab_path).items():
-            kind = model.readouts(network)[readout_name].kind
+            kind = None if readout_name == REPRESENTATION else model.readouts(network)[readout_name].kind
             if method == "crp":
                 ids, act, seen = corpus_search(model, network, readout_name, units,
                                                corpus.batches(method_settings.batch_size), method_settings.batch_size)

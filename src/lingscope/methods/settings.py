@@ -91,6 +91,8 @@ class InputOptimisationSettings(Settings):
     unit_limit: int = option(1024, "units are drawn from 0 .. unit_limit - 1 (the authors: 1024)", minimum=1)
     targets: tuple[str, ...] = option(("umbrella",), "named targets: words whose next-word logit is optimised as "
                                       "well, in every network with a vocabulary readout")
+    hidden_per_draw: int = option(20, "distinct units of the network's sentence representation (its hidden units) "
+                                  "per draw, target 'representation'; 0: none", minimum=0)
     seed: int = option(1, "seed of the initial values and the Gumbel noise", minimum=0)
     init: float = option(0.05, "free variables start uniform in +-init (the paper: 0.05)", positive=True)
     max_elements: int = option(1 << 24, "bounds the soft-input tensor of one forward chunk (rows x samples x n x "
