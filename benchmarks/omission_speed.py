@@ -16,7 +16,15 @@ same run, on the same random-init IMAGINET models and val captions:
 All scores must agree with (a) to 1e-5 (asserted). Rates are per sentence, so the
 sentence counts may differ. Targets: fast / naive >= 5x, fast / Captum >= 10x.
 
+The BiLSTM case (``--bilstm-hidden``; random-init sentiment BiLSTM on the val sentences of a
+synthetic Sentiment Treebank, read without <eos>): in the same process, (a) the two-sided fast
+path (the model offers its forward and backward cells; asserted to be the path taken) against
+(d) ``generic_omission``, the generic exact path the BiLSTM took before (every deletion variant
+through ``Model.representation`` in padded batches), and (b) the authors' method; all equal to
+1e-5 (asserted).
+
     python benchmarks/omission_speed.py [--hidden 256 1024] [--sentences 500] [--captum-sentences 100]
+    python benchmarks/omission_speed.py --no-imaginet --bilstm-hidden 60 256 [--bilstm-sentences 500]
 """
 
 from __future__ import annotations
@@ -33,12 +41,20 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from _common import corpus, machine, table, timed, write_results  # noqa: E402
+from _common import corpus, machine, table, timed, treebank, write_results  # noqa: E402
 from lingscope.encoding.captions import load_sentences  # noqa: E402
 from lingscope.encoding.ids import EOS_ID, load_vocab_checked  # noqa: E402
-from lingscope.methods.omission import naive_omission, omission_scores  # noqa: E402
+from lingscope.methods.omission import (  # noqa: E402
+    TWO_SIDED,
+    generic_omission,
+    naive_omission,
+    omission_path,
+    omission_scores,
+)
 from lingscope.models.base import Model  # noqa: E402
 from lingscope.models.imaginet import Architecture, CaptionModel  # noqa: E402
+from lingscope.models.sentiment import Architecture as SentimentArchitecture  # noqa: E402
+from lingscope.models.sentiment import SentimentModel  # noqa: E402
 
 MARKER = -1.0  # Captum baseline: "this word is deleted"
 
@@ -75,6 +91,63 @@ def captum_omission(model: Model, pathway: str, sentences: list[np.ndarray], per
     return out
 
 
+def race(methods: dict, repeats: int) -> tuple[dict, dict]:
+    """Best-of-``repeats`` times and the last scores of each method, interleaved so that a slow
+    spell hits all."""
+    times = {name: [] for name in methods}
+    scores = {}
+    for _ in range(repeats):
+        for name, fn in methods.items():
+            holder = []
+            times[name].append(timed(lambda fn=fn, holder=holder: holder.append(fn())))
+            scores[name] = holder[0]
+    return times, scores
+
+
+def bilstm_rows(args) -> list[dict]:
+    """The BiLSTM case: the two-sided fast path against the generic path and the authors' method."""
+    paths = treebank(200, args.bilstm_sentences, 10)
+    vocab = load_vocab_checked(paths["vocab"])
+    sents = load_sentences(paths["sentences"], vocab, "val", limit=args.bilstm_sentences, eos=False)
+    flat, offsets = sents.flat, sents.offsets
+    n_words = np.diff(offsets)  # no <eos>: every token is a word
+    ids = torch.from_numpy(flat)
+    rows = []
+    for H in args.bilstm_hidden:
+        torch.manual_seed(0)
+        model = SentimentModel(SentimentArchitecture("bilstm", len(vocab), args.bilstm_embedding_dim, H)).eval()
+        assert omission_path(model, "sentiment") == TWO_SIDED, "the BiLSTM must take the two-sided fast path"
+        methods = {
+            "fast": lambda m=model: omission_scores(m, "sentiment", flat, offsets, n_words, "cpu", args.batch_rows),
+            "generic": lambda m=model: generic_omission(m, "sentiment", ids, offsets, n_words, args.batch_rows),
+            "naive": lambda m=model: np.concatenate(naive_omission(m, "sentiment", flat, offsets, n_words, "cpu")),
+        }
+        race({k: fn for k, fn in methods.items() if k != "naive"}, 1)  # warm-up
+        times, scores = race(methods, args.repeats)
+        diffs = {name: float(np.abs(sc - scores["fast"]).max()) for name, sc in scores.items() if name != "fast"}
+        for name, d in diffs.items():
+            assert d <= args.tolerance, f"bilstm h{H}: {name} differs from fast by {d:.2e} > {args.tolerance}"
+        rates = {name: len(n_words) / min(t) for name, t in times.items()}
+        row = {"model": "bilstm", "hidden_dim": H, "embedding_dim": args.bilstm_embedding_dim,
+               "sentences": len(n_words), "words": int(n_words.sum()), "seconds": times, "sentences_per_s": rates,
+               "max_abs_diff_vs_fast": diffs, "fast_over_generic": rates["fast"] / rates["generic"],
+               "fast_over_naive": rates["fast"] / rates["naive"]}
+        rows.append(row)
+        print(f"[bilstm h{H}] " + ", ".join(f"{k} {v:,.1f} sent/s" for k, v in rates.items())
+              + "; max |diff| " + ", ".join(f"{k} {v:.1e}" for k, v in diffs.items()), file=sys.stderr, flush=True)
+    print(f"\nOmission scores: random-init sentiment BiLSTM (embedding {args.bilstm_embedding_dim}), "
+          f"{len(n_words)} synthetic SST val sentences ({n_words.mean():.1f} words/sentence, no <eos>), "
+          f"{args.threads} thread(s), best of {args.repeats}\n")
+    print(table(["hidden", "two-sided fast (sent/s)", "generic (sent/s)", "naive (sent/s)", "fast / generic",
+                 "fast / naive", "max abs diff generic / naive"],
+                [[r["hidden_dim"], f"{r['sentences_per_s']['fast']:,.0f}", f"{r['sentences_per_s']['generic']:,.0f}",
+                  f"{r['sentences_per_s']['naive']:,.0f}", f"{r['fast_over_generic']:.2f}x",
+                  f"{r['fast_over_naive']:.2f}x",
+                  f"{r['max_abs_diff_vs_fast']['generic']:.1e} / {r['max_abs_diff_vs_fast']['naive']:.1e}"]
+                 for r in rows]))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-train", type=int, default=2000, help="train images of the corpus (shared with the other benchmarks)")
@@ -90,11 +163,27 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--tolerance", type=float, default=1e-5)
+    ap.add_argument("--imaginet", action=argparse.BooleanOptionalAction, default=True,
+                    help="time the IMAGINET networks against the naive method and Captum")
+    ap.add_argument("--bilstm-hidden", nargs="*", type=int, default=[60, 256],
+                    help="hidden sizes of the BiLSTM case (none: skip it); 60 is the paper's")
+    ap.add_argument("--bilstm-embedding-dim", type=int, default=60)
+    ap.add_argument("--bilstm-sentences", type=int, default=500, help="synthetic SST val sentences")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", module="captum")
+    results = []
+    if args.imaginet:
+        results += imaginet_rows(args)
+    if args.bilstm_hidden:
+        results += bilstm_rows(args)
+    path = write_results("omission_speed", {"machine": machine(), "repeats": args.repeats, "results": results}, args.out)
+    print(f"\nwrote {path}")
 
+
+def imaginet_rows(args) -> list[dict]:
+    """The IMAGINET networks: the prefix-reuse fast path against the naive method and Captum."""
     paths = corpus(args.n_train, args.n_val)
     vocab = load_vocab_checked(paths["vocab"])
     caps = load_sentences(paths["sentences"], vocab, "val", limit=args.sentences)
@@ -162,8 +251,7 @@ def main() -> None:
                 f"{r['max_abs_diff_vs_fast']['naive']:.1e} / {r['max_abs_diff_vs_fast']['captum']:.1e}", " / ".join(met)]
         rows.append(row)
     print(table(headers, rows))
-    path = write_results("omission_speed", {"machine": machine(), "repeats": args.repeats, "results": results}, args.out)
-    print(f"\nwrote {path}")
+    return results
 
 
 if __name__ == "__main__":

@@ -9,8 +9,12 @@ checks the method against a reference that does not share its fast path:
 - a network with a cell: the cell's states and final state against ``Model.states`` and
   ``Model.representation`` (the fast paths rely on this);
 - ``activations``: the dump (through the CLI, on Parquet) against a plain forward pass;
+- a network with a bidirectional pair: the two cells' final states, assembled, against
+  ``Model.representation`` (omission's two-sided path relies on this);
 - ``omission``: the fast path, the generic path and the authors' per-sentence method agree to
-  1e-5; a network without a cell is given the generic path;
+  1e-5; each kind takes the path ``OMISSION_PATHS`` names (a silent fall back to the generic
+  path fails), a network with its cell and pair hidden takes the generic one; and on chunks of
+  one- and two-word sentences and of mixed lengths;
 - ``retrieval_examples``: the CLI's retrieved images against a brute-force ranking.
 - ``saliency``: the batched pass (through the CLI, on Parquet) against one backward per sentence,
   run alone and unpadded, to 1e-6; variance salience against its definition;
@@ -64,13 +68,20 @@ from lingscope.models.base import (
     sentence_readout,
     sequence_logits,
 )
-from lingscope.models.runs import padded_run, run_network
+from lingscope.models.runs import (
+    bidirectional_finals,
+    padded_run,
+    run_network,
+    verify_cell,
+)
 
 VOCAB_SIZE = 23
 IMAGE_DIM = 5
 WORDS = [f"w{i}" for i in range(VOCAB_SIZE - len(SPECIALS))]
 # Settings variants per family beyond its defaults (the authors' GRU for the caption models).
 VARIANTS = {"imaginet": [{}, {"gru": "authors"}]}
+# The omission path each kind's networks take; every kind not listed takes prefix reuse.
+OMISSION_PATHS = {"bilstm": omission.TWO_SIDED, "autoencoder": omission.GENERIC}
 
 
 def _cases():
@@ -105,12 +116,16 @@ def sentences(seed: int, n: int = 30) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 class WithoutCell:
-    """The same model with its cell hidden: what a network without one (a BiLSTM) looks like."""
+    """The same model with its cell and its bidirectional pair hidden: what a network that offers
+    neither looks like (it gets the generic paths)."""
 
     def __init__(self, model: Model):
         self._model = model
 
     def cell(self, network):
+        return None
+
+    def bidirectional(self, network):
         return None
 
     def __getattr__(self, name):
@@ -184,6 +199,58 @@ def test_a_cell_reproduces_the_network(kind, network, variant):
                                    atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("kind,network,variant", CASES)
+def test_a_bidirectional_pair_reproduces_the_representation(kind, network, variant):
+    """What omission's two-sided path relies on: the forward cell stepped over each sentence and
+    the backward cell stepped over it reversed, from zero, give the representation once the pair
+    assembles their final states; an empty sentence's too (zero states)."""
+    from lingscope.models.base import reverse_within
+
+    model = tiny(kind, variant)
+    pair = model.bidirectional(network)
+    if pair is None:
+        pytest.skip("no bidirectional pair")
+    assert model.cell(network) is None  # a pair is only offered where no left-to-right cell serves
+    flat, offsets, _ = sentences(1, 12)
+    ids, lengths = pad(flat, offsets)
+    ids_t, lengths_t = torch.from_numpy(ids), torch.from_numpy(lengths)
+    with torch.no_grad():
+        emb = model.embed(ids_t)
+        finals = []
+        for cell, inputs in ((pair.forward, emb), (pair.backward, reverse_within(emb, lengths_t))):
+            x_in, state, states = cell.project(inputs), torch.zeros(len(ids), cell.state_size), []
+            for t in range(ids.shape[1]):
+                state = cell.step(x_in[:, t].clone(), state)
+                states.append(state)
+            finals.append(last(torch.stack(states, 1), lengths_t))
+        reference = model.representation(network, emb, lengths_t)
+        torch.testing.assert_close(pair.representation(*finals), reference, atol=1e-5, rtol=1e-5)
+        # The flat-layout runs (what omission uses) give the same.
+        flat_finals = bidirectional_finals(pair, model.embed(torch.from_numpy(flat)), offsets, 5)
+        torch.testing.assert_close(pair.representation(*flat_finals), reference, atol=1e-5, rtol=1e-5)
+        zero = torch.zeros(1, pair.forward.state_size), torch.zeros(1, pair.backward.state_size)
+        torch.testing.assert_close(pair.representation(*zero),
+                                   model.representation(network, emb[:1, :0], torch.zeros(1, dtype=torch.long)))
+    verify_cell(model, network, torch.from_numpy(flat), offsets)  # what the omission job checks passes
+
+
+def test_a_pair_that_breaks_the_contract_is_refused():
+    """The two-sided path trusts the pair; one whose cells do not make the representation (here
+    swapped: right sizes, wrong directions) is stopped before any table is written."""
+    from lingscope.models.base import Bidirectional
+
+    model = tiny("bilstm", {})
+    pair = model.bidirectional("sentiment")
+
+    class Swapped(WithoutCell):
+        def bidirectional(self, network):
+            return Bidirectional(pair.backward, pair.forward)
+
+    flat, offsets, _ = sentences(2, 10)
+    with pytest.raises(ValueError, match="the fast paths would be wrong"):
+        verify_cell(Swapped(model), "sentiment", torch.from_numpy(flat), offsets)
+
+
 # --- the methods -------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -249,6 +316,9 @@ def run_activations(model, network, path, files, tmp_path):
 
 def run_omission(model, network, path, files, tmp_path):
     (flat, offsets), n_words = layout(files, model), files["n_words"]
+    # The path taken is the kind's own: a fast path that silently fell back to the generic one fails here.
+    assert omission.omission_path(model, network) == OMISSION_PATHS.get(model.kind, omission.PREFIX)
+    assert omission.omission_path(WithoutCell(model), network) == omission.GENERIC
     fast = omission.omission_scores(model, network, flat, offsets, n_words, "cpu", batch_rows=4)
     generic = omission.omission_scores(WithoutCell(model), network, flat, offsets, n_words, "cpu", batch_rows=4)
     naive = np.concatenate(omission.naive_omission(model, network, flat, offsets, n_words, "cpu"))
@@ -264,6 +334,29 @@ def run_omission(model, network, path, files, tmp_path):
     table = pq.read_table(out)
     assert table.schema.remove_metadata().equals(OMISSION.remove_metadata())
     np.testing.assert_allclose(table.column("omission").to_numpy(), naive, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("kind,network,variant", CASES)
+def test_omission_on_short_sentences_and_mixed_lengths(kind, network, variant):
+    """Each network's own path against the authors' method on the edge cases of resuming: chunks of
+    one-word sentences (every variant is empty, or only the end symbol), of two-word ones (each
+    direction resumes from its first state, or reads a single token), and of mixed lengths cut
+    into batches that mix them, and all in one batch. Also with an end symbol after the words
+    where the model reads none: it is kept and never deleted, on every path."""
+    model = tiny(kind, variant)
+    assert omission.omission_path(model, network) == OMISSION_PATHS.get(kind, omission.PREFIX)
+    rng = np.random.default_rng(7)
+    for eos in sorted({model.reads_eos, True}):
+        for n_words in ([1, 1, 1], [2, 2, 2, 2], [1, 2, 1, 5, 2, 13, 3, 1, 2, 8]):
+            n_words = np.array(n_words)
+            flat, offsets = to_csr(rng.integers(len(SPECIALS), VOCAB_SIZE, int(n_words.sum())), n_words, eos=eos)
+            naive = np.concatenate(omission.naive_omission(model, network, flat, offsets, n_words, "cpu"))
+            for batch_rows in (3, 1024):
+                scores = omission.omission_scores(model, network, flat, offsets, n_words, "cpu", batch_rows)
+                assert scores.shape == naive.shape == (int(n_words.sum()),)
+                np.testing.assert_allclose(scores, naive, atol=1e-5, rtol=0,
+                                           err_msg=f"{n_words}, eos {eos}, in batches of {batch_rows}")
+            assert naive.max() > 1e-3
 
 
 def run_retrieval_examples(model, network, path, files, tmp_path):

@@ -17,7 +17,11 @@ A model has one or more **networks** (one model x pathway: IMAGINET has ``textua
 - optionally a strictly left-to-right **cell** (:meth:`Model.cell`): one step from a state and an
   input. Only a network with a cell may use the fast exact paths of the methods (prefix reuse in
   omission, segment runs in the dumps); a network without one gets the generic exact path, so a
-  fast path can never run where it would be wrong (a bidirectional network, say).
+  fast path can never run where it would be wrong (a bidirectional network, say);
+- optionally, for a network read in both directions, its two one-directional cells and how their
+  final states make the representation (:meth:`Model.bidirectional`, a :class:`Bidirectional`):
+  omission's two-sided fast exact path (the forward cell resumes from the prefix state, the
+  backward one from the suffix state, both taken from the full runs).
 
 Sentences are laid out as :mod:`lingscope.encoding.csr` describes; a model with
 ``reads_eos = True`` reads ``<eos>`` after the last word (the ids come from
@@ -32,6 +36,7 @@ from __future__ import annotations
 import importlib
 import io
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,6 +98,30 @@ class Cell(ABC):
     def output(self, state: torch.Tensor) -> torch.Tensor:
         """The network's state as :meth:`Model.states` gives it (the whole cell state by default)."""
         return state
+
+
+@dataclass(frozen=True)
+class Bidirectional:
+    """A network read in both directions, as two strictly one-directional :class:`Cell` runs.
+
+    ``forward`` reads a sentence's tokens ``1 .. L`` and ``backward`` reads ``L .. 1`` (its step t
+    reads token ``L + 1 - t``), each from a zero state, over every token the model reads (an end
+    symbol included). :meth:`representation` makes the network's sentence representation, as
+    :meth:`Model.representation` gives it, from the two runs' final states: by default the two
+    cells' outputs concatenated (a BiLSTM's ``[h_fwd ; h_bwd]``); a family whose representation
+    is assembled otherwise passes ``assemble``. Zero final states (an empty sentence) must give
+    the model's representation of an empty sentence. Per-token states are not described here:
+    only methods that need the representation use the pair.
+    """
+
+    forward: Cell
+    backward: Cell
+    assemble: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+
+    def representation(self, forward_final: torch.Tensor, backward_final: torch.Tensor) -> torch.Tensor:
+        if self.assemble is not None:
+            return self.assemble(forward_final, backward_final)
+        return torch.cat([self.forward.output(forward_final), self.backward.output(backward_final)], -1)
 
 
 class Model(nn.Module, ABC):
@@ -158,6 +187,13 @@ class Model(nn.Module, ABC):
 
     def cell(self, network: str) -> Cell | None:
         """The network's strictly left-to-right cell, or None (the default) where it has none."""
+        self.check_network(network)
+        return None
+
+    def bidirectional(self, network: str) -> Bidirectional | None:
+        """The network's forward and backward cells and how their final states make its
+        representation, or None (the default). Offered only by a network that is exactly the two
+        runs (a network with a left-to-right :meth:`cell` needs none)."""
         self.check_network(network)
         return None
 

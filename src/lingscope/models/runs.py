@@ -9,7 +9,10 @@ layout of :mod:`lingscope.encoding.csr`. Two exact ways to get every token's sta
 - **without one**: padded batches of sentences of similar length through
   :meth:`lingscope.models.base.Model.states` and ``representation`` (:func:`padded_run`).
 
-:func:`run_network` picks the cell path only where the model offers a cell.
+:func:`run_network` picks the cell path only where the model offers a cell. A network read in
+both directions may offer its two cells instead (:class:`lingscope.models.base.Bidirectional`):
+the backward cell runs over the layout with every sentence reversed within its own span
+(:func:`reversed_rows`), and :func:`bidirectional_finals` gives both runs' final states.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 import torch
 
 from lingscope.encoding.csr import pad
-from lingscope.models.base import Cell, Model
+from lingscope.models.base import Bidirectional, Cell, Model
 
 
 def _steps_active(lengths_desc: np.ndarray) -> np.ndarray:
@@ -69,6 +72,24 @@ def cell_states(cell: Cell, x_proj: torch.Tensor, offsets: np.ndarray,
     final = run_segments(cell, x_proj, offsets[:-1], np.diff(offsets), zero_start(cell, x_proj.device), batch_rows,
                          states)
     return states, final
+
+
+def reversed_rows(offsets: np.ndarray) -> np.ndarray:
+    """For every row of the flat layout, the row it takes when each sentence is reversed within
+    its own span: ``flat[reversed_rows(offsets)]`` is every sentence read right to left, with the
+    same offsets. An involution (applying it twice restores the order)."""
+    return np.repeat(offsets[:-1] + offsets[1:] - 1, np.diff(offsets)) - np.arange(offsets[-1])
+
+
+def bidirectional_finals(pair: Bidirectional, emb: torch.Tensor, offsets: np.ndarray,
+                         batch_rows: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(forward, backward)``: each sentence's final cell state of the pair's two full runs over
+    the embeddings ``emb`` of the flat layout (``pair.representation`` of them is the sentence
+    representation)."""
+    rows = torch.from_numpy(reversed_rows(offsets)).to(emb.device)
+    forward = cell_states(pair.forward, pair.forward.project(emb), offsets, batch_rows)[1]
+    backward = cell_states(pair.backward, pair.backward.project(emb.index_select(0, rows)), offsets, batch_rows)[1]
+    return forward, backward
 
 
 @torch.no_grad()
@@ -122,21 +143,34 @@ def verify_cell(model: Model, network: str, ids: torch.Tensor, offsets: np.ndarr
     """Check a network's cell against the contract's generic methods on the first ``sample``
     sentences: the fast paths trust that stepping the cell gives :meth:`Model.states` and that
     its final state gives :meth:`Model.representation`. A family whose cell breaks that promise
-    is stopped here, before it writes a wrong table. Nothing to check without a cell."""
+    is stopped here, before it writes a wrong table. A network without a cell that offers a
+    :class:`Bidirectional` pair has its assembled representation checked the same way, and that of
+    an empty sentence (the zero states). Nothing to check without either."""
     cell = model.cell(network)
-    if cell is None:
+    pair = model.bidirectional(network) if cell is None else None
+    if cell is None and pair is None:
         return
     n = min(sample, len(offsets) - 1)
     head = ids[: int(offsets[n])]
-    fast_states, fast_reps = run_network(model, network, head, offsets[: n + 1], sample)
-    generic_states, generic_reps = padded_run(model, network, head, offsets[: n + 1], sample)
-    pairs = (("states", fast_states, generic_states), ("representation", fast_reps, generic_reps))
+    generic_states, generic_reps = padded_run(model, network, head, offsets[: n + 1], sample,
+                                              with_states=cell is not None)
+    if cell is not None:
+        fast_states, fast_reps = run_network(model, network, head, offsets[: n + 1], sample)
+        pairs = (("states", fast_states, generic_states), ("representation", fast_reps, generic_reps))
+    else:
+        fast_reps = pair.representation(*bidirectional_finals(pair, model.embed(head), offsets[: n + 1], sample))
+        zero = head.new_zeros(1, pair.forward.state_size, dtype=fast_reps.dtype), \
+            head.new_zeros(1, pair.backward.state_size, dtype=fast_reps.dtype)
+        empty = model.embed(head[:0])[None]  # one sentence of no tokens
+        pairs = (("representation", fast_reps, generic_reps),
+                 ("empty representation", pair.representation(*zero),
+                  model.representation(network, empty, head.new_zeros(1))))
     for what, fast, generic in pairs:
         if fast.shape != generic.shape:
-            raise ValueError(f"model {model.kind!r} network {network!r}: its cell gives {what} of shape "
+            raise ValueError(f"model {model.kind!r} network {network!r}: its cell(s) give {what} of shape "
                              f"{tuple(fast.shape)}, the model {tuple(generic.shape)}; the fast paths cannot be used")
         gap = float((fast - generic).abs().max())
         if gap > tolerance * (1.0 + float(generic.abs().max())):
             raise ValueError(f"model {model.kind!r} network {network!r}: its cell's {what} differ from the model's "
                              f"by {gap:.2g}; the fast paths would be wrong (the family's cell must step exactly "
-                             "as its states(), and its final state must be its representation)")
+                             "as its states(), and its final state(s) must give its representation)")

@@ -21,8 +21,10 @@ paths compute the same function (``tests/test_sentiment.py`` checks it).
 
 The backward direction of the BiLSTM reads each sentence reversed within its own length, so
 right padding never enters it. The RNN and the LSTM are strictly left to right and offer their
-cell (the LSTM's cell state is ``[h ; c]``, its output ``h``); the BiLSTM has none, so the methods
-take their generic exact paths on it.
+cell (the LSTM's cell state is ``[h ; c]``, its output ``h``). The BiLSTM has none; it offers its
+two directions as a :class:`lingscope.models.base.Bidirectional` pair (forward and backward LSTM
+cells, the representation their outputs concatenated), which omission's two-sided fast path
+uses; the other methods take their generic exact paths on it.
 """
 
 from __future__ import annotations
@@ -35,7 +37,15 @@ from torch import nn
 
 from lingscope.core.settings import TrainingSettings
 from lingscope.encoding.ids import PAD_ID
-from lingscope.models.base import CLASSES, Cell, Model, Objective, Readout, reverse_within
+from lingscope.models.base import (
+    CLASSES,
+    Bidirectional,
+    Cell,
+    Model,
+    Objective,
+    Readout,
+    reverse_within,
+)
 
 KINDS = ("rnn", "lstm", "bilstm")
 N_LABELS = 5  # SST's labels 0-4
@@ -187,6 +197,13 @@ class SentimentModel(Model):
         if self.backward_layer is not None:
             return None  # bidirectional: no strictly left-to-right step gives its states
         return RecurrentCell(self.forward_layer)
+
+    def bidirectional(self, network: str) -> Bidirectional | None:
+        self.check_network(network)
+        if self.backward_layer is None:
+            return None  # strictly left to right: its cell serves
+        # The default assembly, [h_fwd ; h_bwd], is representation(): the final states' outputs.
+        return Bidirectional(RecurrentCell(self.forward_layer), RecurrentCell(self.backward_layer))
 
     def objectives(self) -> tuple[Objective, ...]:
         return (Objective("sentiment", "sentiment", "sentiment", 1.0),)
