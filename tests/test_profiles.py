@@ -59,7 +59,7 @@ def test_local_rules_are_the_tiny_ones():
     assert _local_rules() == {"synth_sst", "data_sst", "parse_merge", "parse_accuracy", "training_summary",
                               "distributions", "examples", "checks", "sentiment_accuracy", "sentiment_figures",
                               "poerner_figures", "omission_words", "unit_figures", "autoencoder_figures",
-                              "agreement"}
+                              "agreement", "matrix"}
     assert _local_rules() <= set(_rule_blocks())
 
 

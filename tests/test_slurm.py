@@ -64,7 +64,7 @@ def test_jobs_ran_under_sbatch(slurm_run):
     assert local_rules == {"synth_sst", "data_sst", "parse_merge", "parse_accuracy", "training_summary",
                            "distributions", "examples", "checks", "sentiment_accuracy", "sentiment_figures",
                            "poerner_figures", "omission_words", "unit_figures", "autoencoder_figures", "agreement",
-                           "all"}
+                           "matrix", "all"}
     assert len(jobs) == len(re.findall(r"^rule \w+:", log, flags=re.M)) >= 25
     slurm_ids = []
     for _, job_id, slurm_log in jobs:

@@ -101,7 +101,7 @@ def test_parse_setting_replans_only_parse_and_after(tiny_run):
     # the parse (GPU hours at paper scale): no omission job, no training, no dump. Poerner et al.'s
     # summary counts function words by the parse's tags; the optimisations themselves stay.
     assert set(jobs) == {"parse_shard", "parse_merge", "parse_accuracy", "distributions", "ridge", "checks",
-                         "poerner_figures", "omission_words", "probe", "mutual_information", "all"}
+                         "poerner_figures", "omission_words", "probe", "mutual_information", "matrix", "all"}
 
 
 def test_corpus_setting_replans_only_that_corpus(tiny_run):
@@ -113,7 +113,8 @@ def test_corpus_setting_replans_only_that_corpus(tiny_run):
     sentiment = {"train", "evaluate", "activations", "omission", "saliency", "representations", "attribution"}
     assert set(jobs) == {"synth_sst", "data_sst", "vocab", "parse_shard", "parse_merge", "checks", "all",
                          "training_summary", "sentiment_accuracy", "sentiment_figures", "top_contexts",
-                         "unit_figures", "agreement"} | sentiment
+                         "unit_figures", "agreement", "input_optimisation", "probe", "mutual_information",
+                         "matrix"} | sentiment
     assert jobs["vocab"] == 1 and jobs["parse_shard"] == 1
     assert all(jobs[rule] == 3 for rule in sentiment)  # RNN, LSTM, BiLSTM
 
@@ -228,7 +229,7 @@ def test_analysis_setting_replans_only_analysis_jobs(tiny_run):
     config = tiny_config()
     config["units"]["mutual_information"]["seed"] = 2
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-mi.yaml"))))
-    assert set(jobs) == {"mutual_information", "all"}
+    assert set(jobs) == {"mutual_information", "matrix", "all"}
     config = tiny_config()
     config["analysis"]["checks"]["alpha"] = 0.05
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-ck.yaml"))))
@@ -258,8 +259,9 @@ def test_one_sentiment_models_setting_reruns_only_its_chain(tiny_run):
         assert jobs[rule] == 1, rule
     assert set(jobs) == {"train", "evaluate", "activations", "omission", "saliency", "representations",
                          "attribution", "sentiment_accuracy", "sentiment_figures", "training_summary", "checks",
-                         "top_contexts", "unit_figures", "agreement", "all"}
-    assert jobs["top_contexts"] == 1
+                         "top_contexts", "unit_figures", "agreement", "input_optimisation", "probe",
+                         "mutual_information", "matrix", "all"}
+    assert jobs["top_contexts"] == 1 and jobs["input_optimisation"] == 2  # crp and gbl of its class and hidden units
 
 
 def test_sentiment_example_phrases_rerun_only_the_example_jobs(tiny_run):
@@ -345,12 +347,12 @@ def test_one_input_optimisation_methods_setting_reruns_only_that_method(tiny_run
     config = tiny_config()
     config["input_optimisation"]["gbl"]["samples"] = 3
     proc = snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-gbl.yaml")))
-    assert planned_jobs(proc) == {"input_optimisation": 9, "poerner_figures": 1, "all": 1}  # 3 paper + 6 other networks
+    assert planned_jobs(proc) == {"input_optimisation": 9, "poerner_figures": 1, "matrix": 1, "all": 1}  # 3 paper + 6 other networks
     assert set(re.findall(r"io_method=(\w+)", proc.stdout)) == {"gbl"}
     config = tiny_config()
     config["input_optimisation"]["seed"] = 2  # shared by every method
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-io.yaml"))))
-    assert jobs == {"input_optimisation": 15 + 12, "poerner_figures": 1, "all": 1}  # 3 x 5 methods, 6 x crp and gbl
+    assert jobs == {"input_optimisation": 15 + 12, "poerner_figures": 1, "matrix": 1, "all": 1}  # 3 x 5 methods, 6 x crp and gbl
     config = tiny_config()
     config["input_optimisation"]["networks"] = ["Visual", "Nope"]
     proc = snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-nope.yaml")),
@@ -394,15 +396,15 @@ def _inputs(text: str) -> dict[str, set[str]]:
         ("analysis/plotting.py", {"training_summary", "distributions", "ridge", "examples", "sentiment_figures",
                                   "poerner_figures", "omission_words", "unit_figures", "mutual_information", "probe",
                                   "autoencoder_figures", "agreement"},
-         set()),
+         {"matrix"}),
         # ... and one analysis: only its own rule.
-        ("analysis/ridge.py", {"ridge", "omission_words", "probe"}, set()),
+        ("analysis/ridge.py", {"ridge", "omission_words", "probe"}, {"matrix"}),
         # The family module, which the model loader imports by name: every job that loads a model,
         # and the analyses that read what they write.
         ("models/imaginet.py", {"train", "evaluate", "activations", "omission", "retrieval_examples",
                                 "input_optimisation", "attribution"},
          {"training_summary", "distributions", "ridge", "examples", "checks", "poerner_figures", "omission_words",
-          "top_contexts", "unit_figures", "probe", "mutual_information", "agreement"}),
+          "top_contexts", "unit_figures", "probe", "mutual_information", "agreement", "matrix"}),
     ],
 )
 def test_touching_a_module_replans_the_rules_that_import_it(tiny_run, tmp_path, module, importers, downstream):
@@ -451,3 +453,42 @@ def test_any_number_of_model_entries_of_a_catalog_kind(tiny_run):
     config["models"]["lm"]["hiden_dim"] = 3
     proc = snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-typo.yaml")), check=False)
     assert proc.returncode != 0 and "hiden_dim" in proc.stdout + proc.stderr
+
+
+def test_the_matrix_page_lists_every_cell_as_it_ran(tiny_run):
+    """The report's matrix: every method x network of the run, each cell filled with files that
+    hold the network's rows (and links that resolve) or blank with its reason. The cells the
+    issue asks of every network are filled on every network."""
+    import html as html_lib
+
+    d = tiny_run / R / "analysis/matrix"
+    _schema_matches(d / "matrix.parquet", schemas.MATRIX)
+    table = pl.read_parquet(d / "matrix.parquet")
+    networks = {"Visual", "Textual", "Sum", "Sum textual", "LM", "RNN", "LSTM", "BiLSTM", "Autoencoder"}
+    assert set(table["network"]) == networks
+    assert table.group_by("method").len()["len"].to_list() == [len(networks)] * table["method"].n_unique()
+    assert set(table["status"]) == {"ran", "blank"}  # nothing planned came out empty
+    everywhere = ["activation dumps", "top-K contexts", "mutual information", "probe (deprel)", "omission",
+                  "saliency, gradient x input, integrated gradients", "variance salience", "agreement",
+                  "input optimisation"]
+    for method in everywhere:
+        cells = table.filter(pl.col("method") == method)
+        assert cells["status"].to_list() == ["ran"] * len(networks), method
+        assert (cells["rows"] > 0).all(), method
+    blank = table.filter(pl.col("status") == "blank")
+    assert blank["reason"].is_not_null().all() and blank["rows"].is_null().all()
+    assert set(blank["method"]) == {"class saliency (Li et al. Figs. 5-8)", "representations (Li et al. Figs. 1-4)",
+                                    "step saliency (Li et al. Fig. 9)", "image retrieval (Kadar et al. Fig. 1)"}
+    ran = table.filter(pl.col("status") == "ran")
+    # A shared table counts the network's own rows: the probe's Table 2 has 4 rows per network
+    probe = ran.filter(pl.col("method") == "probe (deprel)")
+    assert probe["rows"].to_list() == [4] * len(networks)  # state and state+4-gram, deprel and control
+    page = (d / "matrix.html").read_text()
+    links = [html_lib.unescape(h) for h in re.findall(r"href='([^']+)'", page)]
+    assert len(links) == sum(len(o) for o in ran["outputs"].to_list())
+    for link in links:
+        assert (d / link).exists(), link
+    for reason in blank["reason"].unique():
+        assert html_lib.escape(reason) in page
+    csv = pl.read_csv(d / "matrix.csv")
+    assert csv.height == table.height

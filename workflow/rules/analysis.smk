@@ -14,6 +14,7 @@ localrules:
     unit_figures,
     autoencoder_figures,
     agreement,
+    matrix,
 
 
 rule training_summary:
@@ -615,3 +616,35 @@ rule agreement:
     shell:
         "python -m lingscope.analysis.agreement --omission {input.omission} --attribution {input.attribution}"
         " {params.settings} --table {output.table} --figure {output.figure} > {log} 2>&1"
+
+
+# Every method on every network, as the run made it (METHODS.md sec. 4): links and reasons.
+rule matrix:
+    input:
+        outputs=matrix_inputs,
+        code=code("lingscope.analysis.matrix"),
+    output:
+        table=report(
+            f"{matrix_dir()}/matrix.csv",
+            caption="../report/matrix.rst",
+            category="Matrix",
+        ),
+        parquet=f"{matrix_dir()}/matrix.parquet",
+        html=report(
+            f"{matrix_dir()}/matrix.html",
+            caption="../report/matrix.rst",
+            category="Matrix",
+        ),
+    log:
+        f"{RESULTS}/logs/analysis/matrix.log",
+    conda:
+        env("lingscope")
+    threads: 1
+    resources:
+        mem_mb=mem_mb(1000),
+        runtime=runtime(10),
+    params:
+        cells=lambda wildcards: json.dumps(matrix_cells()),
+    shell:
+        "python -m lingscope.analysis.matrix --cells {params.cells:q} --table {output.table}"
+        " --html {output.html} > {log} 2>&1"

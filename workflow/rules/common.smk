@@ -2,6 +2,7 @@
 # Keep heavy imports out of here: this file runs every time snakemake plans the DAG. Only the
 # torch-free lingscope.core modules (the catalog and the settings objects) are imported.
 import csv
+import json
 import os
 import sys
 import time
@@ -586,7 +587,8 @@ def network_tokens(model):
 
 def parsed_networks():
     """The networks whose per-token states are of a parsed split: the analysis split of their
-    own corpus is in parse.splits (the deprels of Table 2 and Fig. 8, for every corpus)."""
+    own corpus is in parse.splits (the deprels of Table 2 and Fig. 8, for every corpus).
+    """
     return [
         (m, p)
         for m, p in unit_networks()
@@ -791,7 +793,8 @@ def io_networks():
 def io_other_networks():
     """The (model, network) pairs of input_optimisation.other_networks: ``all`` (every network the
     method applies to that input_optimisation.networks does not name) or display names. They run
-    the methods of input_optimisation.other_methods only, and stay out of Poerner's figures."""
+    the methods of input_optimisation.other_methods only, and stay out of Poerner's figures.
+    """
     applies = model_pathways("input_optimisation")
     main = set(io_networks())
     chosen = lookup(dpath="input_optimisation/other_networks", within=config)
@@ -849,8 +852,159 @@ def io_dir():
 def io_targets():
     out = io_other_tables()
     if io_networks():
-        out += [*io_tables(), f"{io_dir()}/fig1_activations.png", f"{io_dir()}/table1.csv"]
+        out += [
+            *io_tables(),
+            f"{io_dir()}/fig1_activations.png",
+            f"{io_dir()}/table1.csv",
+        ]
     return out
+
+
+# --- the method x network matrix as it ran (METHODS.md sec. 4) --------------------------------
+def matrix_dir():
+    return f"{RESULTS}/analysis/matrix"
+
+
+def _readout_reason(method):
+    """Why catalog method ``method`` does not apply to a network (what it needs)."""
+    needs = catalog.METHODS[method].needs_readout
+    needs = (needs,) if isinstance(needs, str) else needs
+    return (
+        f"needs a readout of {' or '.join(needs)}; the network has none (the catalog)"
+    )
+
+
+def matrix_cells():
+    """Every (row, network) cell of the matrix: the outputs that fill it, or why it is blank.
+    A row is a method (or an analysis of a method's output); a cell holds the files of one
+    network, or a shared file and the network's rows in it."""
+    u = units_dir()
+    networks = model_pathways()
+    parsed = set(parsed_networks())
+    probed = set(probe_networks())
+    io_main, io_other = set(io_networks()), set(io_other_networks())
+    other_methods = lookup(dpath="input_optimisation/other_methods", within=config)
+    scored = set(attribution_networks())
+    cells = []
+
+    def add(row, model, network, outputs=(), reason=None, shared=False):
+        cells.append(
+            {
+                "method": row,
+                "model": model,
+                "pathway": network,
+                "outputs": list(outputs),
+                "shared": shared,
+                "reason": reason,
+            }
+        )
+
+    def catalog_row(row, method, path):
+        for m, p in networks:
+            if catalog.METHODS[method].applies(model_entry(m).network(p)):
+                add(row, m, p, [path(m, p)])
+            else:
+                add(row, m, p, reason=_readout_reason(method))
+
+    not_parsed = (
+        "the analysis split of its corpus is not parsed (activations.split not in parse.splits.<corpus>): "
+        "no deprels"
+    )
+    catalog_row(
+        "activation dumps", "activations", lambda m, p: activation_dir("tokens", m, p)
+    )
+    catalog_row("top-K contexts", "activations", top_contexts_path)
+    for m, p in networks:
+        if (m, p) in parsed:
+            add("mutual information", m, p, [f"{u}/mi_units.parquet"], shared=True)
+        else:
+            add("mutual information", m, p, reason=not_parsed)
+        if (m, p) in probed:
+            add("probe (deprel)", m, p, [f"{u}/table2.parquet"], shared=True)
+        elif (m, p) in parsed:
+            add("probe (deprel)", m, p, reason="units.probe.networks does not name it")
+        else:
+            add("probe (deprel)", m, p, reason=not_parsed)
+    catalog_row("omission", "omission", omission_path)
+    catalog_row(
+        "saliency, gradient x input, integrated gradients",
+        "attribution",
+        attribution_path,
+    )
+    catalog_row("variance salience", "attribution", attribution_path)
+    for m, p in networks:
+        if (m, p) in scored:
+            add(
+                "agreement", m, p, [f"{agreement_dir()}/agreement.parquet"], shared=True
+            )
+        else:
+            add("agreement", m, p, reason="needs both omission and attribution")
+        if (m, p) in io_main:
+            add(
+                "input optimisation",
+                m,
+                p,
+                [io_path(m, p, method) for method in IO_METHODS],
+            )
+        elif (m, p) in io_other and other_methods:
+            add(
+                "input optimisation",
+                m,
+                p,
+                [io_path(m, p, method) for method in other_methods],
+            )
+        else:
+            add(
+                "input optimisation",
+                m,
+                p,
+                reason="neither input_optimisation.networks nor other_networks names it",
+            )
+    catalog_row(
+        "class saliency (Li et al. Figs. 5-8)",
+        "saliency",
+        lambda m, p: saliency_path("split", m, p),
+    )
+    catalog_row(
+        "representations (Li et al. Figs. 1-4)",
+        "representations",
+        lambda m, p: representations_path("representations", m, p),
+    )
+    catalog_row("step saliency (Li et al. Fig. 9)", "step_saliency", step_saliency_path)
+    try:
+        retrieval = retrieval_network()
+    except WorkflowError:  # no Visual among the models: Fig. 1 is not planned
+        retrieval = None
+    for m, p in networks:
+        if (m, p) == retrieval:
+            add(
+                "image retrieval (Kadar et al. Fig. 1)",
+                m,
+                p,
+                [f"{analysis_dir()}/retrieval_examples.parquet"],
+            )
+        else:
+            add(
+                "image retrieval (Kadar et al. Fig. 1)",
+                m,
+                p,
+                reason=(
+                    _readout_reason("retrieval_examples")
+                    if not catalog.METHODS["retrieval_examples"].applies(
+                        model_entry(m).network(p)
+                    )
+                    else "Fig. 1 retrieves with one network (Visual)"
+                ),
+            )
+    return cells
+
+
+def matrix_inputs(wildcards):
+    return sorted({path for cell in matrix_cells() for path in cell["outputs"]})
+
+
+def matrix_targets():
+    return [f"{matrix_dir()}/matrix.html", f"{matrix_dir()}/matrix.csv"]
 
 
 # --- targets ---------------------------------------------------------------------------------
@@ -884,6 +1038,7 @@ def final_targets():
         *io_targets(),
         *autoencoder_targets(),
         *agreement_targets(),
+        *matrix_targets(),
         checks_csv(),
     ]
 

@@ -377,6 +377,23 @@ AGREEMENT = pa.schema(
     ]
 )
 
+MATRIX = pa.schema(
+    [
+        _f("method", pa.string(), "the method (or the analysis of a method's output): a row of the matrix"),
+        _f("network", pa.string(), _NETWORK_DOC),
+        _f("model", pa.string(), "model name from the config"),
+        _f("pathway", pa.string(), "the model's network (lingscope.core.catalog)"),
+        _f("status", pa.string(), "ran (its files hold rows of the network), empty (planned, but they hold none) "
+           "or blank (not run: see reason)"),
+        _f("outputs", pa.list_(pa.string()), "the files that fill the cell (in the CSV: space-separated)"),
+        _f("rows", pa.int64(), "the network's rows in those files (a shared table filtered to the network)",
+           nullable=True),
+        _f("shared", pa.bool_(), "the file is shared by every network of the row (the probe's Table 2, the MI "
+           "table, the agreement table)"),
+        _f("reason", pa.string(), "why a blank cell is blank (the catalog or the config)", nullable=True),
+    ]
+)
+
 OMISSION_EXAMPLES = pa.schema(
     [
         _f("sentence_id", pa.int64(), "the example caption (joins retrieval_examples.sentence_id)"),
@@ -751,6 +768,7 @@ TABLES: dict[str, pa.Schema] = {
     "step_saliency": STEP_SALIENCY,
     "attribution": ATTRIBUTION,
     "agreement": AGREEMENT,
+    "matrix": MATRIX,
     "input_optimisation": INPUT_OPTIMISATION,
     "io_summary": IO_SUMMARY,
     "io_table1": IO_TABLE1,
