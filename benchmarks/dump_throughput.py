@@ -4,7 +4,9 @@ Full: ``lingscope.methods.activations.dump``, as the CLI runs it (model load, st
 the val split, forward, Arrow conversion, zstd Parquet writing in its writer thread, publish).
 Baseline, measured in the same run: forward only, i.e. the same chunks (read and encoded
 beforehand) through ``lingscope.models.runs.run_network``, with no table building or writing.
-Also the float16 dump. Target: full float32 dump >= 80% of forward-only.
+Also the float16 dump, and the float32 dump with ``gates`` on (the GRU's r, z, n as three more
+columns, ``activations.gates``) against the same dump with them off, as a ratio of rates in the
+same process. Target: full float32 dump >= 80% of forward-only.
 
 Models are random-init IMAGINET (kind imaginet); hidden 1024 runs on the first 5,000 val
 captions by default to keep the script short (rates are per token, so comparable).
@@ -91,48 +93,57 @@ def main() -> None:
             for ids, offsets in chunks:
                 run_network(model, args.pathway, ids, offsets, args.batch_rows)
 
-        def full(dtype: str, source=sentences):
+        def full(dtype: str, source=sentences, gates: bool = False):
+            name = dtype + ("-gates" if gates else "")
             def go():
-                dump(model_path, args.pathway, source, paths["vocab"], work / f"tokens-{dtype}", work / f"h_end-{dtype}",
+                dump(model_path, args.pathway, source, paths["vocab"], work / f"tokens-{name}", work / f"h_end-{name}",
                      ActivationSettings(split="val", dtype=dtype, chunk_sentences=args.chunk_sentences,
-                                        batch_rows=args.batch_rows),
+                                        batch_rows=args.batch_rows, gates=gates),
                      Runtime(device="cpu", threads=args.threads))
             return go
 
-        # Warm-up: a small dump of each dtype and one forward chunk.
+        # Warm-up: a small dump of each kind and one forward chunk.
         warm = val_subset(paths, 1000)
         full("float32", warm)()
         full("float16", warm)()
+        full("float32", warm, gates=True)()
         run_network(model, args.pathway, *chunks[0], args.batch_rows)
 
-        times = {"forward": [], "float32": [], "float16": []}
-        for _ in range(args.repeats):  # interleaved, so a slow spell hits all three
+        times = {"forward": [], "float32": [], "float16": [], "float32_gates": []}
+        for _ in range(args.repeats):  # interleaved, so a slow spell hits all four
             times["forward"].append(timed(forward_only))
             times["float32"].append(timed(full("float32")))
             times["float16"].append(timed(full("float16")))
+            times["float32_gates"].append(timed(full("float32", gates=True)))
         row = {"hidden_dim": H, "embedding_dim": args.embedding_dim, "pathway": args.pathway, "sentences": n_sent,
                "tokens": n_tokens, "seconds": times,
                "forward_tokens_per_s": n_tokens / min(times["forward"]),
                "dump_float32_tokens_per_s": n_tokens / min(times["float32"]),
                "dump_float16_tokens_per_s": n_tokens / min(times["float16"]),
+               "dump_float32_gates_tokens_per_s": n_tokens / min(times["float32_gates"]),
                "output_mb_float32": dir_mb(work / "tokens-float32") + dir_mb(work / "h_end-float32"),
-               "output_mb_float16": dir_mb(work / "tokens-float16") + dir_mb(work / "h_end-float16")}
+               "output_mb_float16": dir_mb(work / "tokens-float16") + dir_mb(work / "h_end-float16"),
+               "output_mb_float32_gates": dir_mb(work / "tokens-float32-gates") + dir_mb(work / "h_end-float32-gates")}
         row["ratio_float32"] = row["dump_float32_tokens_per_s"] / row["forward_tokens_per_s"]
         row["ratio_float16"] = row["dump_float16_tokens_per_s"] / row["forward_tokens_per_s"]
+        row["ratio_gates"] = row["dump_float32_gates_tokens_per_s"] / row["dump_float32_tokens_per_s"]
         results.append(row)
         print(f"[h{H}] forward {row['forward_tokens_per_s']:,.0f}, dump f32 {row['dump_float32_tokens_per_s']:,.0f}, "
-              f"f16 {row['dump_float16_tokens_per_s']:,.0f} tokens/s", file=sys.stderr, flush=True)
+              f"f16 {row['dump_float16_tokens_per_s']:,.0f}, f32 with gates {row['dump_float32_gates_tokens_per_s']:,.0f} "
+              f"tokens/s", file=sys.stderr, flush=True)
     shutil.rmtree(work, ignore_errors=True)
 
     print(f"\nActivation dump throughput: random-init IMAGINET, {args.pathway} pathway, embedding {args.embedding_dim}, "
           f"val captions of the synthetic corpus, {args.threads} torch thread(s), best of {args.repeats}\n")
     print(table(
         ["hidden", "sentences", "tokens", "forward only (tok/s)", "dump float32 (tok/s)", "float32 / forward",
-         "dump float16 (tok/s)", "float16 / forward", "output MB f32 / f16", "target f32 >= 0.80"],
+         "dump float16 (tok/s)", "float16 / forward", "output MB f32 / f16", "target f32 >= 0.80",
+         "dump f32 + gates (tok/s)", "gates on / off", "output MB f32 + gates"],
         [[r["hidden_dim"], f"{r['sentences']:,}", f"{r['tokens']:,}", f"{r['forward_tokens_per_s']:,.0f}",
           f"{r['dump_float32_tokens_per_s']:,.0f}", f"{r['ratio_float32']:.2f}", f"{r['dump_float16_tokens_per_s']:,.0f}",
           f"{r['ratio_float16']:.2f}", f"{r['output_mb_float32']:.0f} / {r['output_mb_float16']:.0f}",
-          "met" if r["ratio_float32"] >= 0.8 else "NOT MET"] for r in results]))
+          "met" if r["ratio_float32"] >= 0.8 else "NOT MET", f"{r['dump_float32_gates_tokens_per_s']:,.0f}",
+          f"{r['ratio_gates']:.2f}", f"{r['output_mb_float32_gates']:.0f}"] for r in results]))
     path = write_results("dump_throughput", {"machine": machine(), "repeats": args.repeats, "results": results}, args.out)
     print(f"\nwrote {path}")
 

@@ -8,9 +8,12 @@ checks the method against a reference that does not share its fast path:
 - the contract itself: embeddings, shapes, padding, readouts against the catalog;
 - a network with a cell: the cell's states and final state against ``Model.states`` and
   ``Model.representation`` (the fast paths rely on this);
-- ``activations``: the dump (through the CLI, on Parquet) against a plain forward pass;
 - a network with a bidirectional pair: the two cells' final states, assembled, against
   ``Model.representation`` (omission's two-sided path relies on this);
+- a network with gates: the gates rebuild the network's own states through torch's equations,
+  step by step in its reading order, to 1e-5 (a stacked encoder too);
+- ``activations``: the dump (through the CLI, on Parquet) against a plain forward pass, with its
+  gate columns off (none written) and on (those of ``Model.gates``);
 - ``omission``: the fast path, the generic path and the authors' per-sentence method agree to
   1e-5; each kind takes the path ``OMISSION_PATHS`` names (a silent fall back to the generic
   path fails), a network with its cell and pair hidden takes the generic one; and on chunks of
@@ -251,6 +254,76 @@ def test_a_pair_that_breaks_the_contract_is_refused():
         verify_cell(Swapped(model), "sentiment", torch.from_numpy(flat), offsets)
 
 
+# --- gate activations -------------------------------------------------------------------------
+
+# Beyond the matrix: a stacked encoder, whose states (and gates) are its top layer's.
+GATE_CASES = CASES + [pytest.param("autoencoder", "encoder", {"layers": 2}, id="autoencoder-encoder-layers=2"),
+                      pytest.param("autoencoder", "encoder", {"reverse_source": False},
+                                   id="autoencoder-encoder-reverse_source=False")]
+
+
+def reading_orders(model, kind, lengths, width):
+    """``[(state columns, previous)]`` per direction of the network: ``previous[b, t]`` is the
+    position whose step comes just before the step that reads token t (-1: the first step)."""
+    t = torch.arange(width)[None, :].expand(len(lengths), -1)
+    n = lengths[:, None]
+    forward = t - 1
+    backward = torch.where(t + 1 < n, t + 1, -1)
+    dim = model.state_dim(model.networks[0])
+    if kind == "bilstm":
+        return [(slice(0, dim // 2), forward), (slice(dim // 2, dim), backward)]
+    if kind == "autoencoder" and model.arch.reverse_source:  # w_n .. w_1, then <eos> (position n)
+        words = n - 1
+        reversed_words = torch.where(t + 1 < words, t + 1, -1)
+        return [(slice(0, dim), torch.where(t == words, torch.where(words > 0, 0, -1), reversed_words))]
+    return [(slice(0, dim), forward)]
+
+
+def at(values, previous):
+    """``values`` at the previous step of every position (zero before the first)."""
+    index = previous.clamp(min=0).unsqueeze(-1).expand(-1, -1, values.shape[-1])
+    return values.gather(1, index) * (previous >= 0).unsqueeze(-1)
+
+
+@pytest.mark.parametrize("kind,network,variant", GATE_CASES)
+def test_the_gates_reproduce_the_states(kind, network, variant):
+    """The gates, recomputed from the layers' weights, give back the network's own states through
+    torch's equations, step by step in the network's reading order: a GRU's
+    h = (1 - z) * n + z * h_prev; an LSTM's c = f * c_prev + i * g and h = o * tanh(c)."""
+    model = tiny(kind, variant)
+    flat, _, n_words = sentences(2, 12)
+    flat, offsets = to_csr(flat[flat != EOS_ID], n_words, eos=model.reads_eos)
+    ids, lengths = (torch.from_numpy(a) for a in pad(flat, offsets))
+    dims = model.gate_dims(network)
+    with torch.no_grad():
+        emb = model.embed(ids)
+        states = model.states(network, emb, lengths)
+        gates = model.gates(network, emb, lengths)
+        given = model.gates(network, emb, lengths, states)
+    if kind in ("rnn",) or (kind == "sum" and network == "visual"):
+        assert dims == {} and gates == {} and given == {}
+        return
+    assert list(dims) == (["gate_r", "gate_z", "gate_n"] if "gate_r" in dims else
+                          ["gate_i", "gate_f", "gate_g", "gate_o", "cell_c"])
+    assert list(gates) == list(given) == list(dims)
+    m = mask(lengths, ids.shape[1]).bool()
+    for name, size in dims.items():
+        assert gates[name].shape == (*ids.shape, size) == (*ids.shape, model.state_dim(network))
+        torch.testing.assert_close(given[name][m], gates[name][m], atol=1e-6, rtol=1e-5)
+    for columns, previous in reading_orders(model, kind, lengths, ids.shape[1]):
+        g = {name: value[..., columns] for name, value in gates.items()}
+        h = states[..., columns]
+        if "gate_z" in g:
+            rebuilt = (1 - g["gate_z"]) * g["gate_n"] + g["gate_z"] * at(h, previous)
+        else:
+            c = g["cell_c"]
+            torch.testing.assert_close((g["gate_f"] * at(c, previous) + g["gate_i"] * g["gate_g"])[m], c[m],
+                                       atol=1e-5, rtol=1e-5)
+            rebuilt = g["gate_o"] * torch.tanh(c)
+        torch.testing.assert_close(rebuilt[m], h[m], atol=1e-5, rtol=1e-5)
+        assert (h[m] - at(h, previous)[m]).abs().max() > 1e-2  # the states move: not a trivial match
+
+
 # --- the methods -------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -295,23 +368,32 @@ def saved(kind, variant, path):
 
 
 def run_activations(model, network, path, files, tmp_path):
-    tokens_dir, h_end_dir = tmp_path / "tokens", tmp_path / "h_end"
     root = files["root"]
-    assert activations.main(["--model", str(path), "--pathway", network, "--sentences", str(root / "sentences.parquet"),
-                             "--vocab", str(root / "vocab.parquet"), "--device", "cpu", "--chunk-sentences", "7",
-                             "--batch-rows", "5", "--tokens-dir", str(tokens_dir), "--h-end-dir", str(h_end_dir)]) == 0
-    dumped = pq.read_table(tokens_dir)
-    states = np.stack(dumped.column("activation").to_numpy(zero_copy_only=False))
-    reps = np.stack(pq.read_table(h_end_dir).column("activation").to_numpy(zero_copy_only=False))
     ids, lengths = pad(*layout(files, model))
     with torch.no_grad():
         emb = model.embed(torch.from_numpy(ids))
         ref = model.states(network, emb, torch.from_numpy(lengths))
         ref_rep = model.representation(network, emb, torch.from_numpy(lengths))
+        ref_gates = model.gates(network, emb, torch.from_numpy(lengths))
     m = mask(torch.from_numpy(lengths), ids.shape[1]).bool()
-    np.testing.assert_allclose(states, ref[m].numpy(), atol=1e-5, rtol=1e-5)
-    np.testing.assert_allclose(reps, ref_rep.numpy(), atol=1e-5, rtol=1e-5)
-    assert dumped.column("position").to_pylist()[: lengths[0]] == list(range(1, lengths[0] + 1))
+    for gates in ([], ["--gates"]):  # off (the default), then on
+        tokens_dir, h_end_dir = tmp_path / f"tokens{len(gates)}", tmp_path / f"h_end{len(gates)}"
+        assert activations.main(["--model", str(path), "--pathway", network, "--sentences",
+                                 str(root / "sentences.parquet"), "--vocab", str(root / "vocab.parquet"), "--device",
+                                 "cpu", "--chunk-sentences", "7", "--batch-rows", "5", *gates, "--tokens-dir",
+                                 str(tokens_dir), "--h-end-dir", str(h_end_dir)]) == 0
+        dumped = pq.read_table(tokens_dir)
+        states = np.stack(dumped.column("activation").to_numpy(zero_copy_only=False))
+        reps = np.stack(pq.read_table(h_end_dir).column("activation").to_numpy(zero_copy_only=False))
+        np.testing.assert_allclose(states, ref[m].numpy(), atol=1e-5, rtol=1e-5)
+        np.testing.assert_allclose(reps, ref_rep.numpy(), atol=1e-5, rtol=1e-5)
+        assert dumped.column("position").to_pylist()[: lengths[0]] == list(range(1, lengths[0] + 1))
+        # Gate columns only when asked, exactly the model's, in its order; none for a network without gates.
+        expected = list(model.gate_dims(network)) if gates else []
+        assert dumped.column_names == ["sentence_id", "position", "token", "activation", *expected]
+        for name in expected:
+            values = np.stack(dumped.column(name).to_numpy(zero_copy_only=False))
+            np.testing.assert_allclose(values, ref_gates[name][m].numpy(), atol=1e-5, rtol=1e-5, err_msg=name)
 
 
 def run_omission(model, network, path, files, tmp_path):

@@ -5,11 +5,18 @@ datasets are written, hive-partitioned so DuckDB, polars, pandas and arrow read 
 
 - ``<tokens-dir>/part-k.parquet``: ``sentence_id, position, token, activation`` with one row
   per token the model reads (``<eos>`` included as the last position where it reads one);
+  with ``gates`` (off by default), one more column per gate activation the network's model
+  names (:meth:`lingscope.models.base.Model.gate_dims`: ``gate_r, gate_z, gate_n`` or
+  ``gate_i, gate_f, gate_g, gate_o, cell_c``; METHODS.md sec. 4), each the value at
+  the step that read the token, aligned with ``activation``; a network without gates gets no
+  such column (absent, not null; ``GATE_COLUMNS`` in :mod:`lingscope.core.schemas`);
 - ``<h-end-dir>/part-0.parquet``: ``sentence_id, n_tokens, activation``, the network's sentence
   representation (for a network read up to ``<eos>``, the state there: h_end).
 
 Works on any network through the model contract: a network with a left-to-right cell runs as
-segment runs (one dense GEMM per step), any other through padded batches.
+segment runs (one dense GEMM per step), any other through padded batches. The gates come from
+:meth:`lingscope.models.base.Model.gates` on batches of sentences of one length, given the states
+already computed.
 
 Memory stays bounded: sentences stream in chunks, and a writer thread compresses and writes
 one chunk while the model computes the next (pyarrow and torch both release the GIL).
@@ -40,14 +47,16 @@ from lingscope.encoding.csr import positions
 from lingscope.encoding.ids import id_to_token, load_vocab_checked
 from lingscope.encoding.stream import encode_chunk, iter_sentence_chunks
 from lingscope.models.base import Model, open_network
-from lingscope.models.runs import run_network, verify_cell
+from lingscope.models.runs import run_gates, run_network, verify_cell
 
 
 class ChunkComputer:
     """Token ids, states and representations of one chunk of sentences."""
 
-    def __init__(self, model: Model, network: str, vocab: dict[str, int], device, batch_rows: int):
+    def __init__(self, model: Model, network: str, vocab: dict[str, int], device, batch_rows: int,
+                 gates: bool = False):
         self.model, self.network, self.device, self.batch_rows = model, network, device, batch_rows
+        self.gates = gates
         self.vocab = vocab
         self.itos = id_to_token(vocab)
         self.verified = False
@@ -59,20 +68,26 @@ class ChunkComputer:
             verify_cell(self.model, self.network, ids, offsets)
             self.verified = True
         states, representations = run_network(self.model, self.network, ids, offsets, self.batch_rows)
-        return chunk.column("sentence_id").to_numpy(), n_words, flat, offsets, states, representations
+        gates = run_gates(self.model, self.network, ids, offsets, states, self.batch_rows) if self.gates else {}
+        return chunk.column("sentence_id").to_numpy(), n_words, flat, offsets, states, representations, gates
+
+
+def _lists(values: np.ndarray) -> pa.FixedSizeListArray:
+    """``(rows, dim)`` values as fixed-size lists, float32 or float16, zero-copy from numpy."""
+    return pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), values.shape[1])
 
 
 def to_tables(sentence_ids, n_words, flat, offsets, states: np.ndarray, representations: np.ndarray,
-              itos: pa.Array, dtype: str) -> tuple[pa.Table, pa.Table]:
-    """Arrow tables for one chunk; the activation column wraps ``states`` without a copy."""
+              gates: dict[str, np.ndarray], itos: pa.Array, dtype: str) -> tuple[pa.Table, pa.Table]:
+    """Arrow tables for one chunk; the activation and gate columns wrap the arrays without a copy."""
     dim = states.shape[1]
-    values = pa.array(states.reshape(-1))  # float32 or float16, zero-copy from numpy
     tokens = pa.table({
         "sentence_id": pa.array(np.repeat(sentence_ids, np.diff(offsets))),
         "position": pa.array(positions(offsets).astype(np.int32)),
         "token": itos.take(pa.array(flat)),
-        "activation": pa.FixedSizeListArray.from_arrays(values, dim),
-    }, schema=activations_schema(dim, dtype))
+        "activation": _lists(states),
+        **{name: _lists(values) for name, values in gates.items()},
+    }, schema=activations_schema(dim, dtype, {name: values.shape[1] for name, values in gates.items()}))
     rep_dim = representations.shape[1]
     sentences = pa.table({
         "sentence_id": pa.array(sentence_ids),
@@ -143,10 +158,11 @@ def dump(model_path: Path, network: str, sentences: Path, vocab_path: Path, toke
          settings: ActivationSettings, runtime: Runtime) -> dict:
     model, extra, device = open_network(model_path, network, runtime)
     vocab = load_vocab_checked(vocab_path)
-    compute = ChunkComputer(model, network, vocab, device, settings.batch_rows)
+    compute = ChunkComputer(model, network, vocab, device, settings.batch_rows, settings.gates)
     dim, rep_dim = model.state_dim(network), model.representation_dim(network)
+    gate_dims = model.gate_dims(network) if settings.gates else {}
     tokens_tmp, h_end_tmp = _staging(tokens_dir), _staging(h_end_dir)
-    token_parts = PartWriter(tokens_tmp, activations_schema(dim, settings.dtype), settings.rows_per_file,
+    token_parts = PartWriter(tokens_tmp, activations_schema(dim, settings.dtype, gate_dims), settings.rows_per_file,
                              settings.row_group_rows)
     h_end_parts = PartWriter(h_end_tmp, h_end_schema(rep_dim, settings.dtype), 1 << 62, settings.row_group_rows)
     value_type = torch.float16 if settings.dtype == "float16" else torch.float32
@@ -174,10 +190,11 @@ def dump(model_path: Path, network: str, sentences: Path, vocab_path: Path, toke
     try:
         try:
             for chunk in iter_sentence_chunks(sentences, settings.split, chunk_sentences=settings.chunk_sentences):
-                sid, n_words, flat, offsets, states, representations = compute(chunk)
+                sid, n_words, flat, offsets, states, representations, gates = compute(chunk)
                 states = states.to(value_type).cpu().numpy()
                 representations = representations.to(value_type).cpu().numpy()
-                pending.put((sid, n_words, flat, offsets, states, representations))
+                gates = {name: values.to(value_type).cpu().numpy() for name, values in gates.items()}
+                pending.put((sid, n_words, flat, offsets, states, representations, gates))
                 n_tokens += len(flat)
                 n_sentences += len(sid)
                 if failure:
@@ -198,7 +215,8 @@ def dump(model_path: Path, network: str, sentences: Path, vocab_path: Path, toke
     _publish(h_end_tmp, h_end_dir)
     seconds = time.perf_counter() - start
     print(f"{extra['name']}/{network}: {n_sentences:,} sentences, {n_tokens:,} tokens in {seconds:.1f} s "
-          f"({n_tokens / max(seconds, 1e-9):,.0f} tokens/s), {token_parts.part} part file(s)", file=sys.stderr)
+          f"({n_tokens / max(seconds, 1e-9):,.0f} tokens/s), {token_parts.part} part file(s)"
+          + (f", gate columns {list(gate_dims)}" if settings.gates else ""), file=sys.stderr)
     return {"tokens": n_tokens, "sentences": n_sentences, "seconds": seconds}
 
 

@@ -20,6 +20,9 @@ class ActivationSettings(Settings):
     rows_per_file: int = option(1_000_000, "token rows per part file", minimum=1)
     row_group_rows: int = option(8192, "rows per Parquet row group", minimum=1)
     batch_rows: int = option(1024, "sentences per batch of a recurrent step (1024 keeps a step in cache)", minimum=1)
+    gates: bool = option(False, "also store each network's gate activations per token, one column each (the "
+                         "model's gate_dims: gate_r, gate_z, gate_n or gate_i, gate_f, gate_g, gate_o, cell_c); "
+                         "a network without gates gets none")
 
 @dataclasses.dataclass(frozen=True)
 class OmissionSettings(Settings):

@@ -17,6 +17,8 @@ position (with ``reverse_source``, the state after reading the sentence from its
 token: the state of a backward reader, so the network has no left-to-right cell and the methods
 take their generic exact paths); its representation is what the decoder starts from, every
 layer's final ``h`` then every layer's final ``c`` (``2 x layers x hidden``).
+Its gates (:meth:`Autoencoder.gates`, for the activation store) are the top layer's ``i, f, g,
+o`` and cell state ``c``, the layer whose ``h`` the states are, at the same token positions.
 
 Weights are drawn uniformly from ``[-init_scale, init_scale]`` (0.08, Sutskever et al.), the
 ``<pad>`` row of the embedding then set to zero. Sentences of different lengths are packed
@@ -34,6 +36,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from lingscope.core.settings import TrainingSettings
 from lingscope.encoding.ids import PAD_ID
 from lingscope.models.base import SEQUENCE, Model, Objective, Readout, reverse_within
+from lingscope.models.cells import LSTM_GATES, lstm_gates, lstm_layer_states, previous
 
 NETWORK = "encoder"
 READOUT = "reconstruction"
@@ -98,6 +101,26 @@ class Autoencoder(Model):
         self.check_network(network)
         _, h, c = self._encode(emb, lengths)
         return torch.cat([h.transpose(0, 1).flatten(1), c.transpose(0, 1).flatten(1)], 1)
+
+    def gate_dims(self, network: str) -> dict[str, int]:
+        """The top layer's, whose ``h`` the states are."""
+        self.check_network(network)
+        return dict.fromkeys(LSTM_GATES, self.arch.hidden_dim)
+
+    def gates(self, network: str, emb: torch.Tensor, lengths: torch.Tensor,
+              states: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The top layer's gates in the encoder's reading order (its input: the layers below,
+        stepped; its states before every step: the top layer's), mapped back to the token
+        positions as :meth:`states` are."""
+        self.check_network(network)
+        if states is None:
+            states = self.states(network, emb, lengths)
+        x = self._source(emb, lengths)
+        top = self.arch.layers - 1
+        for k in range(top):
+            x = lstm_layer_states(self.encoder, x, k)
+        gates = lstm_gates(self.encoder, x, previous(self._source(states, lengths)), top)
+        return {name: self._source(value, lengths) for name, value in gates.items()}
 
     # --- the decoder: the sequence readout -------------------------------------------------------
     def readouts(self, network: str) -> dict[str, Readout]:

@@ -14,6 +14,9 @@ A model has one or more **networks** (one model x pathway: IMAGINET has ``textua
   (:meth:`Model.decode_start`, :meth:`Model.decode`): the sentence is decoded again from its
   representation, token by token, each step reading the token before it (teacher forcing, or the
   model's own previous output in greedy decoding, :func:`greedy_decode`);
+- optionally its **gate activations** (:meth:`Model.gate_dims`, :meth:`Model.gates`): named
+  per-token tensors aligned with the states (a GRU's r, z, n; an LSTM's i, f, g, o and cell
+  state c), for the activation store; a network without gates has none (the default);
 - optionally a strictly left-to-right **cell** (:meth:`Model.cell`): one step from a state and an
   input. Only a network with a cell may use the fast exact paths of the methods (prefix reuse in
   omission, segment runs in the dumps); a network without one gets the generic exact path, so a
@@ -184,6 +187,22 @@ class Model(nn.Module, ABC):
     def readout(self, network: str, name: str, h: torch.Tensor) -> torch.Tensor:
         """The units of readout ``name`` from ``h`` (..., dim): a state for a NEXT_TOKEN
         readout, a representation for a REGRESSION or CLASSES one."""
+
+    def gate_dims(self, network: str) -> dict[str, int]:
+        """``{name: size}`` of the network's gate activations, in the order :meth:`gates` gives
+        them; the names are columns of the activation store (``GATE_COLUMNS`` in
+        :mod:`lingscope.core.schemas`). Empty (the default) for a network without gates."""
+        self.check_network(network)
+        return {}
+
+    def gates(self, network: str, emb: torch.Tensor, lengths: torch.Tensor,
+              states: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """``{name: (batch, time, size)}`` per entry of :meth:`gate_dims`: each gate at the step
+        that read token t, aligned with :meth:`states` (rows past a sentence's length are
+        unspecified); the evaluation function (no dropout). ``states``, when the caller has them,
+        are :meth:`states` of the same input, so a family need not run the network again."""
+        self.check_network(network)
+        return {}
 
     def cell(self, network: str) -> Cell | None:
         """The network's strictly left-to-right cell, or None (the default) where it has none."""

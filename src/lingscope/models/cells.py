@@ -1,4 +1,5 @@
-"""Recurrent layers and their cells: the strictly left-to-right steps of :class:`lingscope.models.base.Cell`.
+"""Recurrent layers and their cells: the strictly left-to-right steps of :class:`lingscope.models.base.Cell`,
+and the gate activations of GRU and LSTM layers (:meth:`lingscope.models.base.Model.gates`).
 
 GRU layers: torch's fused GRU (the default) and the variant of the authors' released code.
 
@@ -12,6 +13,11 @@ Both layers share one interface: ``layer(x, h0) -> (states, h_last)`` with ``x``
 ``(batch, time, input)``, ``h0`` of shape ``(1, batch, hidden)`` or None, ``states`` of shape
 ``(batch, time, hidden)``. Right padding is harmless: the state at position t depends only
 on inputs up to t, so callers read each sequence's state at its own last position.
+
+Gates (:func:`gru_gates`, :func:`lstm_gates`) are recomputed from a layer's weights, its inputs
+and its states before every step, with the equations of torch's documentation of
+``torch.nn.GRU`` and ``torch.nn.LSTM``; given the states, every step's gates are one GEMM per
+side for all steps at once, only the LSTM's cell state is a scan over time (elementwise).
 """
 
 from __future__ import annotations
@@ -115,6 +121,82 @@ def recurrent_step(layer: nn.Module, x_in: torch.Tensor, h: torch.Tensor, out: t
         # (measured here); the identity differs from tanh by < 2e-7.
         n = n.mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)
     return torch.lerp(n, h, z, out=out)  # (1 - z) * n + z * h
+
+
+# The gate columns of the activation store (lingscope.core.schemas.GATE_COLUMNS), in dump order.
+GRU_GATES = ("gate_r", "gate_z", "gate_n")
+LSTM_GATES = ("gate_i", "gate_f", "gate_g", "gate_o", "cell_c")
+
+
+def previous(states: torch.Tensor) -> torch.Tensor:
+    """``(batch, time, dim)``: the state before every step of a left-to-right run (zero before the first)."""
+    return torch.cat([states.new_zeros(states.shape[0], 1, states.shape[2]), states[:, :-1]], 1)
+
+
+def gru_gates(layer: nn.Module, x: torch.Tensor, h_prev: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``gate_r, gate_z, gate_n`` of every step of a one-layer GRU from its inputs ``x`` (batch, time,
+    input) and the state before each step ``h_prev`` (batch, time, hidden). torch.nn.GRU's equations:
+
+        r = sigmoid(W_ir x + b_ir + W_hr h + b_hr),  z = sigmoid(W_iz x + b_iz + W_hz h + b_hz),
+        n = tanh(W_in x + b_in + r * (W_hn h + b_hn)),  h' = (1 - z) * n + z * h;
+
+    the authors' variant (:class:`AuthorsGRU`) takes sigmoid(3.75 .) and clips n as ReLU at 5."""
+    w_ih, b_ih, w_hh, b_hh, steep = _weights(layer)
+    xr, xz, xn = F.linear(x, w_ih, b_ih).chunk(3, -1)
+    hr, hz, hn = F.linear(h_prev, w_hh, b_hh).chunk(3, -1)
+    scale = 1.0 if steep is None else steep
+    r = torch.sigmoid(scale * (xr + hr))
+    z = torch.sigmoid(scale * (xz + hz))
+    candidate = xn + r * hn
+    n = torch.tanh(candidate) if steep is None else candidate.clamp(0.0, CLIP)
+    return dict(zip(GRU_GATES, (r, z, n)))
+
+
+def _lstm_weights(layer: nn.LSTM, k: int):
+    return tuple(getattr(layer, f"{name}_l{k}") for name in ("weight_ih", "bias_ih", "weight_hh", "bias_hh"))
+
+
+def lstm_update(gates: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One LSTM update ``(h, c)`` from the summed gate pre-activations (torch's order i, f, g, o)."""
+    i, f, g, o = gates.chunk(4, -1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+def lstm_gates(layer: nn.LSTM, x: torch.Tensor, h_prev: torch.Tensor, k: int = 0) -> dict[str, torch.Tensor]:
+    """``gate_i, gate_f, gate_g, gate_o, cell_c`` of every step of layer ``k`` of ``layer`` from its
+    inputs ``x`` (batch, time, input) and the state before each step ``h_prev`` (batch, time, hidden),
+    from the zero cell state. torch.nn.LSTM's equations:
+
+        i = sigmoid(W_ii x + b_ii + W_hi h + b_hi),  f = sigmoid(W_if x + b_if + W_hf h + b_hf),
+        g = tanh(W_ig x + b_ig + W_hg h + b_hg),      o = sigmoid(W_io x + b_io + W_ho h + b_ho),
+        c' = f * c + i * g,  h' = o * tanh(c').
+
+    ``g`` is the candidate (GRU's n); ``c`` the cell state after each step."""
+    w_ih, b_ih, w_hh, b_hh = _lstm_weights(layer, k)
+    i, f, g, o = (F.linear(x, w_ih, b_ih) + F.linear(h_prev, w_hh, b_hh)).chunk(4, -1)
+    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+    update = i * g
+    cell = torch.empty_like(update)
+    c = update.new_zeros(update.shape[0], update.shape[2])
+    for t in range(update.shape[1]):  # elementwise: the GEMMs above cover every step
+        c = torch.addcmul(update[:, t], f[:, t], c)
+        cell[:, t] = c
+    return dict(zip(LSTM_GATES, (i, f, g, o, cell)))
+
+
+def lstm_layer_states(layer: nn.LSTM, x: torch.Tensor, k: int) -> torch.Tensor:
+    """``(batch, time, hidden)``: ``h`` after every step of layer ``k`` of a stacked ``layer`` over
+    ``x`` from the zero state, stepped (the evaluation function: no dropout between layers)."""
+    w_ih, b_ih, w_hh, b_hh = _lstm_weights(layer, k)
+    x_proj = F.linear(x, w_ih, b_ih + b_hh)
+    h = x.new_zeros(x.shape[0], layer.hidden_size)
+    c = torch.zeros_like(h)
+    out = []
+    for x_t in x_proj.unbind(1):
+        h, c = lstm_update(torch.addmm(x_t, h, w_hh.t()), c)
+        out.append(h)
+    return torch.stack(out, 1) if out else x.new_zeros(x.shape[0], 0, layer.hidden_size)
 
 
 class GRUCell(Cell):

@@ -17,6 +17,9 @@ Objectives: next-word cross-entropy on ``textual`` (weight alpha) and the cosine
 the ``image`` readout to the z-scored image vector on ``visual`` (weight 1 - alpha); with
 ``task_sampling`` each batch trains one of them, ``textual`` with probability alpha (the
 authors' code).
+
+Gates (:meth:`CaptionModel.gates`, for the activation store): the GRU's ``r``, ``z`` and the
+candidate ``n`` after every token; SUM's running sum has none.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from torch import nn
 from lingscope.core.settings import TrainingSettings
 from lingscope.encoding.ids import PAD_ID
 from lingscope.models.base import NEXT_TOKEN, REGRESSION, Cell, Model, Objective, Readout, mask
-from lingscope.models.cells import GRUCell, RunningSumCell, make_gru
+from lingscope.models.cells import GRU_GATES, GRUCell, RunningSumCell, gru_gates, make_gru, previous
 
 KINDS = ("imaginet", "sum", "lm")
 
@@ -78,6 +81,19 @@ class CaptionModel(Model):
             # The running sum of the embeddings read so far; padding positions add nothing.
             return (emb * mask(lengths, emb.shape[1], emb.dtype).unsqueeze(-1)).cumsum(1)
         return self._gru(network)(emb)[0]
+
+    def gate_dims(self, network: str) -> dict[str, int]:
+        """The GRU's r, z and n; SUM's running sum has none."""
+        self.check_network(network)
+        return {} if self._is_sum(network) else dict.fromkeys(GRU_GATES, self.arch.hidden_dim)
+
+    def gates(self, network: str, emb: torch.Tensor, lengths: torch.Tensor,
+              states: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        if not self.gate_dims(network):
+            return {}
+        if states is None:
+            states = self.states(network, emb, lengths)
+        return gru_gates(self._gru(network), emb, previous(states))
 
     def representation(self, network: str, emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         if self._is_sum(network):

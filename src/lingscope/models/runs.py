@@ -13,6 +13,7 @@ layout of :mod:`lingscope.encoding.csr`. Two exact ways to get every token's sta
 both directions may offer its two cells instead (:class:`lingscope.models.base.Bidirectional`):
 the backward cell runs over the layout with every sentence reversed within its own span
 (:func:`reversed_rows`), and :func:`bidirectional_finals` gives both runs' final states.
+:func:`run_gates` adds the gate activations of a network that has them, from the states already computed.
 """
 
 from __future__ import annotations
@@ -135,6 +136,45 @@ def run_network(model: Model, network: str, ids: torch.Tensor, offsets: np.ndarr
         return padded_run(model, network, ids, offsets, batch_rows)
     states, final = cell_states(cell, cell.project(model.embed(ids)), offsets, batch_rows)
     return cell.output(states), cell.output(final)
+
+
+@torch.no_grad()
+def run_gates(model: Model, network: str, ids: torch.Tensor, offsets: np.ndarray, states: torch.Tensor,
+              batch_rows: int = 1024) -> dict[str, torch.Tensor]:
+    """``{name: (len(ids), size)}``: :meth:`Model.gates` of every token in ``ids``' order (empty
+    for a network without gates), given the ``states`` :func:`run_network` returned, so the
+    network's states are not computed again. Batches hold sentences of one length (at most
+    ``batch_rows``), so no padding enters the gates' GEMMs: with batches of similar lengths, as
+    :func:`padded_run`'s, padding made 42% more rows on the synthetic captions.
+
+    What the model returns must be what its :meth:`Model.gate_dims` promises: names, order and
+    sizes; a family that breaks the promise is stopped before a table is written."""
+    dims = model.gate_dims(network)
+    if not dims:
+        return {}
+    flat = ids.cpu().numpy()
+    out = {name: states.new_empty(len(ids), size) for name, size in dims.items()}
+    lengths = np.diff(offsets)
+    order = np.argsort(lengths, kind="stable")
+    cuts = np.flatnonzero(np.diff(lengths[order])) + 1
+    batches = [run[start : start + batch_rows] for run in np.split(order, cuts)
+               for start in range(0, len(run), batch_rows)]
+    for index in batches:
+        padded, lens = pad(flat, offsets, index)
+        inside = np.arange(padded.shape[1])[None, :] < lens[:, None]
+        rows = torch.from_numpy((offsets[:-1][index][:, None] + np.arange(padded.shape[1])[None, :])[inside])
+        rows, inside_t = rows.to(ids.device), torch.from_numpy(inside).to(ids.device)
+        padded_states = states.new_zeros(len(index), padded.shape[1], states.shape[-1])
+        padded_states[inside_t] = states[rows]
+        gates = model.gates(network, model.embed(torch.from_numpy(padded).to(ids.device)),
+                            torch.from_numpy(lens).to(ids.device), padded_states)
+        shapes = {name: int(value.shape[-1]) for name, value in gates.items()}
+        if list(shapes.items()) != list(dims.items()):
+            raise ValueError(f"model {model.kind!r} network {network!r}: its gates are {shapes}, its gate_dims "
+                             f"promise {dims}")
+        for name, value in gates.items():
+            out[name][rows] = value[inside_t]
+    return out
 
 
 @torch.no_grad()

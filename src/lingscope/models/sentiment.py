@@ -25,6 +25,10 @@ cell (the LSTM's cell state is ``[h ; c]``, its output ``h``). The BiLSTM has no
 two directions as a :class:`lingscope.models.base.Bidirectional` pair (forward and backward LSTM
 cells, the representation their outputs concatenated), which omission's two-sided fast path
 uses; the other methods take their generic exact paths on it.
+
+Gates (:meth:`SentimentModel.gates`, for the activation store): the LSTM's ``i, f, g, o`` and its
+cell state ``c`` after every token, both directions' for the BiLSTM (forward then backward, as
+the states); the tanh RNN has no gates.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from lingscope.models.base import (
     Readout,
     reverse_within,
 )
+from lingscope.models.cells import LSTM_GATES, lstm_gates, lstm_update, previous
 
 KINDS = ("rnn", "lstm", "bilstm")
 N_LABELS = 5  # SST's labels 0-4
@@ -59,13 +64,6 @@ class Architecture:
     hidden_dim: int
     n_classes: int = N_LABELS
     dropout: float = 0.2
-
-
-def _lstm_update(gates: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One LSTM update from the summed gate pre-activations (torch's order i, f, g, o)."""
-    i, f, g, o = gates.chunk(4, -1)
-    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-    return torch.sigmoid(o) * torch.tanh(c), c
 
 
 def _project(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -92,7 +90,7 @@ class RecurrentCell(Cell):
         h = state[:, :H]
         gates = x_in.addmm_(h, self.layer.weight_hh_l0.t())
         if self.lstm:
-            h_new, c_new = _lstm_update(gates, state[:, H:])
+            h_new, c_new = lstm_update(gates, state[:, H:])
             new = torch.cat([h_new, c_new], 1)
         else:
             new = torch.tanh(gates)
@@ -120,7 +118,7 @@ def stepped(layer: nn.Module, emb: torch.Tensor, p: float) -> torch.Tensor:
     for x_t in x_proj.unbind(1):
         gates = x_t + F.dropout(h, p, True) @ layer.weight_hh_l0.t()
         if lstm:
-            h, c = _lstm_update(gates, c)
+            h, c = lstm_update(gates, c)
         else:
             h = torch.tanh(gates)
         out.append(h)
@@ -167,6 +165,28 @@ class SentimentModel(Model):
         if self.backward_layer is None:
             return forward
         return torch.cat([forward, self._backward_states(emb, lengths)], -1)
+
+    def gate_dims(self, network: str) -> dict[str, int]:
+        """The LSTM's (both directions' for the BiLSTM, as the states); the tanh RNN has none."""
+        self.check_network(network)
+        return {} if self.arch.kind == "rnn" else dict.fromkeys(LSTM_GATES, self.state_dim(network))
+
+    def gates(self, network: str, emb: torch.Tensor, lengths: torch.Tensor,
+              states: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Each direction's gates from its states before every step: the forward run's left to
+        right, the backward run's in its own order (the sentence reversed within its length),
+        mapped back to the token positions; concatenated forward then backward, as the states."""
+        if not self.gate_dims(network):
+            return {}
+        if states is None:
+            states = self.states(network, emb, lengths)
+        H = self.arch.hidden_dim
+        forward = lstm_gates(self.forward_layer, emb, previous(states[..., :H]))
+        if self.backward_layer is None:
+            return forward
+        backward = lstm_gates(self.backward_layer, reverse_within(emb, lengths),
+                              previous(reverse_within(states[..., H:], lengths)))
+        return {name: torch.cat([forward[name], reverse_within(backward[name], lengths)], -1) for name in forward}
 
     def representation(self, network: str, emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The final state(s); an empty sentence (a one-word sentence with its word omitted) has
