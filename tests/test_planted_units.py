@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+from conftest import SUMMARY
 
 from lingscope.analysis.units import load_states
 from lingscope.synth.coco import word_categories
@@ -71,3 +72,36 @@ def test_visuals_object_units_have_top_contexts_ending_in_object_nouns(default_r
     assert max(shares) >= 0.5 and np.mean(shares) > 2 * base, (shares, base)
     last = top.filter(pl.col("unit") == int(units[0]))
     assert (last["trigram"].str.split(" ").list.last() == last["token"]).all()  # the context ends at the token
+
+
+def test_the_probe_and_mi_read_every_network_with_its_own_corpus(units_dir):
+    """units.probe.networks is 'all': each network is probed on the parse of its own corpus's
+    analysis split, against that corpus's word and 4-gram baselines. What the training objective
+    plants: the autoencoder must keep its sentence to reproduce it, so its states predict the
+    deprel better than the word alone; the sentiment networks are trained for polarity only, and
+    their states predict it worse than the word alone, the BiLSTM (which also reads the words to
+    the right) least badly."""
+    table = pl.read_parquet(units_dir / "table2.parquet").filter(pl.col("task") == "deprel")
+
+    def f1(corpus, network, feature_set):
+        rows = table.filter((pl.col("corpus") == corpus) & (pl.col("feature_set") == feature_set)
+                            & (pl.col("network").is_null() if network is None else pl.col("network") == network))
+        return rows["f1_micro"].item()
+
+    assert set(table.filter(pl.col("network").is_null())["corpus"]) == {"coco", "sst", "wmt"}
+    assert table.filter(pl.col("corpus") == "sst")["network"].drop_nulls().unique().sort().to_list() == [
+        "BiLSTM", "LSTM", "RNN"]
+    word = {c: f1(c, None, "word") for c in ("coco", "sst", "wmt")}
+    states = {n: f1(c, n, "state") for c, n in (("sst", "RNN"), ("sst", "LSTM"), ("sst", "BiLSTM"),
+                                                ("wmt", "Autoencoder"))}
+    SUMMARY.append("probe beyond COCO (held-out F1, state vs the word alone): "
+                   + ", ".join(f"{n} {v:.3f}" for n, v in states.items())
+                   + f"; word alone: sst {word['sst']:.3f}, wmt {word['wmt']:.3f}")
+    assert states["Autoencoder"] > word["wmt"] + 0.03, (states, word)
+    for name in ("RNN", "LSTM", "BiLSTM"):
+        assert states[name] < word["sst"], (states, word)
+    assert states["BiLSTM"] > max(states["RNN"], states["LSTM"]) + 0.02, states
+    summary = pl.read_parquet(units_dir / "mi_summary.parquet")
+    assert set(summary["network"]) == {"Visual", "Textual", "Sum", "Sum textual", "LM", "RNN", "LSTM", "BiLSTM",
+                                       "Autoencoder"}
+    assert (summary["median"] > 0).all()

@@ -268,7 +268,7 @@ def test_sentiment_example_phrases_rerun_only_the_example_jobs(tiny_run):
     config = tiny_config()
     config["li_figures"]["examples"]["negation"] = ["not good", "good"]
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-ex.yaml"))))
-    assert jobs == {"saliency": 3, "representations": 3, "sentiment_figures": 1, "all": 1}
+    assert jobs == {"saliency": 3, "representations": 3, "sentiment_figures": 1, "matrix": 1, "all": 1}
     config = tiny_config()
     config["li_figures"]["tsne"]["perplexity"] = 3.0
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-ts.yaml"))))
