@@ -64,6 +64,9 @@ def tiny_config() -> dict:
     config["units"]["mutual_information"].update(bootstrap=200)
     optimisation = config["input_optimisation"]
     optimisation.update(per_draw=6, hidden_per_draw=3, targets=["a"])  # the tiny vocabulary has no "umbrella"
+    # Beyond the paper's three, one network with class units and one with hidden units only (the
+    # tiny and SLURM runs stay short); the default run's test covers every network.
+    optimisation["other_networks"] = ["RNN", "Autoencoder"]
     for method in ("emb", "logit", "smx", "gbl"):
         optimisation[method].update(steps=2, patience=1, max_epochs=2)
     optimisation["gbl"]["samples"] = 2

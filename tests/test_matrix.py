@@ -43,14 +43,15 @@ def test_cells_count_their_networks_rows_and_an_unfilled_plan_is_empty(files, tm
     assert table["network"].to_list() == ["LSTM", "RNN", "LSTM", "BiLSTM", "LSTM", "RNN"]
     out = tmp_path / "out"
     assert matrix.main(["--cells", json.dumps(cells), "--table", str(out / "matrix.csv"),
-                        "--html", str(out / "matrix.html")]) == 0
+                        "--parquet", str(out / "matrix.parquet"), "--html", str(out / "matrix.html")]) == 0
     page = (out / "matrix.html").read_text()
     assert "href='../shared.parquet'" in page and "not offered" in page and "class='empty'" in page
     assert pl.read_parquet(out / "matrix.parquet").equals(table)
 
 
 def test_bad_plans_and_missing_outputs_exit_with_a_clear_error(files, tmp_path, capsys):
-    out = ["--table", str(tmp_path / "m.csv"), "--html", str(tmp_path / "m.html")]
+    out = ["--table", str(tmp_path / "m.csv"), "--parquet", str(tmp_path / "m.parquet"),
+           "--html", str(tmp_path / "m.html")]
     assert run_cli(matrix.main, ["--cells", "[not json", *out]) == 2
     assert "not JSON" in capsys.readouterr().err
     both = [_cell("omission", "lstm", "sentiment", [files["shared"]], reason="why")]
@@ -61,4 +62,4 @@ def test_bad_plans_and_missing_outputs_exit_with_a_clear_error(files, tmp_path, 
     gone = [_cell("omission", "lstm", "sentiment", [tmp_path / "gone.parquet"])]
     assert run_cli(matrix.main, ["--cells", json.dumps(gone), *out]) == 2
     assert "gone.parquet: no such file" in capsys.readouterr().err
-    assert not (tmp_path / "m.csv").exists() and not (tmp_path / "m.html").exists()
+    assert not any((tmp_path / f"m.{e}").exists() for e in ("csv", "parquet", "html"))

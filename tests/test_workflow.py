@@ -259,9 +259,8 @@ def test_one_sentiment_models_setting_reruns_only_its_chain(tiny_run):
         assert jobs[rule] == 1, rule
     assert set(jobs) == {"train", "evaluate", "activations", "omission", "saliency", "representations",
                          "attribution", "sentiment_accuracy", "sentiment_figures", "training_summary", "checks",
-                         "top_contexts", "unit_figures", "agreement", "input_optimisation", "probe",
-                         "mutual_information", "matrix", "all"}
-    assert jobs["top_contexts"] == 1 and jobs["input_optimisation"] == 2  # crp and gbl of its class and hidden units
+                         "top_contexts", "unit_figures", "agreement", "probe", "mutual_information", "matrix", "all"}
+    assert jobs["top_contexts"] == 1
 
 
 def test_sentiment_example_phrases_rerun_only_the_example_jobs(tiny_run):
@@ -307,8 +306,7 @@ def test_input_optimisation_outputs(tiny_run):
     d = tiny_run / R
     tables = sorted((d / "input_optimisation").glob("*.parquet"))
     paper = [("imaginet", "visual"), ("imaginet", "textual"), ("lm", "textual")]
-    others = [("sum", "visual"), ("sum", "textual"), ("rnn", "sentiment"), ("lstm", "sentiment"),
-              ("bilstm", "sentiment"), ("autoencoder", "encoder")]
+    others = [("rnn", "sentiment"), ("autoencoder", "encoder")]  # the tiny config's other_networks
     assert [p.name for p in tables] == sorted([f"{m}.{p}.{method}.parquet" for m, p in paper
                                               for method in ("crp", "emb", "logit", "smx", "gbl")]
                                              + [f"{m}.{p}.{method}.parquet" for m, p in others
@@ -340,24 +338,36 @@ def test_input_optimisation_outputs(tiny_run):
     assert summary.filter(pl.col("method") == "emb")["mean_cosine"].is_not_null().all()
     assert (a / "fig1_activations.png").stat().st_size > 0 and (a / "fig1_activations.svg").is_file()
     table1 = pl.read_parquet(a / "table1.parquet")
-    assert table1.height == 2 * 3 * 3 + 2  # 3 drawn units per network and target, the named target of the two LMs
+    assert table1.height == 3 * 3 + 2  # 3 drawn units per network, the named target of the two language models
+    assert "representation" not in set(table1["readout"])  # the paper's projections; hidden units: the summary
 
 
 def test_one_input_optimisation_methods_setting_reruns_only_that_method(tiny_run):
     config = tiny_config()
     config["input_optimisation"]["gbl"]["samples"] = 3
     proc = snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-gbl.yaml")))
-    assert planned_jobs(proc) == {"input_optimisation": 9, "poerner_figures": 1, "matrix": 1, "all": 1}  # 3 paper + 6 other networks
+    assert planned_jobs(proc) == {"input_optimisation": 5, "poerner_figures": 1, "matrix": 1, "all": 1}  # 3 paper + 2 other networks
     assert set(re.findall(r"io_method=(\w+)", proc.stdout)) == {"gbl"}
     config = tiny_config()
     config["input_optimisation"]["seed"] = 2  # shared by every method
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-io.yaml"))))
-    assert jobs == {"input_optimisation": 15 + 12, "poerner_figures": 1, "matrix": 1, "all": 1}  # 3 x 5 methods, 6 x crp and gbl
+    assert jobs == {"input_optimisation": 15 + 4, "poerner_figures": 1, "matrix": 1, "all": 1}  # 3 x 5 methods, 2 x crp and gbl
     config = tiny_config()
     config["input_optimisation"]["networks"] = ["Visual", "Nope"]
     proc = snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-nope.yaml")),
                      check=False)
     assert proc.returncode != 0 and "input_optimisation.networks names 'Nope'" in proc.stdout + proc.stderr
+    # Without hidden units, a network with only a sequence readout has no target: 'all' leaves it
+    # out (the matrix says why), and naming it is refused before any job.
+    config = tiny_config()
+    config["input_optimisation"].update(hidden_per_draw=0, other_networks="all")
+    proc = snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-h0.yaml")))
+    assert "autoencoder" not in set(re.findall(r"model=(\w+), pathway=\w+, io_method", proc.stdout))
+    assert planned_jobs(proc)["input_optimisation"] == 15 + 5 * 2  # Sum, Sum textual, RNN, LSTM, BiLSTM
+    config["input_optimisation"]["other_networks"] = ["Autoencoder"]
+    proc = snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-h0a.yaml")),
+                     check=False)
+    assert proc.returncode != 0 and "has no target" in proc.stdout + proc.stderr
 
 
 # --- code-change reruns ---------------------------------------------------------------------------
@@ -440,6 +450,7 @@ def test_any_number_of_model_entries_of_a_catalog_kind(tiny_run):
     assert "--gru authors" in proc.stdout
     config = tiny_config()
     config["models"]["autoencoder"] = None  # a null entry drops the model and all that reads it
+    config["input_optimisation"]["other_networks"] = ["RNN"]  # a config that names a network keeps it
     proc = snakemake(tiny_run, "-n", "--forceall", "--configfile", str(write_config(tiny_run, config, "tiny-drop.yaml")))
     jobs = planned_jobs(proc)
     assert jobs["train"] == len(tiny_config()["models"]) - 1
@@ -469,16 +480,22 @@ def test_the_matrix_page_lists_every_cell_as_it_ran(tiny_run):
     assert table.group_by("method").len()["len"].to_list() == [len(networks)] * table["method"].n_unique()
     assert set(table["status"]) == {"ran", "blank"}  # nothing planned came out empty
     everywhere = ["activation dumps", "top-K contexts", "mutual information", "probe (deprel)", "omission",
-                  "saliency, gradient x input, integrated gradients", "variance salience", "agreement",
-                  "input optimisation"]
+                  "saliency, gradient x input, integrated gradients", "variance salience", "agreement"]
     for method in everywhere:
         cells = table.filter(pl.col("method") == method)
         assert cells["status"].to_list() == ["ran"] * len(networks), method
         assert (cells["rows"] > 0).all(), method
+    # Input optimisation: the paper's three and the tiny config's other_networks (RNN, Autoencoder)
+    optimised = table.filter(pl.col("method") == "input optimisation")
+    ran = set(optimised.filter(pl.col("status") == "ran")["network"])
+    assert ran == {"Visual", "Textual", "LM", "RNN", "Autoencoder"}
+    assert set(optimised.filter(pl.col("status") == "blank")["reason"]) == {
+        "neither input_optimisation.networks nor other_networks names it"}
     blank = table.filter(pl.col("status") == "blank")
     assert blank["reason"].is_not_null().all() and blank["rows"].is_null().all()
     assert set(blank["method"]) == {"class saliency (Li et al. Figs. 5-8)", "representations (Li et al. Figs. 1-4)",
-                                    "step saliency (Li et al. Fig. 9)", "image retrieval (Kadar et al. Fig. 1)"}
+                                    "step saliency (Li et al. Fig. 9)", "image retrieval (Kadar et al. Fig. 1)",
+                                    "input optimisation"}
     ran = table.filter(pl.col("status") == "ran")
     # A shared table counts the network's own rows: the probe's Table 2 has 4 rows per network
     probe = ran.filter(pl.col("method") == "probe (deprel)")

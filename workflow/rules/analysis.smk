@@ -647,4 +647,4 @@ rule matrix:
         cells=lambda wildcards: json.dumps(matrix_cells()),
     shell:
         "python -m lingscope.analysis.matrix --cells {params.cells:q} --table {output.table}"
-        " --html {output.html} > {log} 2>&1"
+        " --parquet {output.parquet} --html {output.html} > {log} 2>&1"

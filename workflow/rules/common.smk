@@ -774,16 +774,30 @@ IO_METHODS = {
 }
 
 
+def io_optimisable():
+    """The (model, network) pairs input optimisation has targets on: a readout that is not a
+    sequence readout (the catalog), or the hidden units (input_optimisation.hidden_per_draw > 0).
+    """
+    hidden = lookup(dpath="input_optimisation/hidden_per_draw", within=config) > 0
+    return [
+        (m, p)
+        for m, p in model_pathways("input_optimisation")
+        if hidden
+        or set(model_entry(m).network(p).readouts) - set(catalog.SEQUENCE_READOUTS)
+    ]
+
+
 def io_networks():
     """The (model, network) pairs of input_optimisation.networks (display names), each checked
-    against the catalog: the method must apply to it."""
-    applies = model_pathways("input_optimisation")
+    against the catalog and the settings: the method must have targets on it."""
+    applies = io_optimisable()
     by_display = {catalog.network_display(m, p): (m, p) for m, p in applies}
     out = []
     for display in lookup(dpath="input_optimisation/networks", within=config):
         if display not in by_display:
             raise WorkflowError(
-                f"config: input_optimisation.networks names {display!r}, which no model entry gives; "
+                f"config: input_optimisation.networks names {display!r}, which no model entry gives, or "
+                f"which has no target (only a sequence readout, and input_optimisation.hidden_per_draw is 0); "
                 f"expected some of {sorted(by_display)}"
             )
         out.append(by_display[display])
@@ -795,7 +809,7 @@ def io_other_networks():
     method applies to that input_optimisation.networks does not name) or display names. They run
     the methods of input_optimisation.other_methods only, and stay out of Poerner's figures.
     """
-    applies = model_pathways("input_optimisation")
+    applies = io_optimisable()
     main = set(io_networks())
     chosen = lookup(dpath="input_optimisation/other_networks", within=config)
     if chosen == "all":
@@ -805,8 +819,9 @@ def io_other_networks():
     for display in chosen:
         if display not in by_display:
             raise WorkflowError(
-                f"config: input_optimisation.other_networks names {display!r}, which no model entry gives; "
-                f"expected 'all' or some of {sorted(by_display)}"
+                f"config: input_optimisation.other_networks names {display!r}, which no model entry gives, "
+                f"or which has no target (only a sequence readout, and input_optimisation.hidden_per_draw "
+                f"is 0); expected 'all' or some of {sorted(by_display)}"
             )
         if by_display[display] in main:
             raise WorkflowError(
@@ -883,6 +898,7 @@ def matrix_cells():
     parsed = set(parsed_networks())
     probed = set(probe_networks())
     io_main, io_other = set(io_networks()), set(io_other_networks())
+    optimisable = set(io_optimisable())
     other_methods = lookup(dpath="input_optimisation/other_methods", within=config)
     scored = set(attribution_networks())
     cells = []
@@ -952,6 +968,20 @@ def matrix_cells():
                 m,
                 p,
                 [io_path(m, p, method) for method in other_methods],
+            )
+        elif (m, p) not in optimisable:
+            add(
+                "input optimisation",
+                m,
+                p,
+                reason="no target: only a sequence readout, and input_optimisation.hidden_per_draw is 0",
+            )
+        elif (m, p) in io_other:
+            add(
+                "input optimisation",
+                m,
+                p,
+                reason="input_optimisation.other_methods is empty",
             )
         else:
             add(

@@ -129,14 +129,16 @@ def page(table: pl.DataFrame, folder: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cells", required=True, help="the planned cells, as JSON (workflow: matrix_cells)")
-    p.add_argument("--table", required=True, type=Path, help="matrix.csv (and matrix.parquet beside it)")
+    p.add_argument("--table", required=True, type=Path, help="matrix.csv")
+    p.add_argument("--parquet", required=True, type=Path, help="matrix.parquet (MATRIX)")
     p.add_argument("--html", required=True, type=Path, help="matrix.html")
     args = p.parse_args(argv)
     table = evaluate(read_cells(args.cells, "--cells"))
-    write_parquet(table.to_arrow(), args.table.with_suffix(".parquet"), MATRIX, "matrix")
-    flat = table.with_columns(pl.col("outputs").list.join(" "))
-    write_text(args.table, flat.write_csv())
-    write_text(args.html, page(table, args.html.parent))
+    csv = table.with_columns(pl.col("outputs").list.join(" ")).write_csv()
+    text = page(table, args.html.parent)  # everything is made before anything is written
+    write_parquet(table.to_arrow(), args.parquet, MATRIX, "matrix")
+    write_text(args.table, csv)
+    write_text(args.html, text)
     for status in ("ran", "empty", "blank"):
         print(f"{status}: {table.filter(pl.col('status') == status).height} cells", file=sys.stderr)
     empty = table.filter(pl.col("status") == "empty")

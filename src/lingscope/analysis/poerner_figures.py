@@ -11,7 +11,9 @@
   first ``table_units`` drawn units of each network (the draw is random; its first units are an
   unbiased choice).
 
-The named targets are shown in Table 1 only; every statistic is over the drawn units.
+The named targets are shown in Table 1 only; every statistic is over the drawn units. The hidden
+units (target ``representation``, beyond the paper) are in the summary, labelled by that target,
+and stay out of Fig. 1 and Table 1, which show the paper's projections (the readouts).
 """
 
 from __future__ import annotations
@@ -102,8 +104,13 @@ def _network_order(names: list[str]) -> list[str]:
     return paper + sorted(set(names) - set(paper))
 
 
+def projections(table: pl.DataFrame) -> pl.DataFrame:
+    """The readouts' rows: the paper's projection units, without the hidden units."""
+    return table.filter(pl.col("readout") != catalog.HIDDEN_TARGET)
+
+
 def table1(table: pl.DataFrame, table_units: int) -> pl.DataFrame:
-    both = table.filter(pl.col("method").is_in(["crp", "gbl"]))
+    both = projections(table).filter(pl.col("method").is_in(["crp", "gbl"]))
     wide = both.select(*KEYS, "target_word", "method", "ngram", "activation").pivot(
         on="method", index=[*KEYS, "target_word"], values=["ngram", "activation"])
     if not {"ngram_crp", "ngram_gbl"} <= set(wide.columns):
@@ -119,7 +126,7 @@ def table1(table: pl.DataFrame, table_units: int) -> pl.DataFrame:
 
 
 def figure(table: pl.DataFrame, out: Path) -> None:
-    drawn = table.filter(~pl.col("named"))
+    drawn = projections(table).filter(~pl.col("named"))
     panels = drawn.select("network", "readout").unique()
     networks = _network_order(panels["network"].unique().to_list())
     panels = [(n, r) for n in networks for r in sorted(panels.filter(pl.col("network") == n)["readout"])]

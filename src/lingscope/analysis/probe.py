@@ -52,6 +52,7 @@ from lingscope.analysis.units import (
     read_top_contexts,
     tokens_per_folder,
 )
+from lingscope.core import catalog
 from lingscope.core.catalog import network_display
 from lingscope.core.errors import InputError, run_cli
 from lingscope.core.io import write_parquet, write_text
@@ -380,9 +381,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {time.perf_counter() - t0:.1f} s", flush=True)
         del states, designs
 
-    # The draft's word and 4-gram figures are of the captions its networks read: they stay only on
-    # the baselines of a parse read by a network the draft reports.
-    reported = {r["corpus"] for r in rows if r["network"] is not None and r["published"] is not None}
+    # The draft's word and 4-gram figures are of the captions Kadar et al.'s networks read: they stay
+    # only on the baselines of a parse read by one of those networks (whichever the config probes).
+    reported = {r["corpus"] for r in rows if r["network"] in catalog.KADAR_NETWORKS}
     for r in rows:
         if r["network"] is None and r["corpus"] not in reported:
             r["published"] = None

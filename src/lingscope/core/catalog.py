@@ -144,10 +144,17 @@ class Method:
         return any(readout in network.readouts for readout in needs)
 
 
+# Input optimisation's target name for a network's hidden units (the units of its sentence
+# representation), beside its readouts' names; no readout may be called so.
+HIDDEN_TARGET = "representation"
+# Readouts that decode a whole sequence: no unit to read after an input (input optimisation
+# needs another readout, or the hidden units).
+SEQUENCE_READOUTS = ("reconstruction",)
+
 _TEXTUAL = ("vocabulary",)
 _VISUAL = ("image",)
 _SENTIMENT = ("sentiment",)
-_RECONSTRUCTION = ("reconstruction",)
+_RECONSTRUCTION = SEQUENCE_READOUTS
 
 KINDS: dict[str, Kind] = {
     kind.name: kind

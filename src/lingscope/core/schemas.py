@@ -186,7 +186,8 @@ ATTRIBUTION = pa.schema(
            "(Captum IntegratedGradients)"),
         _f("ig_total", pa.float64(), "signed total over dimensions of integrated gradients"),
         _f("variance_norm", pa.float64(), "L2 norm over dimensions of variance salience (e - mean of the "
-           "sentence's word embeddings)^2 (Li et al. 2016, sec. 6); needs no score"),
+           "sentence's word embeddings)^2 (Li et al. 2016, sec. 6), as the saliency table's variance_norm; "
+           "needs no score"),
         _f("score", pa.float64(), "the sentence's score S(e) (repeated on its words)"),
         _f("baseline_score", pa.float64(), "S of the all-zero embedding baseline (repeated on its words)"),
         _f("completeness_gap", pa.float64(), "integrated gradients over every position of the sentence minus "
@@ -236,9 +237,10 @@ INPUT_OPTIMISATION = pa.schema(
         _f("model", pa.string(), "model name from the config"),
         _f("pathway", pa.string(), "the model's network (lingscope.core.catalog)"),
         _f("readout", pa.string(), "the readout the unit belongs to (image: the image-feature prediction; "
-           "vocabulary: the next-word logits)"),
+           "vocabulary: the next-word logits; sentiment: the class scores), or representation: the network's "
+           "hidden units (its sentence representation's)"),
         _f("method", pa.string(), "crp (corpus search), emb, logit, smx or gbl (Poerner et al. 2018)"),
-        _f("unit", pa.int32(), "the target unit: an index into the readout"),
+        _f("unit", pa.int32(), "the target unit: an index into the readout (or the representation)"),
         _f("target_word", pa.string(), "for a vocabulary readout, the word whose logit the unit is", nullable=True),
         _f("draw", pa.int16(), "the seeded draw the unit comes from (0, 1, ...; the draws are independent, so a "
            "unit can be in two); null for a named target", nullable=True),
@@ -366,7 +368,8 @@ AGREEMENT = pa.schema(
         _f("network", pa.string(), _NETWORK_DOC),
         _f("model", pa.string(), "model name from the config"),
         _f("pathway", pa.string(), "the model's network (lingscope.core.catalog)"),
-        _f("method_a", pa.string(), "omission, saliency, gradient x input or integrated gradients (their norms)"),
+        _f("method_a", pa.string(), "omission, saliency, gradient x input, integrated gradients or variance "
+           "salience (their norms)"),
         _f("method_b", pa.string(), "the other method of the pair"),
         _f("words", pa.int64(), "words scored by both (the attribution sample joined with the omission table)"),
         _f("sentences", pa.int64(), "sentences with at least agreement.min_words words (the within-sentence measures)"),
@@ -517,7 +520,7 @@ LI_TSNE = pa.schema(
 IO_SUMMARY = pa.schema(
     [
         _f("network", pa.string(), _NETWORK_DOC),
-        _f("readout", pa.string(), "the readout whose units were optimised"),
+        _f("readout", pa.string(), "the readout whose units were optimised, or representation (hidden units)"),
         _f("method", pa.string(), "crp, emb, logit, smx or gbl"),
         _f("units", pa.int64(), "drawn units (the named targets are left out of every statistic)"),
         _f("median", pa.float64(), "median activation of the units' optima"),

@@ -61,6 +61,7 @@ import pyarrow.parquet as pq
 import torch
 import torch.nn.functional as F
 
+from lingscope.core.catalog import HIDDEN_TARGET
 from lingscope.core.errors import InputError, run_cli
 from lingscope.core.io import write_parquet
 from lingscope.core.schemas import INPUT_OPTIMISATION
@@ -73,7 +74,7 @@ from lingscope.models.base import CLASSES, NEXT_TOKEN, REGRESSION, Model, open_n
 
 METHODS = ("crp", "emb", "logit", "smx", "gbl")
 GRADIENT_METHODS = ("emb", "logit", "smx", "gbl")
-REPRESENTATION = "representation"  # the target name of the hidden units (the sentence representation's)
+REPRESENTATION = HIDDEN_TARGET  # the target name of the hidden units (the sentence representation's)
 ONE_VECTOR = (CLASSES, REGRESSION, NEXT_TOKEN)  # readout kinds with one vector per input: their units are targets
 
 
