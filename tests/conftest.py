@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -122,52 +123,40 @@ def tiny_run(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def default_run(tmp_path_factory) -> Path:
+def default_run() -> Path:
     """One real run of the whole workflow on the default config.yaml (the `make run` job):
-    the scientific checks on the planted effects read its outputs."""
-    workdir = tmp_path_factory.mktemp("default")
-    snakemake(workdir, "--configfile", str(REPO / "config.yaml"), "--cores", "2")
-    return workdir
+    the scientific checks on the planted effects read its outputs. It is started in the
+    background when the tests are collected (:class:`BackgroundDefaultRun`), and its tests run
+    after the others."""
+    global DEFAULT_RUN
+    if DEFAULT_RUN is None:  # a test asked for it without collection having started it
+        DEFAULT_RUN = BackgroundDefaultRun()
+        DEFAULT_RUN.start()
+    run = DEFAULT_RUN
+    code, log, seconds = run.wait(timeout=3600)
+    if code != 0:
+        raise AssertionError(f"the default run failed ({code}):\n{log[-6000:]}")
+    steps = re.findall(r"(\d+) of (\d+) steps \(100%\) done", log)
+    jobs = f"{steps[-1][1]} jobs" if steps else "its jobs"
+    SUMMARY.append(f"default run (config.yaml, --cores 2): {jobs} in {seconds:.0f} s, beside the other tests")
+    return run.workdir
 
 
-# --- the SLURM run ------------------------------------------------------------------------------
-class BackgroundSlurmRun:
-    """The tiny workflow through workflow/profiles/slurm on a local single-node SLURM.
+# --- runs in the background ---------------------------------------------------------------------
+class BackgroundRun:
+    """A real Snakemake run started in the background as soon as the tests that read it are
+    collected. The two long runs of the suite (the default config's, and the tiny config's on
+    SLURM) then share the 2 cores with the other tests instead of waiting for each other: most
+    of the other tests use one core, and SLURM's jobs wait on its job polling. The tests that
+    read a background run are moved after the others and wait for it."""
 
-    Started as soon as the SLURM tests are collected, it runs while the other tests do: its
-    jobs spend much of their time waiting on SLURM's job polling, which the other tests
-    fill. The SLURM tests are moved to the end of the session and wait for it.
-    """
-
-    PROFILE = REPO / "workflow" / "profiles" / "slurm"
-    # Poll SLURM every second instead of the profile's site-friendly pace: CI time is short.
-    FAST_POLLING = ("--seconds-between-status-checks", "1", "--slurm-init-seconds-before-status-checks", "1")
-
-    def __init__(self):
-        from slurm_cluster import LocalSlurm
-
-        self.base = Path(tempfile.mkdtemp(prefix="lingscope-slurm-"))
-        self.cluster = LocalSlurm(self.base / "state")
+    def __init__(self, prefix: str):
+        self.base = Path(tempfile.mkdtemp(prefix=prefix))
         self.workdir = self.base / "run"
-        self.reason = self.cluster.unavailable()  # why this machine cannot run it, or None
-        self.error = None
         self.proc = None
 
-    def start(self) -> None:
-        if self.reason:
-            return
-        t0 = time.monotonic()
-        try:
-            self.cluster.start()
-        except Exception as err:  # reported by the SLURM tests, which fail on it
-            self.error = f"the local SLURM cluster did not start: {err}"
-            self.cluster.stop()
-            return
-        SUMMARY.append(f"local SLURM {self.cluster.version()} up in {time.monotonic() - t0:.1f} s (install included)")
-        self.workdir.mkdir()
-        config = write_config(self.workdir, tiny_config())
-        cmd, env = snakemake_command(self.workdir, "--configfile", str(config), "--workflow-profile",
-                                     str(self.PROFILE), *self.FAST_POLLING)
+    def launch(self, *args: str) -> None:
+        cmd, env = snakemake_command(self.workdir, *args)
         self.log = self.workdir / "snakemake.log"
         self.started = time.time()
         with self.log.open("w") as out:
@@ -190,36 +179,99 @@ class BackgroundSlurmRun:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-        subprocess.run(["scancel", "--user", str(os.geteuid())], capture_output=True)
 
     def close(self, passed: bool) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self._kill()
-        if self.reason is None:
-            stopped = self.cluster.stop()
-            SUMMARY.append(f"local SLURM stopped by pid file: {', '.join(stopped) or 'nothing was running'}")
+        self._stop()
         if passed:
             shutil.rmtree(self.base, ignore_errors=True)
 
+    def _stop(self) -> None:
+        """Whatever the run needed beside Snakemake is stopped here, before its folder goes."""
+
+
+class BackgroundDefaultRun(BackgroundRun):
+    """The default config's run (`make run`'s job) with ``--cores 2``."""
+
+    def __init__(self):
+        super().__init__("lingscope-default-")
+
+    def start(self) -> None:
+        self.workdir.mkdir()
+        self.launch("--configfile", str(REPO / "config.yaml"), "--cores", "2")
+
+
+class BackgroundSlurmRun(BackgroundRun):
+    """The tiny workflow through workflow/profiles/slurm on a local single-node SLURM."""
+
+    PROFILE = REPO / "workflow" / "profiles" / "slurm"
+    # Poll SLURM every second instead of the profile's site-friendly pace: CI time is short.
+    FAST_POLLING = ("--seconds-between-status-checks", "1", "--slurm-init-seconds-before-status-checks", "1")
+
+    def __init__(self):
+        from slurm_cluster import LocalSlurm
+
+        super().__init__("lingscope-slurm-")
+        self.cluster = LocalSlurm(self.base / "state")
+        self.reason = self.cluster.unavailable()  # why this machine cannot run it, or None
+        self.error = None
+
+    def start(self) -> None:
+        if self.reason:
+            return
+        t0 = time.monotonic()
+        try:
+            self.cluster.start()
+        except Exception as err:  # reported by the SLURM tests, which fail on it
+            self.error = f"the local SLURM cluster did not start: {err}"
+            self.cluster.stop()
+            return
+        SUMMARY.append(f"local SLURM {self.cluster.version()} up in {time.monotonic() - t0:.1f} s (install included)")
+        self.workdir.mkdir()
+        config = write_config(self.workdir, tiny_config())
+        self.launch("--configfile", str(config), "--workflow-profile", str(self.PROFILE), *self.FAST_POLLING)
+
+    def _kill(self) -> None:
+        super()._kill()
+        subprocess.run(["scancel", "--user", str(os.geteuid())], capture_output=True)
+
+    def _stop(self) -> None:
+        if self.reason is None:
+            stopped = self.cluster.stop()
+            SUMMARY.append(f"local SLURM stopped by pid file: {', '.join(stopped) or 'nothing was running'}")
+
 
 SLURM_RUN: BackgroundSlurmRun | None = None
+DEFAULT_RUN: BackgroundDefaultRun | None = None
 
 
 def _needs_slurm(item) -> bool:
     return "slurm_run" in getattr(item, "fixturenames", ())
 
 
+def _needs_default(item) -> bool:
+    return "default_run" in getattr(item, "fixturenames", ())
+
+
 def pytest_collection_modifyitems(session, config, items):
-    items.sort(key=_needs_slurm)  # stable: the SLURM checks last, after the run had time
+    # stable: the tests of the background runs last, after the runs had time; SLURM's at the end
+    items.sort(key=lambda item: (_needs_slurm(item), _needs_default(item)))
 
 
 def pytest_collection_finish(session):
-    global SLURM_RUN
+    global SLURM_RUN, DEFAULT_RUN
+    if session.config.option.collectonly:
+        return
     if any(_needs_slurm(item) for item in session.items):
         SLURM_RUN = BackgroundSlurmRun()
         SLURM_RUN.start()
+    if any(_needs_default(item) for item in session.items):
+        DEFAULT_RUN = BackgroundDefaultRun()
+        DEFAULT_RUN.start()
 
 
 def pytest_sessionfinish(session, exitstatus):
-    if SLURM_RUN is not None:
-        SLURM_RUN.close(passed=exitstatus == 0)
+    for run in (SLURM_RUN, DEFAULT_RUN):
+        if run is not None:
+            run.close(passed=exitstatus == 0)

@@ -36,7 +36,7 @@ def slurm_run():
         pytest.skip(f"no local SLURM cluster: {run.reason}")
     if run.error:
         pytest.fail(run.error)
-    code, log, seconds = run.wait(timeout=900)
+    code, log, seconds = run.wait(timeout=2400)
     if code != 0:
         ctld = (run.cluster.state / "slurmctld.log").read_text(errors="replace")[-2000:]
         raise AssertionError(f"snakemake on SLURM failed ({code}):\n{log[-5000:]}\nslurmctld.log:\n{ctld}")

@@ -2,6 +2,7 @@
 # Keep heavy imports out of here: this file runs every time snakemake plans the DAG. Only the
 # torch-free lingscope.core modules (the catalog and the settings objects) are imported.
 import csv
+import functools
 import json
 import os
 import sys
@@ -889,6 +890,7 @@ def _readout_reason(method):
     )
 
 
+@functools.cache  # the config is fixed once the workflow is parsed: plan once, for input and params
 def matrix_cells():
     """Every (row, network) cell of the matrix: the outputs that fill it, or why it is blank.
     A row is a method (or an analysis of a method's output); a cell holds the files of one

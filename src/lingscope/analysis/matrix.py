@@ -55,8 +55,21 @@ def read_cells(text: str, where: str) -> list[dict]:
     return cells
 
 
-def network_rows(path: Path, model: str, pathway: str) -> int:
-    """The rows of network ``model``/``pathway`` in ``path`` (a Parquet file or dataset folder)."""
+def network_rows(path: Path, model: str, pathway: str, read: dict | None = None) -> int:
+    """The rows of network ``model``/``pathway`` in ``path`` (a Parquet file or dataset folder).
+    ``read`` keeps each file's counts, so a table shared by many cells is read once."""
+    read = {} if read is None else read
+    if path not in read:
+        read[path] = row_counts(path)
+    counts = read[path]
+    if None in counts:  # a file of one network
+        return counts[None]
+    return counts.get((model, pathway), counts.get(network_display(model, pathway), 0))
+
+
+def row_counts(path: Path) -> dict:
+    """Rows per network in ``path``, keyed by ``(model, pathway)`` or by the ``network`` display
+    name; ``{None: rows}`` for a file of one network (an activation store, a per-network table)."""
     if not path.exists():
         raise InputError(path, None, "no such file: the run did not write a planned output")
     try:
@@ -66,23 +79,22 @@ def network_rows(path: Path, model: str, pathway: str) -> int:
         raise InputError(path, None, f"not a readable Parquet file or dataset ({err})") from None
     if dataset is not None:
         # An activation store is one network's (model=M/pathway=P), its partition keys included.
-        return dataset.count_rows()
+        return {None: dataset.count_rows()}
     if "model" in names and "pathway" in names:
-        frame = pl.read_parquet(path, columns=["model", "pathway"])
-        return frame.filter((pl.col("model") == model) & (pl.col("pathway") == pathway)).height
+        counts = pl.read_parquet(path, columns=["model", "pathway"]).group_by("model", "pathway").len()
+        return {(m, p): n for m, p, n in counts.iter_rows()}
     if "network" in names:
-        frame = pl.read_parquet(path, columns=["network"])
-        return frame.filter(pl.col("network") == network_display(model, pathway)).height
-    return pq.read_metadata(path).num_rows
+        return dict(pl.read_parquet(path, columns=["network"]).group_by("network").len().iter_rows())
+    return {None: pq.read_metadata(path).num_rows}
 
 
 def evaluate(cells: list[dict]) -> pl.DataFrame:
     """One MATRIX row per cell: ``ran`` (with its files and the network's rows), ``empty`` or ``blank``."""
-    rows = []
+    rows, read = [], {}
     for cell in cells:
         model, pathway = cell["model"], cell["pathway"]
         outputs = [str(p) for p in cell["outputs"]]
-        counts = [network_rows(Path(p), model, pathway) for p in outputs]
+        counts = [network_rows(Path(p), model, pathway, read) for p in outputs]
         status = "blank" if not outputs else ("ran" if all(counts) else "empty")
         rows.append({"method": cell["method"], "network": network_display(model, pathway), "model": model,
                      "pathway": pathway, "status": status, "outputs": outputs, "rows": sum(counts) if outputs else None,
