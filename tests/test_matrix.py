@@ -21,9 +21,11 @@ def _cell(method, model, pathway, outputs=(), reason=None, shared=False):
 @pytest.fixture
 def files(tmp_path):
     shared = tmp_path / "shared.parquet"
-    pq.write_table(pa.table({"model": ["lstm", "lstm", "rnn"], "pathway": ["sentiment"] * 3, "x": [1, 2, 3]}), shared)
+    pq.write_table(pa.table({"model": ["lstm", "lstm", "rnn", None], "pathway": ["sentiment"] * 3 + [None],
+                             "x": [1, 2, 3, 4]}), shared)
     by_name = tmp_path / "by_name.parquet"
-    pq.write_table(pa.table({"network": ["LSTM", "Visual", "Visual"], "x": [1, 2, 3]}), by_name)
+    # rows of no network (a baseline's, as in the probe's Table 2) count for none of the cells
+    pq.write_table(pa.table({"network": ["LSTM", "Visual", "Visual", None, None], "x": [1, 2, 3, 4, 5]}), by_name)
     store = tmp_path / "store" / "model=lstm" / "pathway=sentiment"
     store.mkdir(parents=True)
     pq.write_table(pa.table({"x": list(range(5))}), store / "part-0.parquet")

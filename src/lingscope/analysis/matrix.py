@@ -62,14 +62,15 @@ def network_rows(path: Path, model: str, pathway: str, read: dict | None = None)
     if path not in read:
         read[path] = row_counts(path)
     counts = read[path]
-    if None in counts:  # a file of one network
-        return counts[None]
+    if isinstance(counts, int):  # a file of one network
+        return counts
     return counts.get((model, pathway), counts.get(network_display(model, pathway), 0))
 
 
-def row_counts(path: Path) -> dict:
+def row_counts(path: Path) -> dict | int:
     """Rows per network in ``path``, keyed by ``(model, pathway)`` or by the ``network`` display
-    name; ``{None: rows}`` for a file of one network (an activation store, a per-network table)."""
+    name (rows of no network, such as a baseline's, under ``None``); the number of rows for a
+    file of one network (an activation store, a per-network table)."""
     if not path.exists():
         raise InputError(path, None, "no such file: the run did not write a planned output")
     try:
@@ -79,13 +80,13 @@ def row_counts(path: Path) -> dict:
         raise InputError(path, None, f"not a readable Parquet file or dataset ({err})") from None
     if dataset is not None:
         # An activation store is one network's (model=M/pathway=P), its partition keys included.
-        return {None: dataset.count_rows()}
+        return dataset.count_rows()
     if "model" in names and "pathway" in names:
         counts = pl.read_parquet(path, columns=["model", "pathway"]).group_by("model", "pathway").len()
         return {(m, p): n for m, p, n in counts.iter_rows()}
     if "network" in names:
         return dict(pl.read_parquet(path, columns=["network"]).group_by("network").len().iter_rows())
-    return {None: pq.read_metadata(path).num_rows}
+    return pq.read_metadata(path).num_rows
 
 
 def evaluate(cells: list[dict]) -> pl.DataFrame:
