@@ -98,8 +98,8 @@ def _files(root: Path) -> dict[str, Path]:
 
 def test_outputs_equal_a_local_run(slurm_run, tiny_run):
     """Same config less two networks and some input optimisation (conftest.slurm_config), same
-    files: every table, figure and model file outside results/analysis/ (data, parses, models, dumps, per-network method tables)
-    byte for byte, except the wall-clock columns of the training metrics. The analyses under
+    files: every table, figure and model file outside results/analysis/ (data, parses, models,
+    dumps, per-network method tables) byte for byte, except the wall-clock columns of the training metrics. The analyses under
     results/analysis/ gather every network of a run, so the SLURM run's cover fewer networks:
     each of them is there (the rules that make them ran under sbatch: test_jobs_ran_under_sbatch)."""
     workdir, _, _ = slurm_run
