@@ -71,6 +71,10 @@ class LocalSlurm:
         self.state = Path(state_dir).resolve()
         self.host = socket.gethostname().split(".")[0]
         self.record = self.state / "started.json"
+        # The node's size as slurm.conf declares it: all CPUs, 85% of the memory (at most 20 GB).
+        self.cpus = os.cpu_count() or 1
+        total_mb = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20)
+        self.mem_mb = min(20000, int(total_mb * 0.85))  # slurmd drains a node that reports less
 
     # --- can we? -------------------------------------------------------------------------
     def unavailable(self) -> str | None:
@@ -103,9 +107,6 @@ class LocalSlurm:
 
     # --- start / stop ----------------------------------------------------------------------
     def slurm_conf(self) -> str:
-        cpus = os.cpu_count() or 1
-        mem_mb = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20)
-        real_memory = min(20000, int(mem_mb * 0.85))  # slurmd drains a node that reports less
         s = self.state
         return "\n".join([
             MARKER,
@@ -131,7 +132,7 @@ class LocalSlurm:
             "MinJobAge=3600",
             "ReturnToService=2",
             "SchedulerType=sched/backfill",
-            f"NodeName={self.host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={real_memory} State=UNKNOWN",
+            f"NodeName={self.host} NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={self.mem_mb} State=UNKNOWN",
             f"PartitionName={PARTITION} Nodes=ALL Default=YES MaxTime=INFINITE State=UP",
             "",
         ])

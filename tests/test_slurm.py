@@ -22,7 +22,7 @@ from conftest import SUMMARY
 R = "results"
 # Wall-clock columns of the training metrics: the only values that differ between two runs.
 TIMING_COLUMNS = {"seconds", "tokens_per_second"}
-SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (.+?)\)\.")
+SUBMITTED = re.compile(r"Job (\S+) has been submitted with SLURM jobid (\d+) \(log: (.+?)\)\.")
 
 
 @pytest.fixture(scope="module")
@@ -53,37 +53,57 @@ def _remote_jobs(log: str) -> list[tuple[str, str, Path]]:
 
 
 def test_jobs_ran_under_sbatch(slurm_run):
-    """Every non-local rule was a SLURM job: submitted with a job id, logged under that id,
-    COMPLETED according to slurmctld, and its command ran in that job's step."""
+    """Every non-local rule ran under SLURM: each job of an ungrouped rule as its own sbatch
+    job, the jobs of each rule of conftest.SLURM_GROUPED together as one group job. Each sbatch
+    job was logged under its id and COMPLETED according to slurmctld, and each of its commands
+    ran in a step of that job."""
     workdir, log, seconds = slurm_run
     jobs = _remote_jobs(log)
     local_rules = set(re.findall(r"^localrule (\w+):", log, flags=re.M))
-    remote_rules = set(re.findall(r"^rule (\w+):", log, flags=re.M))
+    # a group job lists its jobs indented under "Group job g_<rule>"
+    remote = re.findall(r"^\s*rule (\w+):", log, flags=re.M)
+    remote_rules = set(remote)
     assert remote_rules >= {"synth_coco", "data_coco", "parse_shard", "train", "activations", "omission",
                             "ridge", "input_optimisation", "top_contexts", "probe", "mutual_information"}
+    assert remote_rules >= set(conftest.SLURM_GROUPED)
     assert local_rules == {"synth_sst", "data_sst", "parse_merge", "parse_accuracy", "training_summary",
                            "distributions", "examples", "checks", "sentiment_accuracy", "sentiment_figures",
                            "poerner_figures", "omission_words", "unit_figures", "autoencoder_figures", "agreement",
                            "matrix", "all"}
-    assert len(jobs) == len(re.findall(r"^rule \w+:", log, flags=re.M)) >= 25
-    slurm_ids = []
+    ran, logs, grouped, slurm_ids = [], [], {}, []
     for _, job_id, slurm_log in jobs:
         slurm_ids.append(int(job_id))
         assert slurm_log.name == f"{job_id}.log" and slurm_log.is_file(), slurm_log
         text = slurm_log.read_text()
-        rule = re.search(r"^rule (\w+):", text, flags=re.M).group(1)
-        assert f"rule_{rule}" in slurm_log.parts
         info = _scontrol(job_id)
         assert info["JobState"] == "COMPLETED", (job_id, info["JobState"])
         assert info["WorkDir"] == str(workdir) and info["Partition"] == "debug"
-        # The command itself ran inside that job: lingscope's CLIs open their log with it.
-        rule_log = workdir / re.search(r"^    log: (\S+)", text, flags=re.M).group(1)
-        assert f"lingscope: SLURM job {job_id} (step 0) on " in rule_log.read_text(), rule_log
-        assert f"Finished jobid: 0 (Rule: {rule})" in text
+        # The job's snakemake finished all its jobs, each in a step of this SLURM job (lingscope's
+        # CLIs open their log with it; a group job runs one step per job).
+        members = list(dict.fromkeys(re.findall(r"^\s+log: (\S+)", text, flags=re.M)))
+        (rule,) = set(re.findall(r"^Finished jobid: \d+ \(Rule: (\w+)\)", text, flags=re.M))
+        assert f"\n{len(members)} of {len(members)} steps (100%) done" in text, slurm_log
+        steps = set()
+        for rule_log in members:
+            step = re.search(rf"lingscope: SLURM job {job_id} \(step (\d+)\) on ", (workdir / rule_log).read_text())
+            assert step, rule_log
+            steps.add(step.group(1))
+        assert len(steps) == len(members) >= 1, slurm_log
+        if rule in conftest.SLURM_GROUPED:
+            assert rule not in grouped and slurm_log.parent.name.startswith(f"group_g_{rule}"), slurm_log
+            grouped[rule] = len(members)
+        else:
+            assert len(members) == 1 and f"rule_{rule}" in slurm_log.parts, slurm_log
+        ran += [rule] * len(members)
+        logs += members
+    # every remote job ran, in exactly one sbatch job: one per ungrouped job, one per grouped rule
+    assert sorted(ran) == sorted(remote) and len(remote) >= 25 and len(set(logs)) == len(logs)
+    assert set(grouped) == set(conftest.SLURM_GROUPED) and sum(grouped.values()) > len(grouped)
+    assert len(jobs) == len(remote) - sum(grouped.values()) + len(grouped)
     assert len(set(slurm_ids)) == len(slurm_ids)
-    SUMMARY.append(f"SLURM: {len(jobs)} jobs of {len(remote_rules)} rules ran under sbatch (job ids "
-                   f"{min(slurm_ids)}-{max(slurm_ids)}, all COMPLETED), {len(local_rules)} local rules; "
-                   f"tiny workflow in {seconds:.0f} s, beside the other tests")
+    SUMMARY.append(f"SLURM: {len(remote)} jobs of {len(remote_rules)} rules ran under sbatch in {len(jobs)} SLURM "
+                   f"jobs ({len(grouped)} of them group jobs; job ids {min(slurm_ids)}-{max(slurm_ids)}, all "
+                   f"COMPLETED), {len(local_rules)} local rules; tiny workflow in {seconds:.0f} s, beside the other tests")
 
 
 def _files(root: Path) -> dict[str, Path]:
