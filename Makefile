@@ -14,19 +14,16 @@ TARGETS ?=
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PATH := $(BIN):$(PATH)
-# --no-compile: pip would byte-compile every module of every package (torch's thousands),
-# 40 of the install's 103 s on 2 cores; Python compiles the few that run on first import (1 s).
-PIP_INSTALL := $(BIN)/pip install -q --no-compile -c constraints.txt
 
 .PHONY: run test bench clean
 
 $(VENV)/.runtime: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP_INSTALL) -e .
+	$(BIN)/pip install -q -c constraints.txt -e .
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime
-	$(PIP_INSTALL) -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
 
 run: $(VENV)/.runtime
@@ -37,7 +34,7 @@ test: $(VENV)/.dev
 	pytest -q
 
 $(VENV)/.bench: $(VENV)/.runtime
-	$(PIP_INSTALL) -e '.[bench]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[bench]'
 	touch $@
 
 bench: $(VENV)/.bench
