@@ -101,12 +101,17 @@ SLURM_GROUPED = ("parse_shard", "vocab", "train", "evaluate", "activations", "at
                  "omission", "top_contexts")
 
 
+def slurm_group(rule: str) -> str:
+    """The group that holds the jobs of ``rule`` (one of :data:`SLURM_GROUPED`)."""
+    return f"g_{rule}"
+
+
 def slurm_grouping(cpus: int, mem_mb: int) -> tuple[str, ...]:
     """Command-line options that group :data:`SLURM_GROUPED`, each rule's jobs into one group
     job. Snakemake sums the resources of a group's parallel jobs; ``--cores`` and
     ``--resources`` (the node's) make it stack them in series to fit one node."""
-    return ("--groups", *(f"{rule}=g_{rule}" for rule in SLURM_GROUPED),
-            "--group-components", *(f"g_{rule}=1000" for rule in SLURM_GROUPED),
+    return ("--groups", *(f"{rule}={slurm_group(rule)}" for rule in SLURM_GROUPED),
+            "--group-components", *(f"{slurm_group(rule)}=1000" for rule in SLURM_GROUPED),
             "--cores", str(cpus), "--resources", f"mem_mb={mem_mb}")
 
 

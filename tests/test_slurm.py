@@ -90,7 +90,8 @@ def test_jobs_ran_under_sbatch(slurm_run):
             steps.add(step.group(1))
         assert len(steps) == len(members) >= 1, slurm_log
         if rule in conftest.SLURM_GROUPED:
-            assert rule not in grouped and slurm_log.parent.name.startswith(f"group_g_{rule}"), slurm_log
+            group_dir = f"group_{conftest.slurm_group(rule)}"
+            assert rule not in grouped and slurm_log.parent.name.startswith(group_dir), slurm_log
             grouped[rule] = len(members)
         else:
             assert len(members) == 1 and f"rule_{rule}" in slurm_log.parts, slurm_log
@@ -103,7 +104,8 @@ def test_jobs_ran_under_sbatch(slurm_run):
     assert len(set(slurm_ids)) == len(slurm_ids)
     SUMMARY.append(f"SLURM: {len(remote)} jobs of {len(remote_rules)} rules ran under sbatch in {len(jobs)} SLURM "
                    f"jobs ({len(grouped)} of them group jobs; job ids {min(slurm_ids)}-{max(slurm_ids)}, all "
-                   f"COMPLETED), {len(local_rules)} local rules; tiny workflow in {seconds:.0f} s, beside the other tests")
+                   f"COMPLETED), {len(local_rules)} local rules; tiny workflow in {seconds:.0f} s, beside the "
+                   "other tests")
 
 
 def _files(root: Path) -> dict[str, Path]:
@@ -119,9 +121,10 @@ def _files(root: Path) -> dict[str, Path]:
 def test_outputs_equal_a_local_run(slurm_run, tiny_run):
     """Same config less two networks and some input optimisation (conftest.slurm_config), same
     files: every table, figure and model file outside results/analysis/ (data, parses, models,
-    dumps, per-network method tables) byte for byte, except the wall-clock columns of the training metrics. The analyses under
-    results/analysis/ gather every network of a run, so the SLURM run's cover fewer networks:
-    each of them is there (the rules that make them ran under sbatch: test_jobs_ran_under_sbatch)."""
+    dumps, per-network method tables) byte for byte, except the wall-clock columns of the
+    training metrics. The analyses under results/analysis/ gather every network of a run, so
+    the SLURM run's cover fewer networks: each of them is there (the rules that make them ran
+    under sbatch: test_jobs_ran_under_sbatch)."""
     workdir, _, _ = slurm_run
     local, remote = _files(tiny_run / R), _files(workdir / R)
 
