@@ -114,22 +114,37 @@ def test_methods_name_no_family_network_or_token_id():
 
 
 def _rules() -> dict[str, str]:
+    """Each rule's text: a ``rule X:`` block, or a ``use rule T as X with:`` block (the template's
+    text is that of rule T, with X's own lines first)."""
     blocks = {}
     for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
-        for block in re.split(r"(?m)^(?=rule )", path.read_text())[1:]:
-            blocks[re.match(r"rule (\w+):", block).group(1)] = block
+        for block in re.split(r"(?m)^(?=rule |use rule )", path.read_text())[1:]:
+            used = re.match(r"use rule (\w+) as (\w+) with:", block)
+            if used:
+                blocks[used.group(2)] = block + blocks[used.group(1)]
+            else:
+                blocks[re.match(r"rule (\w+):", block).group(1)] = block
     return blocks
 
 
 def test_a_rules_name_says_which_module_runs_it():
     """``rule omission`` runs ``python -m lingscope.methods.omission``: the rule is named after
     the module, or after its folder and the module where the name alone is shared
-    (synth_coco, data_coco); and its code inputs derive from that same module."""
-    for name, block in _rules().items():
-        module = re.search(r"python -m (lingscope(?:\.\w+)+)", block).group(1)
+    (synth_coco, data_coco); and its code inputs derive from that same module. A rule made from
+    the method template names its module in ``params.module``; a local ``run:`` rule runs no
+    module of its own (the matrix plan: it writes what lingscope.core.plan decided)."""
+    blocks = _rules()
+    assert len(blocks) >= 30
+    for name, block in blocks.items():
+        if re.search(r"^    run:", block, flags=re.M):
+            assert name == "matrix_plan" and "write_cells(" in block, name
+            continue
+        found = re.search(r"module=\"(lingscope(?:\.\w+)+)\"", block) or re.search(
+            r"python -m (lingscope(?:\.\w+)+)", block)
+        module = found.group(1)
         folder, leaf = module.split(".")[-2:]
         assert name in (leaf, f"{folder}_{leaf}"), (name, module)
-        code = re.search(r"code=(?:model_)?code\(\s*\"([\w.]+)\"", block)
+        code = re.search(r"(?:code=(?:model_)?code|method_inputs)\(\s*\"([\w.]+)\"", block)
         if code:  # retrieval_examples takes its code with its inputs, from the catalog
             assert code.group(1) == module, (name, code.group(1))
         else:

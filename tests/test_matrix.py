@@ -13,6 +13,13 @@ from lingscope.analysis import matrix
 from lingscope.core.errors import run_cli
 
 
+def _plan(tmp_path, cells, name="plan.json") -> str:
+    """A plan file as the workflow's matrix_plan writes it (text for a malformed one)."""
+    path = tmp_path / name
+    path.write_text(cells if isinstance(cells, str) else json.dumps(cells))
+    return str(path)
+
+
 def _cell(method, model, pathway, outputs=(), reason=None, shared=False):
     return {"method": method, "model": model, "pathway": pathway, "outputs": [str(p) for p in outputs],
             "shared": shared, "reason": reason}
@@ -44,7 +51,7 @@ def test_cells_count_their_networks_rows_and_an_unfilled_plan_is_empty(files, tm
     assert table["rows"].to_list() == [2, 1, 1, 0, 5, None]
     assert table["network"].to_list() == ["LSTM", "RNN", "LSTM", "BiLSTM", "LSTM", "RNN"]
     out = tmp_path / "out"
-    assert matrix.main(["--cells", json.dumps(cells), "--table", str(out / "matrix.csv"),
+    assert matrix.main(["--cells", _plan(tmp_path, cells), "--table", str(out / "matrix.csv"),
                         "--parquet", str(out / "matrix.parquet"), "--html", str(out / "matrix.html")]) == 0
     page = (out / "matrix.html").read_text()
     assert "href='../shared.parquet'" in page and "not offered" in page and "class='empty'" in page
@@ -54,14 +61,16 @@ def test_cells_count_their_networks_rows_and_an_unfilled_plan_is_empty(files, tm
 def test_bad_plans_and_missing_outputs_exit_with_a_clear_error(files, tmp_path, capsys):
     out = ["--table", str(tmp_path / "m.csv"), "--parquet", str(tmp_path / "m.parquet"),
            "--html", str(tmp_path / "m.html")]
-    assert run_cli(matrix.main, ["--cells", "[not json", *out]) == 2
+    assert run_cli(matrix.main, ["--cells", _plan(tmp_path, "[not json"), *out]) == 2
     assert "not JSON" in capsys.readouterr().err
     both = [_cell("omission", "lstm", "sentiment", [files["shared"]], reason="why")]
-    assert run_cli(matrix.main, ["--cells", json.dumps(both), *out]) == 2
+    assert run_cli(matrix.main, ["--cells", _plan(tmp_path, both), *out]) == 2
     assert "either outputs or a reason" in capsys.readouterr().err
-    assert run_cli(matrix.main, ["--cells", json.dumps([{"method": "x"}]), *out]) == 2
+    assert run_cli(matrix.main, ["--cells", _plan(tmp_path, [{"method": "x"}]), *out]) == 2
     assert "missing ['model', 'pathway', 'outputs', 'shared', 'reason']" in capsys.readouterr().err
     gone = [_cell("omission", "lstm", "sentiment", [tmp_path / "gone.parquet"])]
-    assert run_cli(matrix.main, ["--cells", json.dumps(gone), *out]) == 2
+    assert run_cli(matrix.main, ["--cells", _plan(tmp_path, gone), *out]) == 2
     assert "gone.parquet: no such file" in capsys.readouterr().err
+    assert run_cli(matrix.main, ["--cells", str(tmp_path / "no_plan.json"), *out]) == 2
+    assert "no_plan.json: cannot read the matrix plan" in capsys.readouterr().err
     assert not any((tmp_path / f"m.{e}").exists() for e in ("csv", "parquet", "html"))

@@ -105,7 +105,7 @@ def test_carving_is_seeded_and_keeps_restval_apart_on_request():
     assert first == splits(carve=(2, 1), seed=5)
     assert sorted(first.values()) == ["test", "train", "train", "train", "val", "val"]
     assert {splits(carve=(2, 1), seed=s)[i] for s in range(8) for i in first} == {"train", "val", "test"}
-    with pytest.raises(InputError, match="no train images: .* restval"):
+    with pytest.raises(InputError, match="nothing gives the train split that training needs: .* restval"):
         splits(carve=(2, 1), seed=5, restval_as_train=False)
 
 

@@ -14,31 +14,30 @@ localrules:
     unit_figures,
     autoencoder_figures,
     agreement,
+    matrix_plan,
     matrix,
 
 
 rule training_summary:
     input:
-        metrics=expand(f"{RESULTS}/models/{{model}}/metrics.parquet", model=MODELS),
-        evaluation=expand(
-            f"{RESULTS}/models/{{model}}/evaluation.parquet", model=MODELS
-        ),
+        metrics=expand(rules.train.output.metrics, model=MODELS),
+        evaluation=expand(rules.evaluate.output.table, model=MODELS),
         code=code("lingscope.analysis.training_summary"),
     output:
-        curves_table=f"{RESULTS}/analysis/learning_curves.parquet",
+        curves_table=P.analysis("learning_curves.parquet"),
         curves=report(
-            f"{RESULTS}/analysis/learning_curves.png",
+            P.analysis("learning_curves.png"),
             caption="../report/learning_curves.rst",
             category="Models",
         ),
         results=report(
-            f"{RESULTS}/analysis/model_results.csv",
+            P.analysis("model_results.csv"),
             caption="../report/model_results.rst",
             category="Models",
         ),
-        curves_svg=f"{RESULTS}/analysis/learning_curves.svg",
+        curves_svg=P.analysis("learning_curves.svg"),
     log:
-        f"{RESULTS}/logs/analysis/training_summary.log",
+        P.log("analysis/training_summary"),
     conda:
         env("lingscope")
     threads: 1
@@ -52,42 +51,42 @@ rule training_summary:
 
 rule distributions:
     input:
-        omission=kadar_omission(),
-        tokens=analysis_tokens,
+        omission=tables("omission", PLAN.kadar_networks()),
+        tokens=P.tokens("coco", PLAN.analysis_split),
         code=code("lingscope.analysis.distributions"),
     output:
-        by_label=f"{RESULTS}/analysis/omission_by_label.parquet",
-        log_ratio=f"{RESULTS}/analysis/log_ratio_by_label.parquet",
+        by_label=P.analysis("omission_by_label.parquet"),
+        log_ratio=P.analysis("log_ratio_by_label.parquet"),
         fig2_xpos=report(
-            f"{RESULTS}/analysis/fig2_xpos.png",
+            P.analysis("fig2_xpos.png"),
             caption="../report/fig2.rst",
             category="Omission",
             subcategory="Fig. 2",
         ),
         fig2_deprel=report(
-            f"{RESULTS}/analysis/fig2_deprel.png",
+            P.analysis("fig2_deprel.png"),
             caption="../report/fig2.rst",
             category="Omission",
             subcategory="Fig. 2",
         ),
         fig3_xpos=report(
-            f"{RESULTS}/analysis/fig3_xpos.png",
+            P.analysis("fig3_xpos.png"),
             caption="../report/fig3.rst",
             category="Omission",
             subcategory="Fig. 3",
         ),
         fig3_deprel=report(
-            f"{RESULTS}/analysis/fig3_deprel.png",
+            P.analysis("fig3_deprel.png"),
             caption="../report/fig3.rst",
             category="Omission",
             subcategory="Fig. 3",
         ),
-        fig2_xpos_svg=f"{RESULTS}/analysis/fig2_xpos.svg",
-        fig2_deprel_svg=f"{RESULTS}/analysis/fig2_deprel.svg",
-        fig3_xpos_svg=f"{RESULTS}/analysis/fig3_xpos.svg",
-        fig3_deprel_svg=f"{RESULTS}/analysis/fig3_deprel.svg",
+        fig2_xpos_svg=P.analysis("fig2_xpos.svg"),
+        fig2_deprel_svg=P.analysis("fig2_deprel.svg"),
+        fig3_xpos_svg=P.analysis("fig3_xpos.svg"),
+        fig3_deprel_svg=P.analysis("fig3_deprel.svg"),
     log:
-        f"{RESULTS}/logs/analysis/distributions.log",
+        P.log("analysis/distributions"),
     conda:
         env("lingscope")
     threads: 1
@@ -110,30 +109,30 @@ rule distributions:
 
 rule ridge:
     input:
-        omission=kadar_omission(),
-        tokens=analysis_tokens,
+        omission=tables("omission", PLAN.kadar_networks()),
+        tokens=P.tokens("coco", PLAN.analysis_split),
         code=code("lingscope.analysis.ridge"),
     output:
-        r2=f"{RESULTS}/analysis/ridge_r2.parquet",
-        positions=f"{RESULTS}/analysis/ridge_positions.parquet",
+        r2=P.analysis("ridge_r2.parquet"),
+        positions=P.analysis("ridge_positions.parquet"),
         fig4=report(
-            f"{RESULTS}/analysis/fig4_r2.png",
+            P.analysis("fig4_r2.png"),
             caption="../report/fig4.rst",
             category="Omission",
             subcategory="Figs. 4 and 6",
         ),
         fig6=report(
-            f"{RESULTS}/analysis/fig6_positions.png",
+            P.analysis("fig6_positions.png"),
             caption="../report/fig6.rst",
             category="Omission",
             subcategory="Figs. 4 and 6",
         ),
-        fig4_svg=f"{RESULTS}/analysis/fig4_r2.svg",
-        fig6_svg=f"{RESULTS}/analysis/fig6_positions.svg",
+        fig4_svg=P.analysis("fig4_r2.svg"),
+        fig6_svg=P.analysis("fig6_positions.svg"),
     log:
-        f"{RESULTS}/logs/analysis/ridge.log",
+        P.log("analysis/ridge"),
     benchmark:
-        f"{RESULTS}/benchmarks/analysis/ridge.tsv"
+        P.benchmark("analysis/ridge")
     conda:
         env("lingscope")
     threads: 1
@@ -150,20 +149,20 @@ rule ridge:
 
 rule examples:
     input:
-        omission=pair_omission(),
-        retrieval=f"{RESULTS}/analysis/retrieval_examples.parquet",
+        omission=tables("omission", PLAN.kadar_pair()),
+        retrieval=rules.retrieval_examples.output.table,
         code=code("lingscope.analysis.examples"),
     output:
-        table=f"{RESULTS}/analysis/fig1_examples.parquet",
+        table=P.analysis("fig1_examples.parquet"),
         figure=report(
-            f"{RESULTS}/analysis/fig1_examples.png",
+            P.analysis("fig1_examples.png"),
             caption="../report/fig1.rst",
             category="Omission",
             subcategory="Fig. 1",
         ),
-        figure_svg=f"{RESULTS}/analysis/fig1_examples.svg",
+        figure_svg=P.analysis("fig1_examples.svg"),
     log:
-        f"{RESULTS}/logs/analysis/examples.log",
+        P.log("analysis/examples"),
     conda:
         env("lingscope")
     threads: 1
@@ -180,14 +179,14 @@ rule checks:
         unpack(checks_inputs),
         code=code("lingscope.analysis.checks"),
     output:
-        table=f"{RESULTS}/analysis/checks.parquet",
+        table=P.analysis("checks.parquet"),
         csv=report(
-            f"{RESULTS}/analysis/checks.csv",
+            P.analysis("checks.csv"),
             caption="../report/checks.rst",
             category="Checks",
         ),
     log:
-        f"{RESULTS}/logs/analysis/checks.log",
+        P.log("analysis/checks"),
     conda:
         env("lingscope")
     threads: 1
@@ -196,7 +195,7 @@ rule checks:
         runtime=runtime(10),
     params:
         corpora=checks_corpus_args,
-        split=f"coco {analysis_split()}",
+        split=f"coco {PLAN.analysis_split}",
         distribution=settings_args(
             DistributionSettings,
             "analysis",
@@ -211,21 +210,21 @@ rule checks:
 
 rule omission_words:
     input:
-        omission=fig5_omission(),
-        tokens=analysis_tokens,
+        omission=P.network_table("omission", *PLAN.fig5_network()),
+        tokens=P.tokens("coco", PLAN.analysis_split),
         code=code("lingscope.analysis.omission_words"),
     output:
-        words=f"{RESULTS}/analysis/fig5_words.parquet",
-        boxes=f"{RESULTS}/analysis/fig5_boxes.parquet",
+        words=P.analysis("fig5_words.parquet"),
+        boxes=P.analysis("fig5_boxes.parquet"),
         fig5=report(
-            f"{RESULTS}/analysis/fig5_words.png",
+            P.analysis("fig5_words.png"),
             caption="../report/fig5.rst",
             category="Omission",
             subcategory="Fig. 5",
         ),
-        fig5_svg=f"{RESULTS}/analysis/fig5_words.svg",
+        fig5_svg=P.analysis("fig5_words.svg"),
     log:
-        f"{RESULTS}/logs/analysis/omission_words.log",
+        P.log("analysis/omission_words"),
     conda:
         env("lingscope")
     threads: 1
@@ -248,14 +247,14 @@ rule omission_words:
 
 rule top_contexts:
     input:
-        activations=activation_dir("tokens", "{model}", "{pathway}"),
+        activations=rules.activations.output.tokens_dir,
         code=code("lingscope.analysis.top_contexts"),
     output:
-        table=top_contexts_path("{model}", "{pathway}"),
+        table=P.top_contexts("{model}", "{pathway}"),
     log:
-        f"{RESULTS}/logs/top_contexts/{{model}}-{{pathway}}.log",
+        P.log("top_contexts/{model}-{pathway}"),
     benchmark:
-        f"{RESULTS}/benchmarks/top_contexts/{{model}}-{{pathway}}.tsv"
+        P.benchmark("top_contexts/{model}-{pathway}")
     conda:
         env("lingscope")
     threads: 1
@@ -271,26 +270,26 @@ rule top_contexts:
 
 rule unit_figures:
     input:
-        unpack(unit_figure_inputs),
+        unpack(lambda w: unit_inputs(PLAN.networks(), top_contexts=True)),
         code=code("lingscope.analysis.unit_figures"),
     output:
         table1=report(
-            f"{units_dir()}/table1.csv",
+            P.analysis("table1.csv", "units"),
             caption="../report/units_table1.rst",
             category="Units",
             subcategory="Table 1",
         ),
-        table1_parquet=f"{units_dir()}/table1.parquet",
-        traces=f"{units_dir()}/fig7_traces.parquet",
+        table1_parquet=P.analysis("table1.parquet", "units"),
+        traces=P.analysis("fig7_traces.parquet", "units"),
         fig7=report(
-            f"{units_dir()}/fig7_traces.png",
+            P.analysis("fig7_traces.png", "units"),
             caption="../report/units_fig7.rst",
             category="Units",
             subcategory="Fig. 7",
         ),
-        fig7_svg=f"{units_dir()}/fig7_traces.svg",
+        fig7_svg=P.analysis("fig7_traces.svg", "units"),
     log:
-        f"{RESULTS}/logs/analysis/unit_figures.log",
+        P.log("analysis/unit_figures"),
     conda:
         env("lingscope")
     threads: 1
@@ -307,21 +306,21 @@ rule unit_figures:
 
 rule probe:
     input:
-        unpack(probe_inputs),
+        unpack(lambda w: unit_inputs(PLAN.probe_networks(), True, True)),
         code=code("lingscope.analysis.probe"),
     output:
-        table2=f"{units_dir()}/table2.parquet",
+        table2=P.analysis("table2.parquet", "units"),
         table2_csv=report(
-            f"{units_dir()}/table2.csv",
+            P.analysis("table2.csv", "units"),
             caption="../report/units_table2.rst",
             category="Units",
             subcategory="Table 2",
         ),
-        units=f"{units_dir()}/probe_units.parquet",
+        units=P.analysis("probe_units.parquet", "units"),
     log:
-        f"{RESULTS}/logs/analysis/probe.log",
+        P.log("analysis/probe"),
     benchmark:
-        f"{RESULTS}/benchmarks/analysis/probe.tsv"
+        P.benchmark("analysis/probe")
     conda:
         env("lingscope")
     threads: 1
@@ -338,29 +337,29 @@ rule probe:
 
 rule mutual_information:
     input:
-        unpack(mi_inputs),
+        unpack(lambda w: unit_inputs(PLAN.parsed_networks(), tokens=True)),
         code=code("lingscope.analysis.mutual_information"),
     output:
-        units=f"{units_dir()}/mi_units.parquet",
-        summary=f"{units_dir()}/mi_summary.parquet",
-        ratios=f"{units_dir()}/mi_ratios.parquet",
+        units=P.analysis("mi_units.parquet", "units"),
+        summary=P.analysis("mi_summary.parquet", "units"),
+        ratios=P.analysis("mi_ratios.parquet", "units"),
         ratios_csv=report(
-            f"{units_dir()}/mi_ratios.csv",
+            P.analysis("mi_ratios.csv", "units"),
             caption="../report/units_fig8.rst",
             category="Units",
             subcategory="Fig. 8",
         ),
         fig8=report(
-            f"{units_dir()}/fig8_mi.png",
+            P.analysis("fig8_mi.png", "units"),
             caption="../report/units_fig8.rst",
             category="Units",
             subcategory="Fig. 8",
         ),
-        fig8_svg=f"{units_dir()}/fig8_mi.svg",
+        fig8_svg=P.analysis("fig8_mi.svg", "units"),
     log:
-        f"{RESULTS}/logs/analysis/mutual_information.log",
+        P.log("analysis/mutual_information"),
     benchmark:
-        f"{RESULTS}/benchmarks/analysis/mutual_information.tsv"
+        P.benchmark("analysis/mutual_information")
     conda:
         env("lingscope")
     threads: 1
@@ -380,30 +379,26 @@ rule mutual_information:
 
 rule sentiment_accuracy:
     input:
-        predictions=expand(
-            f"{RESULTS}/models/{{model}}/predictions.parquet", model=li_models()
-        ),
-        evaluation=expand(
-            f"{RESULTS}/models/{{model}}/evaluation.parquet", model=li_models()
-        ),
+        predictions=expand(rules.evaluate.output.predictions, model=PLAN.li_models()),
+        evaluation=expand(rules.evaluate.output.table, model=PLAN.li_models()),
         code=code("lingscope.analysis.sentiment_accuracy"),
     output:
-        table=f"{li_dir()}/accuracy.parquet",
+        table=P.analysis("accuracy.parquet", "sentiment"),
         csv=report(
-            f"{li_dir()}/accuracy.csv",
+            P.analysis("accuracy.csv", "sentiment"),
             caption="../report/li_accuracy.rst",
             category="Sentiment",
             subcategory="Accuracy",
         ),
-        mcnemar=f"{li_dir()}/mcnemar.parquet",
+        mcnemar=P.analysis("mcnemar.parquet", "sentiment"),
         mcnemar_csv=report(
-            f"{li_dir()}/mcnemar.csv",
+            P.analysis("mcnemar.csv", "sentiment"),
             caption="../report/li_mcnemar.rst",
             category="Sentiment",
             subcategory="Accuracy",
         ),
     log:
-        f"{RESULTS}/logs/analysis/sentiment_accuracy.log",
+        P.log("analysis/sentiment_accuracy"),
     conda:
         env("lingscope")
     threads: 1
@@ -411,7 +406,7 @@ rule sentiment_accuracy:
         mem_mb=mem_mb(1000, 4),
         runtime=runtime(10),
     params:
-        data=li_data_label(),
+        data=PLAN.li_data_label(),
     shell:
         "python -m lingscope.analysis.sentiment_accuracy --predictions {input.predictions}"
         " --evaluation {input.evaluation} --data '{params.data}' --out {output.table}"
@@ -420,66 +415,64 @@ rule sentiment_accuracy:
 
 rule sentiment_figures:
     input:
-        representations=[
-            representations_path("representations", m, p) for m, p in li_networks()
-        ],
-        states=[representations_path("states", m, p) for m, p in li_networks()],
-        saliency=[saliency_path("examples", m, p) for m, p in li_networks()],
+        representations=tables("representations", PLAN.li_networks(), "representations"),
+        states=tables("representations", PLAN.li_networks(), "states"),
+        saliency=tables("saliency", PLAN.li_networks(), "examples"),
         code=code("lingscope.analysis.sentiment_figures"),
     output:
-        heatmaps=f"{li_dir()}/li_heatmaps.parquet",
-        tsne=f"{li_dir()}/li_tsne.parquet",
-        saliency=f"{li_dir()}/li_saliency_examples.parquet",
+        heatmaps=P.analysis("li_heatmaps.parquet", "sentiment"),
+        tsne=P.analysis("li_tsne.parquet", "sentiment"),
+        saliency=P.analysis("li_saliency_examples.parquet", "sentiment"),
         fig1=report(
-            f"{li_dir()}/li_fig1_representations.png",
+            P.analysis("li_fig1_representations.png", "sentiment"),
             caption="../report/li_fig1.rst",
             category="Sentiment",
             subcategory="Representations",
         ),
         fig2=report(
-            f"{li_dir()}/li_fig2_tsne.png",
+            P.analysis("li_fig2_tsne.png", "sentiment"),
             caption="../report/li_fig2.rst",
             category="Sentiment",
             subcategory="Representations",
         ),
         fig3=report(
-            f"{li_dir()}/li_fig3_states.png",
+            P.analysis("li_fig3_states.png", "sentiment"),
             caption="../report/li_fig3.rst",
             category="Sentiment",
             subcategory="Representations",
         ),
         fig4=report(
-            f"{li_dir()}/li_fig4_clauses.png",
+            P.analysis("li_fig4_clauses.png", "sentiment"),
             caption="../report/li_fig4.rst",
             category="Sentiment",
             subcategory="Representations",
         ),
         fig5=report(
-            f"{li_dir()}/li_fig5_saliency.png",
+            P.analysis("li_fig5_saliency.png", "sentiment"),
             caption="../report/li_saliency.rst",
             category="Sentiment",
             subcategory="Saliency",
         ),
         fig6=report(
-            f"{li_dir()}/li_fig6_saliency.png",
+            P.analysis("li_fig6_saliency.png", "sentiment"),
             caption="../report/li_saliency.rst",
             category="Sentiment",
             subcategory="Saliency",
         ),
         fig7=report(
-            f"{li_dir()}/li_fig7_saliency.png",
+            P.analysis("li_fig7_saliency.png", "sentiment"),
             caption="../report/li_saliency.rst",
             category="Sentiment",
             subcategory="Saliency",
         ),
         fig8=report(
-            f"{li_dir()}/li_fig8_variance.png",
+            P.analysis("li_fig8_variance.png", "sentiment"),
             caption="../report/li_fig8.rst",
             category="Sentiment",
             subcategory="Saliency",
         ),
     log:
-        f"{RESULTS}/logs/analysis/sentiment_figures.log",
+        P.log("analysis/sentiment_figures"),
     conda:
         env("lingscope")
     threads: 1
@@ -500,30 +493,30 @@ rule sentiment_figures:
 
 rule poerner_figures:
     input:
-        results=io_tables(),
-        tokens=analysis_tokens,
+        results=PLAN.io_tables(),
+        tokens=P.tokens("coco", PLAN.analysis_split),
         code=code("lingscope.analysis.poerner_figures"),
     output:
         fig1=report(
-            f"{io_dir()}/fig1_activations.png",
+            P.analysis("fig1_activations.png", "input_optimisation"),
             caption="../report/poerner_fig1.rst",
             category="Input optimisation",
         ),
-        fig1_svg=f"{io_dir()}/fig1_activations.svg",
-        summary=f"{io_dir()}/summary.parquet",
+        fig1_svg=P.analysis("fig1_activations.svg", "input_optimisation"),
+        summary=P.analysis("summary.parquet", "input_optimisation"),
         summary_csv=report(
-            f"{io_dir()}/summary.csv",
+            P.analysis("summary.csv", "input_optimisation"),
             caption="../report/poerner_summary.rst",
             category="Input optimisation",
         ),
         table1=report(
-            f"{io_dir()}/table1.csv",
+            P.analysis("table1.csv", "input_optimisation"),
             caption="../report/poerner_table1.rst",
             category="Input optimisation",
         ),
-        table1_parquet=f"{io_dir()}/table1.parquet",
+        table1_parquet=P.analysis("table1.parquet", "input_optimisation"),
     log:
-        f"{RESULTS}/logs/analysis/poerner_figures.log",
+        P.log("analysis/poerner_figures"),
     conda:
         env("lingscope")
     threads: 1
@@ -547,28 +540,28 @@ rule autoencoder_figures:
         code=code("lingscope.analysis.autoencoder_figures"),
     output:
         results=report(
-            f"{autoencoder_dir()}/results.csv",
+            P.analysis("results.csv", "autoencoder"),
             caption="../report/autoencoder_results.rst",
             category="Autoencoder",
         ),
-        by_length=f"{autoencoder_dir()}/by_length.csv",
+        by_length=P.analysis("by_length.csv", "autoencoder"),
         by_length_figure=report(
-            f"{autoencoder_dir()}/by_length.png",
+            P.analysis("by_length.png", "autoencoder"),
             caption="../report/autoencoder_by_length.rst",
             category="Autoencoder",
         ),
         alignment=report(
-            f"{autoencoder_dir()}/alignment.csv",
+            P.analysis("alignment.csv", "autoencoder"),
             caption="../report/autoencoder_alignment.rst",
             category="Autoencoder",
         ),
         fig9=report(
-            f"{autoencoder_dir()}/fig9_saliency.png",
+            P.analysis("fig9_saliency.png", "autoencoder"),
             caption="../report/fig9.rst",
             category="Autoencoder",
         ),
     log:
-        f"{RESULTS}/logs/analysis/autoencoder_figures.log",
+        P.log("analysis/autoencoder_figures"),
     conda:
         env("lingscope")
     threads: 1
@@ -584,27 +577,28 @@ rule autoencoder_figures:
         " --alignment {output.alignment} --fig9 {output.fig9} > {log} 2>&1"
 
 
-# How far the attribution methods agree, per network (METHODS.md sec. 4).
+# How far the attribution methods agree, per network (docs/matrix).
 
 
 rule agreement:
     input:
-        unpack(agreement_inputs),
+        omission=tables("omission", PLAN.attribution_networks()),
+        attribution=tables("attribution", PLAN.attribution_networks()),
         code=code("lingscope.analysis.agreement"),
     output:
         table=report(
-            f"{agreement_dir()}/agreement.csv",
+            P.analysis("agreement.csv", "agreement"),
             caption="../report/agreement.rst",
             category="Attribution",
         ),
-        parquet=f"{agreement_dir()}/agreement.parquet",
+        parquet=P.analysis("agreement.parquet", "agreement"),
         figure=report(
-            f"{agreement_dir()}/agreement.png",
+            P.analysis("agreement.png", "agreement"),
             caption="../report/agreement_figure.rst",
             category="Attribution",
         ),
     log:
-        f"{RESULTS}/logs/analysis/agreement.log",
+        P.log("analysis/agreement"),
     conda:
         env("lingscope")
     threads: 1
@@ -618,33 +612,49 @@ rule agreement:
         " {params.settings} --table {output.table} --figure {output.figure} > {log} 2>&1"
 
 
-# Every method on every network, as the run made it (METHODS.md sec. 4): links and reasons.
+# The matrix's plan as a file (lingscope.core.plan): the cells, their outputs and the reason for
+# each blank. A params change (the plan) reruns it and the matrix; it runs no package code.
+rule matrix_plan:
+    output:
+        cells=P.analysis("plan.json", "matrix"),
+    log:
+        P.log("analysis/matrix_plan"),
+    threads: 1
+    resources:
+        mem_mb=mem_mb(500),
+        runtime=runtime(5),
+    params:
+        cells=lambda wildcards: PLAN.matrix_cells(),
+    run:
+        write_cells(params.cells, output.cells)
+
+
+# Every method on every network, as the run made it (docs/matrix): links and reasons.
 rule matrix:
     input:
-        outputs=matrix_inputs,
+        outputs=lambda w: PLAN.matrix_inputs(),
+        plan=rules.matrix_plan.output.cells,
         code=code("lingscope.analysis.matrix"),
     output:
         table=report(
-            f"{matrix_dir()}/matrix.csv",
+            P.analysis("matrix.csv", "matrix"),
             caption="../report/matrix.rst",
             category="Matrix",
         ),
-        parquet=f"{matrix_dir()}/matrix.parquet",
+        parquet=P.analysis("matrix.parquet", "matrix"),
         html=report(
-            f"{matrix_dir()}/matrix.html",
+            P.analysis("matrix.html", "matrix"),
             caption="../report/matrix.rst",
             category="Matrix",
         ),
     log:
-        f"{RESULTS}/logs/analysis/matrix.log",
+        P.log("analysis/matrix"),
     conda:
         env("lingscope")
     threads: 1
     resources:
         mem_mb=mem_mb(1000),
         runtime=runtime(10),
-    params:
-        cells=lambda wildcards: json.dumps(matrix_cells()),
     shell:
-        "python -m lingscope.analysis.matrix --cells {params.cells:q} --table {output.table}"
+        "python -m lingscope.analysis.matrix --cells {input.plan} --table {output.table}"
         " --parquet {output.parquet} --html {output.html} > {log} 2>&1"

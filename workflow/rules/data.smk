@@ -12,14 +12,14 @@ rule synth_coco:
     input:
         code=code("lingscope.synth.coco"),
     output:
-        dataset=raw("coco", "dataset_coco.json"),
-        features=raw("coco", "features.npy"),
-        gold=raw("coco", "gold.conllu"),
-        planted=raw("coco", "planted_weights.json"),
+        dataset=P.raw("coco", "dataset_coco.json"),
+        features=P.raw("coco", "features.npy"),
+        gold=P.raw("coco", "gold.conllu"),
+        planted=P.raw("coco", "planted_weights.json"),
     log:
-        f"{RESULTS}/logs/synth_coco.log",
+        P.log("synth_coco"),
     benchmark:
-        f"{RESULTS}/benchmarks/synth_coco.tsv"
+        P.benchmark("synth_coco")
     conda:
         env("lingscope")
     threads: 1
@@ -36,11 +36,11 @@ rule synth_sst:
     input:
         code=code("lingscope.synth.sst"),
     output:
-        train=raw("sst", "trees/train.txt"),
-        dev=raw("sst", "trees/dev.txt"),
-        test=raw("sst", "trees/test.txt"),
+        train=P.raw("sst", "trees/train.txt"),
+        dev=P.raw("sst", "trees/dev.txt"),
+        test=P.raw("sst", "trees/test.txt"),
     log:
-        f"{RESULTS}/logs/synth_sst.log",
+        P.log("synth_sst"),
     conda:
         env("lingscope")
     threads: 1
@@ -57,11 +57,11 @@ rule synth_wmt:
     input:
         code=code("lingscope.synth.wmt"),
     output:
-        train=raw("wmt", "train.txt.gz"),
-        val=raw("wmt", "val.txt"),
-        test=raw("wmt", "test.txt"),
+        train=P.raw("wmt", "train.txt.gz"),
+        val=P.raw("wmt", "val.txt"),
+        test=P.raw("wmt", "test.txt"),
     log:
-        f"{RESULTS}/logs/synth_wmt.log",
+        P.log("synth_wmt"),
     conda:
         env("lingscope")
     threads: 1
@@ -76,15 +76,15 @@ rule synth_wmt:
 
 rule data_coco:
     input:
-        unpack(coco_raw_inputs),
+        unpack(raw_inputs("coco")),
         code=code("lingscope.data.coco"),
     output:
-        sentences=f"{RESULTS}/data/coco/sentences.parquet",
-        image_features=f"{RESULTS}/data/coco/image_features.parquet",
+        sentences=P.data("coco", "sentences"),
+        image_features=P.data("coco", "image_features"),
     log:
-        f"{RESULTS}/logs/data_coco.log",
+        P.log("data_coco"),
     benchmark:
-        f"{RESULTS}/benchmarks/data_coco.tsv"
+        P.benchmark("data_coco")
     conda:
         env("lingscope")
     threads: 1
@@ -92,7 +92,7 @@ rule data_coco:
         mem_mb=mem_mb(1500, 2.5),
         runtime=runtime(30),
     params:
-        args=coco_ingest_args,
+        args=lambda w, input: PLAN.coco_ingest_args(input),
     shell:
         "python -m lingscope.data.coco {params.args} --features {input.features}"
         " --sentences {output.sentences} --image-features {output.image_features} > {log} 2>&1"
@@ -100,13 +100,13 @@ rule data_coco:
 
 rule data_sst:
     input:
-        unpack(sst_raw_inputs),
+        unpack(raw_inputs("sst")),
         code=code("lingscope.data.sst"),
     output:
-        sentences=f"{RESULTS}/data/sst/sentences.parquet",
-        phrases=f"{RESULTS}/data/sst/phrases.parquet",
+        sentences=P.data("sst", "sentences"),
+        phrases=P.data("sst", "phrases"),
     log:
-        f"{RESULTS}/logs/data_sst.log",
+        P.log("data_sst"),
     conda:
         env("lingscope")
     threads: 1
@@ -114,7 +114,7 @@ rule data_sst:
         mem_mb=mem_mb(1000, 20),
         runtime=runtime(10),
     params:
-        trees_dir=sst_trees_dir(),
+        trees_dir=PLAN.sst_trees_dir(),
     shell:
         "python -m lingscope.data.sst --trees-dir {params.trees_dir}"
         " --sentences {output.sentences} --phrases {output.phrases} > {log} 2>&1"
@@ -122,14 +122,14 @@ rule data_sst:
 
 rule data_wmt:
     input:
-        unpack(wmt_raw_inputs),
+        unpack(raw_inputs("wmt")),
         code=code("lingscope.data.wmt"),
     output:
-        sentences=f"{RESULTS}/data/wmt/sentences.parquet",
+        sentences=P.data("wmt", "sentences"),
     log:
-        f"{RESULTS}/logs/data_wmt.log",
+        P.log("data_wmt"),
     benchmark:
-        f"{RESULTS}/benchmarks/data_wmt.tsv"
+        P.benchmark("data_wmt")
     conda:
         env("lingscope")
     threads: 1
@@ -137,7 +137,7 @@ rule data_wmt:
         mem_mb=mem_mb(2000, 6),
         runtime=runtime(60),
     params:
-        max_lines=wmt_max_lines(),
+        max_lines=PLAN.wmt_max_lines(),
     shell:
         "python -m lingscope.data.wmt --train {input.train} --val {input.val} --test {input.test}"
         " --max-lines {params.max_lines} --sentences {output.sentences} > {log} 2>&1"
@@ -145,12 +145,12 @@ rule data_wmt:
 
 rule vocab:
     input:
-        sentences=f"{RESULTS}/data/{{corpus}}/sentences.parquet",
+        sentences=P.data("{corpus}", "sentences"),
         code=code("lingscope.data.vocab"),
     output:
-        vocab=f"{RESULTS}/data/{{corpus}}/vocab.parquet",
+        vocab=P.data("{corpus}", "vocab"),
     log:
-        f"{RESULTS}/logs/vocab_{{corpus}}.log",
+        P.log("vocab_{corpus}"),
     conda:
         env("lingscope")
     threads: 1
@@ -158,7 +158,7 @@ rule vocab:
         mem_mb=mem_mb(1500, 10),
         runtime=runtime(30),
     params:
-        settings=vocab_args,
+        settings=lambda w: settings_args(VocabSettings, f"vocab/{w.corpus}"),
     shell:
         "python -m lingscope.data.vocab --sentences {input.sentences} --out {output.vocab}"
         " {params.settings} > {log} 2>&1"

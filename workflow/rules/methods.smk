@@ -1,47 +1,19 @@
-# Methods on every network they apply to (lingscope.core.catalog): per-token states to
-# Parquet, omission scores, and the retrieval examples behind Fig. 1 (Kadar et al. 2017, sec. 4).
-
-
-rule activations:
-    input:
-        unpack(model_corpus),
-        model=model_file("{model}"),
-        code=model_code("lingscope.methods.activations"),
-    output:
-        tokens=directory(activation_dir("tokens", "{model}", "{pathway}")),
-        h_end=directory(activation_dir("h_end", "{model}", "{pathway}")),
-    log:
-        f"{RESULTS}/logs/activations/{{model}}-{{pathway}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/activations/{{model}}-{{pathway}}.tsv"
-    conda:
-        env("lingscope")
-    threads: 1
-    resources:
-        mem_mb=mem_mb(4000, 2),
-        runtime=runtime(120),
-        gpu=gpus(),
-    params:
-        settings=settings_args(ActivationSettings, "activations"),
-        runtime=runtime_args(),
-    shell:
-        "OMP_NUM_THREADS={threads} python -m lingscope.methods.activations --model {input.model}"
-        " --pathway {wildcards.pathway} --sentences {input.sentences} --vocab {input.vocab}"
-        " {params.settings} {params.runtime} --threads {threads}"
-        " --tokens-dir {output.tokens} --h-end-dir {output.h_end} > {log} 2>&1"
+# Methods on every network they apply to (lingscope.core.catalog). Every network method is one
+# job per (model, network): it reads the model and its corpus's tables through the model
+# contract and writes Parquet. `omission` is the template the others reuse with `use rule`: a
+# new method gives its inputs' code, its outputs (each named after its flag), its log and its
+# settings; the command line is the template's.
 
 
 rule omission:
     input:
-        unpack(model_corpus),
-        model=model_file("{model}"),
-        code=model_code("lingscope.methods.omission"),
+        unpack(method_inputs("lingscope.methods.omission")),
     output:
-        table=omission_path("{model}", "{pathway}"),
+        out=P.network_table("omission", "{model}", "{pathway}"),
     log:
-        f"{RESULTS}/logs/omission/{{model}}-{{pathway}}.log",
+        P.log("omission/{model}-{pathway}"),
     benchmark:
-        f"{RESULTS}/benchmarks/omission/{{model}}-{{pathway}}.tsv"
+        P.benchmark("omission/{model}-{pathway}")
     conda:
         env("lingscope")
     threads: 1
@@ -50,23 +22,149 @@ rule omission:
         runtime=runtime(240),
         gpu=gpus(),
     params:
-        split=analysis_split(),
-        settings=settings_args(OmissionSettings, "omission"),
+        module="lingscope.methods.omission",
+        settings=f"--split {PLAN.analysis_split} "
+        + settings_args(OmissionSettings, "omission"),
+        corpus=lambda wildcards, input: " ".join(
+            f"--{k} {input[k]}" for k in ("sentences", "vocab") if k in input.keys()
+        ),
         runtime=runtime_args(),
+        outputs=output_flags,
     shell:
-        "OMP_NUM_THREADS={threads} python -m lingscope.methods.omission --model {input.model}"
-        " --pathway {wildcards.pathway} --sentences {input.sentences} --vocab {input.vocab}"
-        " --split {params.split} {params.settings} {params.runtime} --threads {threads}"
-        " --out {output.table} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} python -m {params.module} --model {input.model}"
+        " --pathway {wildcards.pathway} {params.corpus} {params.settings} {params.runtime}"
+        " --threads {threads} {params.outputs} > {log} 2>&1"
 
 
+use rule omission as activations with:
+    input:
+        unpack(method_inputs("lingscope.methods.activations")),
+    output:
+        tokens_dir=directory(P.activations("tokens", "{model}", "{pathway}")),
+        h_end_dir=directory(P.activations("h_end", "{model}", "{pathway}")),
+    log:
+        P.log("activations/{model}-{pathway}"),
+    benchmark:
+        P.benchmark("activations/{model}-{pathway}")
+    resources:
+        mem_mb=mem_mb(4000, 2),
+        runtime=runtime(120),
+        gpu=gpus(),
+    params:
+        module="lingscope.methods.activations",
+        settings=settings_args(ActivationSettings, "activations"),
+
+
+use rule omission as attribution with:
+    input:
+        unpack(method_inputs("lingscope.methods.attribution")),
+    output:
+        out=P.network_table("attribution", "{model}", "{pathway}"),
+    log:
+        P.log("attribution/{model}-{pathway}"),
+    benchmark:
+        P.benchmark("attribution/{model}-{pathway}")
+    resources:
+        mem_mb=mem_mb(3000, 2),
+        runtime=runtime(120),
+        gpu=gpus(),
+    params:
+        module="lingscope.methods.attribution",
+        settings=settings_args(AttributionSettings, "attribution"),
+
+
+# Li et al. 2016 on every network with a class readout: saliency of every token of a split and
+# of the example sentences (Figs. 5-8), representations and states of the example phrases
+# (Figs. 1-4); on every network with a sequence readout, saliency per decoding step (Fig. 9).
+use rule omission as saliency with:
+    input:
+        unpack(method_inputs("lingscope.methods.saliency")),
+    output:
+        out=P.network_table("saliency", "{model}", "{pathway}", "split"),
+        examples_out=P.network_table("saliency", "{model}", "{pathway}", "examples"),
+    log:
+        P.log("saliency/{model}-{pathway}"),
+    benchmark:
+        P.benchmark("saliency/{model}-{pathway}")
+    resources:
+        mem_mb=mem_mb(4000, 2),
+        runtime=runtime(120),
+        gpu=gpus(),
+    params:
+        module="lingscope.methods.saliency",
+        settings=settings_args(SaliencySettings, "saliency")
+        + " "
+        + settings_args(SentimentExamples, "li_figures/examples"),
+
+
+use rule omission as representations with:
+    input:
+        unpack(method_inputs("lingscope.methods.representations", ("vocab",))),
+    output:
+        out_representations=P.network_table(
+            "representations", "{model}", "{pathway}", "representations"
+        ),
+        out_states=P.network_table("representations", "{model}", "{pathway}", "states"),
+    log:
+        P.log("representations/{model}-{pathway}"),
+    benchmark:
+        P.benchmark("representations/{model}-{pathway}")
+    resources:
+        mem_mb=mem_mb(2000, 2),
+        runtime=runtime(30),
+        gpu=gpus(),
+    params:
+        module="lingscope.methods.representations",
+        settings=settings_args(SentimentExamples, "li_figures/examples"),
+
+
+use rule omission as step_saliency with:
+    input:
+        unpack(method_inputs("lingscope.methods.step_saliency")),
+    output:
+        out=P.network_table("step_saliency", "{model}", "{pathway}"),
+    log:
+        P.log("step_saliency/{model}-{pathway}"),
+    benchmark:
+        P.benchmark("step_saliency/{model}-{pathway}")
+    resources:
+        mem_mb=mem_mb(3000, 2),
+        runtime=runtime(120),
+        gpu=gpus(),
+    params:
+        module="lingscope.methods.step_saliency",
+        settings=settings_args(StepSaliencySettings, "step_saliency"),
+
+
+# Poerner et al. 2018: one job per network and method, so a method's settings rerun that
+# method only (its section input_optimisation.<method>).
+use rule omission as input_optimisation with:
+    input:
+        unpack(method_inputs("lingscope.methods.input_optimisation")),
+    output:
+        out=P.io("{model}", "{pathway}", "{io_method}"),
+    log:
+        P.log("input_optimisation/{model}-{pathway}-{io_method}"),
+    benchmark:
+        P.benchmark("input_optimisation/{model}-{pathway}-{io_method}")
+    resources:
+        mem_mb=mem_mb(3000, 4),
+        runtime=runtime(720),
+        gpu=gpus(),
+    params:
+        module="lingscope.methods.input_optimisation",
+        settings=io_settings,
+
+
+# The images behind Kadar et al.'s Fig. 1: retrieved with and without a caption's most
+# important word, by the one network with an image readout the figure uses (Visual).
 rule retrieval_examples:
     input:
         unpack(retrieval_inputs),
     output:
-        table=f"{RESULTS}/analysis/retrieval_examples.parquet",
+        table=P.analysis("retrieval_examples.parquet"),
     log:
-        f"{RESULTS}/logs/analysis/retrieval_examples.log",
+        P.log("analysis/retrieval_examples"),
     conda:
         env("lingscope")
     threads: 1
@@ -74,164 +172,11 @@ rule retrieval_examples:
         mem_mb=mem_mb(3000, 3),
         runtime=runtime(30),
     params:
-        network=retrieval_network()[1],
-        split=analysis_split(),
+        network=lambda wildcards: PLAN.retrieval_network()[1],
+        split=PLAN.analysis_split,
         settings=settings_args(ExampleSettings, "analysis/examples"),
     shell:
         "python -m lingscope.methods.retrieval_examples --model {input.model} --pathway {params.network}"
         " --omission {input.omission} --sentences {input.sentences} --vocab {input.vocab}"
         " --image-features {input.image_features} --split {params.split} {params.settings}"
         " --device cpu --out {output.table} > {log} 2>&1"
-
-
-# Li et al. 2016 on every network with a class readout: saliency of every token of a split and
-# of the example sentences (Figs. 5-8), representations and states of the example phrases
-# (Figs. 1-4).
-
-
-rule saliency:
-    input:
-        unpack(model_corpus),
-        model=model_file("{model}"),
-        code=model_code("lingscope.methods.saliency"),
-    output:
-        split=saliency_path("split", "{model}", "{pathway}"),
-        examples=saliency_path("examples", "{model}", "{pathway}"),
-    log:
-        f"{RESULTS}/logs/saliency/{{model}}-{{pathway}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/saliency/{{model}}-{{pathway}}.tsv"
-    conda:
-        env("lingscope")
-    threads: 1
-    resources:
-        mem_mb=mem_mb(4000, 2),
-        runtime=runtime(120),
-        gpu=gpus(),
-    params:
-        settings=settings_args(SaliencySettings, "saliency"),
-        examples=sentiment_examples_args(),
-        runtime=runtime_args(),
-    shell:
-        "OMP_NUM_THREADS={threads} python -m lingscope.methods.saliency --model {input.model}"
-        " --pathway {wildcards.pathway} --sentences {input.sentences} --vocab {input.vocab}"
-        " {params.settings} {params.examples} {params.runtime} --threads {threads}"
-        " --out {output.split} --examples-out {output.examples} > {log} 2>&1"
-
-
-rule representations:
-    input:
-        unpack(model_corpus),
-        model=model_file("{model}"),
-        code=model_code("lingscope.methods.representations"),
-    output:
-        representations=representations_path("representations", "{model}", "{pathway}"),
-        states=representations_path("states", "{model}", "{pathway}"),
-    log:
-        f"{RESULTS}/logs/representations/{{model}}-{{pathway}}.log",
-    conda:
-        env("lingscope")
-    threads: 1
-    resources:
-        mem_mb=mem_mb(2000, 2),
-        runtime=runtime(30),
-        gpu=gpus(),
-    params:
-        examples=sentiment_examples_args(),
-        runtime=runtime_args(),
-    shell:
-        "OMP_NUM_THREADS={threads} python -m lingscope.methods.representations --model {input.model}"
-        " --pathway {wildcards.pathway} --vocab {input.vocab} {params.examples} {params.runtime}"
-        " --threads {threads} --out-representations {output.representations}"
-        " --out-states {output.states} > {log} 2>&1"
-
-
-# Poerner et al. 2018 on the networks of input_optimisation.networks: one job per network and
-# method, so a method's settings rerun that method only.
-
-
-rule input_optimisation:
-    input:
-        unpack(model_corpus),
-        model=model_file("{model}"),
-        code=model_code("lingscope.methods.input_optimisation"),
-    output:
-        table=io_path("{model}", "{pathway}", "{io_method}"),
-    log:
-        f"{RESULTS}/logs/input_optimisation/{{model}}-{{pathway}}-{{io_method}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/input_optimisation/{{model}}-{{pathway}}-{{io_method}}.tsv"
-    conda:
-        env("lingscope")
-    threads: 1
-    resources:
-        mem_mb=mem_mb(3000, 4),
-        runtime=runtime(720),
-        gpu=gpus(),
-    params:
-        settings=io_args(),
-        method=io_method_args,
-        runtime=runtime_args(),
-    shell:
-        "OMP_NUM_THREADS={threads} python -m lingscope.methods.input_optimisation --model {input.model}"
-        " --pathway {wildcards.pathway} --sentences {input.sentences} --vocab {input.vocab}"
-        " --method {wildcards.io_method} {params.settings} {params.runtime} --threads {threads}"
-        " --out {output.table} {params.method} > {log} 2>&1"
-
-
-# Li et al. 2016's autoencoder: saliency per decoding step (Fig. 9) on every network with a
-# sequence readout.
-
-
-rule step_saliency:
-    input:
-        unpack(model_corpus),
-        model=model_file("{model}"),
-        code=model_code("lingscope.methods.step_saliency"),
-    output:
-        table=step_saliency_path("{model}", "{pathway}"),
-    log:
-        f"{RESULTS}/logs/step_saliency/{{model}}-{{pathway}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/step_saliency/{{model}}-{{pathway}}.tsv"
-    conda:
-        env("lingscope")
-    threads: 1
-    resources:
-        mem_mb=mem_mb(3000, 2),
-        runtime=runtime(120),
-        gpu=gpus(),
-    params:
-        settings=settings_args(StepSaliencySettings, "step_saliency"),
-        runtime=runtime_args(),
-    shell:
-        "OMP_NUM_THREADS={threads} python -m lingscope.methods.step_saliency --model {input.model}"
-        " --pathway {wildcards.pathway} --sentences {input.sentences} --vocab {input.vocab}"
-        " {params.settings} {params.runtime} --threads {threads} --out {output.table} > {log} 2>&1"
-
-
-rule attribution:
-    input:
-        unpack(model_corpus),
-        model=model_file("{model}"),
-        code=model_code("lingscope.methods.attribution"),
-    output:
-        table=attribution_path("{model}", "{pathway}"),
-    log:
-        f"{RESULTS}/logs/attribution/{{model}}-{{pathway}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/attribution/{{model}}-{{pathway}}.tsv"
-    conda:
-        env("lingscope")
-    threads: 1
-    resources:
-        mem_mb=mem_mb(3000, 2),
-        runtime=runtime(120),
-        gpu=gpus(),
-    params:
-        settings=settings_args(AttributionSettings, "attribution"),
-        runtime=runtime_args(),
-    shell:
-        "OMP_NUM_THREADS={threads} python -m lingscope.methods.attribution --model {input.model}"
-        " --pathway {wildcards.pathway} --sentences {input.sentences} --vocab {input.vocab}"
-        " {params.settings} {params.runtime} --threads {threads} --out {output.table} > {log} 2>&1"

@@ -9,16 +9,14 @@ localrules:
 
 rule parse_shard:
     input:
-        sentences=f"{RESULTS}/data/{{corpus}}/sentences.parquet",
+        sentences=P.data("{corpus}", "sentences"),
         code=code("lingscope.parse.shard"),
     output:
-        tokens=temp(
-            f"{RESULTS}/parse/corpus={{corpus}}/split={{split}}/shards/{{shard}}-of-{{n_shards}}.parquet"
-        ),
+        tokens=temp(P.parse_shard("{corpus}", "{split}", "{shard}", "{n_shards}")),
     log:
-        f"{RESULTS}/logs/parse/{{corpus}}-{{split}}-{{shard}}-of-{{n_shards}}.log",
+        P.log("parse/{corpus}-{split}-{shard}-of-{n_shards}"),
     benchmark:
-        f"{RESULTS}/benchmarks/parse/{{corpus}}-{{split}}-{{shard}}-of-{{n_shards}}.tsv"
+        P.benchmark("parse/{corpus}-{split}-{shard}-of-{n_shards}")
     conda:
         env("lingscope")
     threads: 1
@@ -39,9 +37,9 @@ rule parse_merge:
         shards=parse_shard_paths,
         code=code("lingscope.parse.merge"),
     output:
-        tokens=tokens_path("{corpus}", "{split}"),
+        tokens=P.tokens("{corpus}", "{split}"),
     log:
-        f"{RESULTS}/logs/parse/{{corpus}}-{{split}}-merge.log",
+        P.log("parse/{corpus}-{split}-merge"),
     conda:
         env("lingscope")
     threads: 1
@@ -54,18 +52,18 @@ rule parse_merge:
 
 rule parse_accuracy:
     input:
-        gold=raw("coco", "gold.conllu"),
-        tokens=coco_gold_tokens(),
+        gold=rules.synth_coco.output.gold,
+        tokens=[P.tokens("coco", s) for s in PLAN.parse_splits("coco")],
         code=code("lingscope.parse.accuracy"),
     output:
-        table=f"{RESULTS}/parse/accuracy.parquet",
+        table=P.parse("accuracy.parquet"),
         csv=report(
-            f"{RESULTS}/parse/accuracy.csv",
+            P.parse("accuracy.csv"),
             caption="../report/parse_accuracy.rst",
             category="Parsing",
         ),
     log:
-        f"{RESULTS}/logs/parse/accuracy.log",
+        P.log("parse/accuracy"),
     conda:
         env("lingscope")
     threads: 1
@@ -73,9 +71,9 @@ rule parse_accuracy:
         mem_mb=mem_mb(1000, 4),
         runtime=runtime(10),
     params:
-        splits=parse_splits("coco"),
+        splits=PLAN.parse_splits("coco"),
         backend=lookup(dpath="parse/backend", within=config),
-        model=parse_model_name(),
+        model=PLAN.parse_model_name(),
     shell:
         "python -m lingscope.parse.accuracy --gold {input.gold} --tokens {input.tokens} --splits {params.splits}"
         " --backend {params.backend} --model {params.model}"

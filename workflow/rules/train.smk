@@ -7,12 +7,12 @@ rule train:
         unpack(model_data),
         code=model_code("lingscope.training.train"),
     output:
-        model=model_file("{model}"),
-        metrics=f"{RESULTS}/models/{{model}}/metrics.parquet",
+        model=P.model("{model}"),
+        metrics=P.model("{model}", "metrics.parquet"),
     log:
-        f"{RESULTS}/logs/train/{{model}}.log",
+        P.log("train/{model}"),
     benchmark:
-        f"{RESULTS}/benchmarks/train/{{model}}.tsv"
+        P.benchmark("train/{model}")
     conda:
         env("lingscope")
     threads: lookup(dpath="training/threads", within=config)
@@ -21,9 +21,10 @@ rule train:
         runtime=runtime(720),
         gpu=gpus(),
     params:
-        settings=train_args,
+        settings=lambda w: PLAN.models[w.model].command_line(),
         tables=table_args,
-        checkpoints=checkpoint_dir,
+        # Not an output: Snakemake must not delete it when a job dies, so a rerun resumes.
+        checkpoints=lambda w: P.model(w.model, "checkpoints"),
         runtime=runtime_args(),
     shell:
         "OMP_NUM_THREADS={threads} python -m lingscope.training.train --name {wildcards.model} {params.settings}"
@@ -34,14 +35,14 @@ rule train:
 rule evaluate:
     input:
         unpack(model_data),
-        model=model_file("{model}"),
+        model=rules.train.output.model,
         code=model_code("lingscope.training.evaluate"),
     output:
-        table=f"{RESULTS}/models/{{model}}/evaluation.parquet",
-        predictions=f"{RESULTS}/models/{{model}}/predictions.parquet",
-        reconstructions=f"{RESULTS}/models/{{model}}/reconstructions.parquet",
+        table=P.model("{model}", "evaluation.parquet"),
+        predictions=P.model("{model}", "predictions.parquet"),
+        reconstructions=P.model("{model}", "reconstructions.parquet"),
     log:
-        f"{RESULTS}/logs/train/{{model}}-evaluate.log",
+        P.log("train/{model}-evaluate"),
     conda:
         env("lingscope")
     threads: 1
@@ -51,7 +52,7 @@ rule evaluate:
         gpu=gpus(),
     params:
         tables=table_args,
-        splits=evaluate_splits,
+        splits=lambda w: " ".join(PLAN.kind(w.model).evaluate_on),
         runtime=runtime_args(),
     shell:
         "OMP_NUM_THREADS={threads} python -m lingscope.training.evaluate --model {input.model}"

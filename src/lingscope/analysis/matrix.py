@@ -1,8 +1,8 @@
 """The method x network matrix as it ran (METHODS.md sec. 4; issue 15): which method filled
 which network's cell, with links to the outputs, and why a blank cell is blank.
 
-The workflow plans the cells (``matrix_cells`` in workflow/rules/common.smk, from the catalog and
-the config) and hands them over as JSON: per cell the method, the network, and either the files
+The workflow plans the cells (:meth:`lingscope.core.plan.Plan.matrix_cells`, from the catalog and
+the config) and hands them over as a JSON file: per cell the method, the network, and either the files
 that fill it or the reason it is blank. This module checks the run against that plan: every
 listed file must exist, and the cell counts the network's own rows in it (a shared table, such as
 the probe's Table 2, is filtered to the network by its ``model``/``pathway`` or ``network``
@@ -141,12 +141,17 @@ def page(table: pl.DataFrame, folder: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--cells", required=True, help="the planned cells, as JSON (workflow: matrix_cells)")
+    p.add_argument("--cells", required=True, type=Path,
+                   help="the planned cells, a JSON file (the workflow's matrix_plan: Plan.matrix_cells)")
     p.add_argument("--table", required=True, type=Path, help="matrix.csv")
     p.add_argument("--parquet", required=True, type=Path, help="matrix.parquet (MATRIX)")
     p.add_argument("--html", required=True, type=Path, help="matrix.html")
     args = p.parse_args(argv)
-    table = evaluate(read_cells(args.cells, "--cells"))
+    try:
+        text = args.cells.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(args.cells, None, f"cannot read the matrix plan ({err})") from None
+    table = evaluate(read_cells(text, str(args.cells)))
     csv = table.with_columns(pl.col("outputs").list.join(" ")).write_csv()
     text = page(table, args.html.parent)  # everything is made before anything is written
     write_parquet(table.to_arrow(), args.parquet, MATRIX, "matrix")

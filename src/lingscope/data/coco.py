@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from lingscope.core.carve import carve_problem, missing_training_split
 from lingscope.core.errors import InputError, run_cli
 from lingscope.core.io import write_parquet
 from lingscope.core.schemas import SENTENCES, image_features_schema
@@ -198,15 +199,13 @@ def read_official(caption_files: dict[str, Path], features_path: Path, expected_
         new_split = carve_val(caption_files, img_ids, img_splits, carve, seed, restval_as_train)
         img_splits = [new_split.get(i, s) for i, s in zip(img_ids, img_splits)]
         sent_cols["split"] = [new_split.get(i, s) for i, s in zip(sent_cols["image_id"], sent_cols["split"])]
+    files = ", ".join(f"{s}={p}" for s, p in caption_files.items())
+    problem = missing_training_split(caption_files, *carve, keep_restval=not restval_as_train)
+    if problem:
+        raise InputError(None, files, problem)
     for split in ("train", "val"):
-        if split not in img_splits:
-            if any(carve):
-                how = (f"carving spreads the val file over val ({carve[0]} images), test ({carve[1]}) and "
-                       f"{'train' if restval_as_train else 'restval (--keep-restval)'}")
-            else:
-                how = f"give a {split} file, or carve val and test images out of the val file (--carve)"
-            raise InputError(None, ", ".join(f"{s}={p}" for s, p in caption_files.items()),
-                             f"no {split} images: training needs train and val captions; {how}")
+        if split not in img_splits:  # the files name the split, but hold no image of it
+            raise InputError(None, files, f"no {split} images: training needs train and val captions")
     features = np.asarray(keyed_feats[np.asarray(img_rows, dtype=np.int64)], dtype=np.float32)
     return _sentences_table(sent_cols), _features_table(img_ids, img_splits, img_files, features)
 
@@ -247,12 +246,9 @@ def carve_val(caption_files: dict[str, Path], img_ids: list[int], img_splits: li
     """The new split of each image of the val file: ``carve[0]`` val and ``carve[1]`` test images
     drawn with ``seed``, the others restval (train unless ``restval_as_train`` is false)."""
     n_val, n_test = carve
-    if "val" not in caption_files:
-        raise InputError(None, "corpora.coco.official.carve", "carving takes images out of the val file; give one")
-    if n_test and "test" in caption_files:
-        raise InputError(caption_files["test"], None, "a test file is given and test images are carved out of the "
-                                                      "val file too; set corpora.coco.official.carve.test to 0 or "
-                                                      "drop the test file")
+    problem = carve_problem(caption_files, n_val, n_test)
+    if problem:
+        raise InputError(caption_files.get("test") if "val" in caption_files else None, None, problem)
     pool = np.asarray([i for i, s in zip(img_ids, img_splits) if s == "val"], dtype=np.int64)
     if n_val + n_test > len(pool):
         raise InputError(caption_files["val"], None, f"{len(pool)} images, fewer than the {n_val} + {n_test} to carve "

@@ -169,3 +169,13 @@ class AttributionSettings(Settings):
     batch_rows: int = option(512, "rows (sentences x integration points) per backward pass (bounds memory; on a "
                              "CPU, 512 was faster than 4096 for both a class and a vocabulary readout)",
                              minimum=1)
+
+
+# Each input optimisation method's own settings (its config section input_optimisation.<method>).
+IO_METHOD_SETTINGS: dict[str, type[Settings]] = {
+    "crp": CorpusSearchSettings,
+    "emb": GradientSettings,
+    "logit": GradientSettings,
+    "smx": GradientSettings,
+    "gbl": GumbelSettings,
+}

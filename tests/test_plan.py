@@ -1,0 +1,249 @@
+"""The plan (lingscope.core.plan) from config dicts alone: no Snakemake, no torch.
+
+Every config cross-check the workflow runs before any job, and every reason a cell of the
+method x network matrix can be blank, each shown on the smallest config edit that causes it.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lingscope.core import carve, catalog
+from lingscope.core.plan import Plan, PlanError, readout_reason
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def config(**edits) -> dict:
+    """config.yaml with ``edits``: dotted keys (``units__probe__networks``) to values."""
+    out = copy.deepcopy(DEFAULT)
+    for dotted, value in edits.items():
+        keys = dotted.split("__")
+        node = out
+        for key in keys[:-1]:
+            node = node[key]
+        node[keys[-1]] = value
+    return out
+
+
+def official(captions, carve_val=0, carve_test=0, **edits) -> dict:
+    cfg = config(**edits)
+    coco = cfg["corpora"]["coco"]
+    coco["source"] = "official"
+    coco["official"]["captions"] = captions
+    coco["official"]["carve"] = {"val": carve_val, "test": carve_test, "seed": 1}
+    return cfg
+
+
+def refused(cfg: dict, pattern: str) -> None:
+    with pytest.raises(PlanError, match=pattern) as err:
+        Plan(cfg).check()
+    assert str(err.value).startswith("config: ")
+
+
+def test_the_default_config_plans_every_network_of_every_kind():
+    plan = Plan(DEFAULT)
+    plan.check()
+    assert [plan.display(n) for n in plan.networks()] == [
+        "Textual", "Visual", "Sum textual", "Sum", "LM", "RNN", "LSTM", "BiLSTM", "Autoencoder"]
+    assert [plan.display(n) for n in plan.kadar_networks()] == list(catalog.KADAR_NETWORKS)
+    assert [plan.display(n) for n in plan.li_networks()] == ["RNN", "LSTM", "BiLSTM"]
+    assert plan.autoencoder_networks() == [("autoencoder", "encoder")]
+    assert plan.retrieval_network() == ("imaginet", "visual")
+    assert plan.attribution_networks() == plan.networks()
+    # the default parses the analysis split of every corpus: every network has deprels
+    assert plan.parsed_networks() == plan.networks()
+    assert [plan.display(n) for n in plan.io_networks()] == list(catalog.POERNER_NETWORKS)
+    assert set(plan.io_other_networks()) == set(plan.networks()) - set(plan.io_networks())
+
+
+def test_paths_are_spelled_once_and_take_wildcards():
+    paths = Plan(DEFAULT).paths
+    assert paths.network_table("omission", "{model}", "{pathway}") == "results/omission/{model}.{pathway}.parquet"
+    assert paths.network_table("saliency", "lstm", "sentiment", "split") == "results/saliency/split/lstm.sentiment.parquet"
+    assert paths.activations("tokens", "lm", "textual") == "results/activations/tokens/model=lm/pathway=textual"
+    assert paths.analysis("table2.parquet", "units") == "results/analysis/units/table2.parquet"
+    assert Plan(config(results="elsewhere")).paths.model("lm") == "elsewhere/models/lm/model.pt"
+
+
+def test_targets_follow_the_networks_the_config_keeps():
+    plan = Plan(config(models__rnn=None, models__lstm=None, models__bilstm=None, models__autoencoder=None))
+    assert "sentiment_figures" not in plan.analysis_rules() and "autoencoder_figures" not in plan.analysis_rules()
+    assert not any("/saliency/" in t for t in plan.targets())
+    full = Plan(DEFAULT)
+    assert {"sentiment_accuracy", "sentiment_figures", "autoencoder_figures", "agreement", "poerner_figures",
+            "parse_accuracy", "matrix"} <= set(full.analysis_rules())
+    assert "results/saliency/split/lstm.sentiment.parquet" in full.targets()
+    # no input optimisation at all: no table, no Poerner figure
+    none = Plan(config(input_optimisation__networks=[], input_optimisation__other_networks=[]))
+    assert "poerner_figures" not in none.analysis_rules()
+    assert not any("input_optimisation" in t for t in none.targets())
+
+
+# --- the config's cross-checks -----------------------------------------------------------------
+def test_a_bad_model_entry_names_its_key():
+    with pytest.raises(PlanError, match=r"^config: models\.lm\.kind: must be one of"):
+        Plan(config(models__lm={"kind": "transformer"}))
+    with pytest.raises(PlanError, match=r"models\.lstm\.kind: an entry named after the kind 'lstm' must be"):
+        Plan(config(models__lstm=dict(DEFAULT["models"]["rnn"])))
+
+
+def test_official_captions_without_a_file():
+    refused(official({}), r"corpora\.coco\.official\.captions gives no file")
+
+
+def test_carving_needs_a_val_file():
+    refused(official({"train": "t.json"}, carve_val=5), r"\.carve takes images out of the val file, but .* gives no val")
+
+
+def test_carving_test_images_beside_a_test_file():
+    refused(official({"val": "v.json", "test": "t.json"}, carve_val=5, carve_test=5),
+            r"gives a test file and .*carve\.test carves test images out of val too")
+
+
+def test_carving_no_val_images():
+    refused(official({"val": "v.json"}, carve_val=0, carve_test=5),
+            r"nothing gives the val split that training needs: .*carve\.val is 0")
+
+
+def test_carving_with_restval_kept_apart_leaves_no_train():
+    cfg = official({"val": "v.json"}, carve_val=5, carve_test=5, corpora__coco__keep_restval=True)
+    refused(cfg, r"nothing gives the train split that training needs: corpora\.coco\.keep_restval is true")
+
+
+def test_official_files_without_train():
+    refused(official({"val": "v.json"}), r"gives val and nothing gives train; training needs train and val")
+
+
+def test_parsing_a_split_the_official_files_do_not_give():
+    cfg = official({"train": "a.json", "val": "v.json"}, parse__splits__coco=["val", "test"])
+    refused(cfg, r"parse\.splits\.coco parses 'test', which corpora\.coco\.official does not give")
+
+
+def test_analysing_a_split_the_official_files_do_not_give():
+    cfg = official({"train": "a.json", "val": "v.json"}, parse__splits__coco=["val"], activations__split="test")
+    refused(cfg, r"activations\.split is 'test', which corpora\.coco\.official does not give")
+
+
+def test_analysing_a_split_that_is_not_parsed():
+    refused(config(parse__splits__coco=["val"], activations__split="test"),
+            r"activations\.split is 'test' but parse\.splits\.coco does not parse it")
+
+
+def test_a_kadar_network_dropped():
+    refused(config(models__sum=None), r"the analyses of Kadar et al\. need the network 'Sum'")
+
+
+def test_fig5_on_a_network_no_entry_gives():
+    refused(config(analysis__fig5__network="Transformer"), r"need the network 'Transformer'")
+
+
+def test_probe_networks_names_an_unparsed_network():
+    cfg = config(units__probe__networks=["Visual", "RNN"], parse__splits__sst=["test"])
+    refused(cfg, r"units\.probe\.networks names 'RNN', which is not a network whose states are of a parsed split")
+
+
+def test_input_optimisation_names_a_network_without_target():
+    cfg = config(input_optimisation__networks=["Autoencoder"], input_optimisation__hidden_per_draw=0,
+                 input_optimisation__other_networks=[])
+    refused(cfg, r"input_optimisation\.networks names 'Autoencoder', which no model entry gives, or which has no "
+                 r"target")
+
+
+def test_other_networks_names_an_unknown_network():
+    refused(config(input_optimisation__other_networks=["GPT"]),
+            r"input_optimisation\.other_networks names 'GPT', .* expected 'all' or some of")
+
+
+def test_other_networks_names_a_main_network():
+    refused(config(input_optimisation__other_networks=["Visual"]),
+            r"other_networks names 'Visual', which input_optimisation\.networks names too")
+
+
+def test_the_carve_arithmetic_is_the_ingests():
+    """The plan and the MSCOCO ingest ask the same functions (lingscope.core.carve)."""
+    from lingscope.data import coco
+
+    assert coco.carve_problem is carve.carve_problem
+    assert coco.missing_training_split is carve.missing_training_split
+    assert carve.carved_splits({"val"}, 5, 5, keep_restval=False) == {"train", "val", "test"}
+    assert carve.carved_splits({"val"}, 5, 0, keep_restval=True) == {"val"}
+    assert carve.carved_splits({"train", "val"}, 0, 0, keep_restval=False) == {"train", "val"}
+
+
+# --- the matrix --------------------------------------------------------------------------------
+def cells_of(plan: Plan) -> dict[tuple[str, str], dict]:
+    return {(c["method"], plan.display((c["model"], c["pathway"]))): c for c in plan.matrix_cells()}
+
+
+def test_every_cell_is_filled_or_says_why_not():
+    plan = Plan(DEFAULT)
+    cells = plan.matrix_cells()
+    rows = {c["method"] for c in cells}
+    assert len(cells) == len(rows) * len(plan.networks())
+    assert all(bool(c["outputs"]) != bool(c["reason"]) for c in cells)
+    assert set(plan.matrix_inputs()) == {p for c in cells for p in c["outputs"]}
+
+
+def test_blank_cells_name_the_readout_the_method_needs():
+    cells = cells_of(Plan(DEFAULT))
+    assert cells[("class saliency (Li et al. Figs. 5-8)", "LM")]["reason"] == readout_reason("saliency")
+    assert "needs a readout of sentiment" in readout_reason("saliency")
+    assert cells[("step saliency (Li et al. Fig. 9)", "RNN")]["reason"] == readout_reason("step_saliency")
+    assert cells[("image retrieval (Kadar et al. Fig. 1)", "LM")]["reason"] == readout_reason("retrieval_examples")
+    assert cells[("image retrieval (Kadar et al. Fig. 1)", "Sum")]["reason"] == (
+        "Fig. 1 retrieves with one network (Visual)")
+    assert cells[("image retrieval (Kadar et al. Fig. 1)", "Visual")]["outputs"] == [
+        "results/analysis/retrieval_examples.parquet"]
+
+
+def test_blank_cells_of_an_unparsed_corpus_and_an_unprobed_network():
+    cells = cells_of(Plan(config(parse__splits__sst=["test"], units__probe__networks=["Visual"])))
+    unparsed = "the analysis split of its corpus is not parsed"
+    assert cells[("mutual information", "LSTM")]["reason"].startswith(unparsed)
+    assert cells[("probe (deprel)", "LSTM")]["reason"].startswith(unparsed)
+    assert cells[("probe (deprel)", "Textual")]["reason"] == "units.probe.networks does not name it"
+    assert cells[("probe (deprel)", "Visual")]["outputs"] == ["results/analysis/units/table2.parquet"]
+    assert cells[("mutual information", "Textual")]["shared"]
+
+
+def test_blank_input_optimisation_cells():
+    cells = cells_of(Plan(config(input_optimisation__hidden_per_draw=0, input_optimisation__other_networks=["RNN"],
+                                 input_optimisation__other_methods=[])))
+    row = "input optimisation"
+    assert cells[(row, "Autoencoder")]["reason"].startswith("no target: only a sequence readout")
+    assert cells[(row, "RNN")]["reason"] == "input_optimisation.other_methods is empty"
+    assert cells[(row, "LSTM")]["reason"] == "neither input_optimisation.networks nor other_networks names it"
+    assert len(cells[(row, "Visual")]["outputs"]) == 5
+
+
+def test_agreement_is_blank_where_attribution_does_not_apply(monkeypatch):
+    """No network of today's catalog lacks attribution; a method restricted to class readouts shows the reason."""
+    restricted = dataclasses.replace(catalog.METHODS["attribution"], needs_readout="sentiment")
+    monkeypatch.setitem(catalog.METHODS, "attribution", restricted)
+    cells = cells_of(Plan(DEFAULT))
+    assert cells[("agreement", "LM")]["reason"] == "needs both omission and attribution"
+    assert cells[("agreement", "LSTM")]["outputs"] == ["results/analysis/agreement/agreement.parquet"]
+
+
+def test_the_plan_imports_neither_torch_nor_snakemake():
+    code = ("import sys, lingscope.core.plan; "
+            "print(sorted(m for m in ('torch', 'snakemake', 'numpy', 'polars') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(REPO / "src")})
+    assert out.stdout.strip() == "[]"
+
+
+def test_common_smk_is_plumbing_only():
+    common = (REPO / "workflow" / "rules" / "common.smk").read_text()
+    assert len(common.splitlines()) <= 350
+    assert not re.search(r"f\"\{RESULTS\}/", common), "paths are spelled in lingscope.core.plan.Paths"
