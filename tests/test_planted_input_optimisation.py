@@ -6,9 +6,9 @@ none (lingscope.synth.coco), so VISUAL's units, which predict image features, sh
 content words; the language models' vocabulary logits by the grammatical context before a word,
 function words included. Poerner et al. found that gbl's optima beat the corpus's best 5-grams.
 
-Beyond the paper (METHODS.md sec. 4): the treebank generator gives words a lexical polarity
-(lingscope.synth.sst), so the class units of the sentiment networks should be maximised by
-5-grams whose polarity rises with the class; and every network's hidden units are optimised.
+Beyond the paper (docs/beyond.md#input-optimisation-on-every-network): the treebank generator
+gives words a lexical polarity (lingscope.synth.sst), so the class units of the sentiment
+networks should be maximised by 5-grams whose polarity rises with the class; and every network's hidden units are optimised.
 """
 
 from __future__ import annotations

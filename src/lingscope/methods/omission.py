@@ -1,4 +1,4 @@
-"""Omission scores (Kadar et al. 2017, sec. 4.1; METHODS.md sec. 1), for any network of the contract.
+"""Omission scores (Kadar et al. 2017, sec. 4.1; docs/kadar2017.md#omission-scores), for any network of the contract.
 
 ``omission(i, S) = 1 - cos(r(S), r(S \\ i))``, with ``r`` the network's sentence representation
 (``h_end`` for the caption models of the paper): word i is deleted (not replaced), and any end symbol the
