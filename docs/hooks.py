@@ -25,9 +25,11 @@ BENCHMARKS_MARKER = "<!-- generated:benchmarks -->"
 
 
 def _cell(value) -> str:
-    """Text safe inside a Markdown table cell."""
+    """Text safe inside a Markdown table cell: ``<eos>`` stays text, not an HTML tag; ``*`` stays
+    a star, not emphasis; ``|`` does not end the cell."""
     text = "" if value is None else str(value)
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("\\", "\\\\").replace("*", "\\*").replace("|", "\\|").replace("\n", " ")
 
 
 def _load_schemas():
@@ -61,7 +63,7 @@ def render_tables() -> str:
             null = "yes" if field.nullable else ""
             if optional:
                 doc = f"(optional column) {doc}"
-            lines.append(f"| `{field.name}` | `{_cell(_arrow_type(field.type))}` | {null} | {_cell(doc)} |")
+            lines.append(f"| `{field.name}` | `{_arrow_type(field.type)}` | {null} | {_cell(doc)} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -74,7 +76,7 @@ def _machine_line(machine) -> str:
         if isinstance(value, list):
             value = ", ".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in value)
         parts.append(f"{key}: {value}")
-    return "; ".join(parts)
+    return _cell("; ".join(parts))
 
 
 def _value(value) -> str:
@@ -98,10 +100,10 @@ def render_benchmarks(folder: Path | None = None) -> str:
         if not isinstance(record, dict):
             raise ValueError(f"{path}: expected a JSON object with benchmark, title, command, date, machine, summary")
         name = record.get("benchmark") or path.stem
-        lines += [f"## {record.get('title') or name}", ""]
+        lines += [f"## {_cell(record.get('title') or name)}", ""]
         lines += [f"- benchmark: `{name}` (`benchmarks/results/{path.name}`)"]
         if record.get("command"):
-            lines.append(f"- rerun: `{record['command']}`")
+            lines.append(f"- rerun: `{record['command']}`")  # a code span shows its text as is
         lines.append(f"- date: {record.get('date') or 'not recorded'}")
         lines.append(f"- machine: {_machine_line(record.get('machine'))}")
         lines.append("")

@@ -144,6 +144,9 @@ def test_outputs_page_lists_every_table_and_column_of_the_schemas(site):
         assert f'id="{name}"' in page, f"table {name} has no section"
         for field in schema:
             assert field.name in text, f"{name}.{field.name} is missing"
+    # Descriptions stay text: '<eos>' is not swallowed as an HTML tag, a list type keeps its '<>'.
+    assert "the last position of each sentence is <eos>" in text
+    assert "fixed_size_list<float>[dim]" in text
 
 
 def _anchors(path: Path) -> set[str]:
