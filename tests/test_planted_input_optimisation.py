@@ -40,7 +40,8 @@ def _function_word_share(frame: pl.DataFrame) -> float:
 def test_gbl_beats_the_corpus_search_on_most_of_visuals_units(optima, default_run):
     """Per unit, gbl's optimum against crp's best 5-gram of every caption. On VISUAL it wins on
     (nearly) every unit with the laptop schedule; the language models' logits are harder (see
-    the README), and their crp optima are real captions the models were trained on."""
+    docs/poerner2018.md#what-the-default-run-finds), and their crp optima are real captions the
+    models were trained on."""
     shares = {}
     for name in NETWORKS:
         crp, gbl = optima[(name, "crp")], optima[(name, "gbl")]

@@ -58,7 +58,8 @@ class SentimentModelSettings(TrainingSettings):
     optimizer: str = option("adagrad", "adam or adagrad (the paper: adagrad)", choices=("adam", "adagrad"))
     grad_clip: float = option(0.0, "max gradient norm; 0 disables (the authors' code clips nothing)", minimum=0)
     l2: float = option(1e-4, "L2 penalty (the paper tunes it on dev; the authors' code: 0). 1e-4 has the best dev "
-                       "accuracy of 0, 1e-5, 1e-4, 3e-4, 1e-3 on the synthetic treebank (README)", minimum=0)
+                       "accuracy of 0, 1e-5, 1e-4, 3e-4, 1e-3 on the synthetic treebank "
+                       "(docs/li2016.md#training)", minimum=0)
     stop_on: str = option("accuracy", "early stopping and the kept epoch: dev accuracy or dev loss",
                           choices=("loss", "accuracy"))
     examples: str = option("phrases", "phrases: every labelled phrase of the train trees (the paper); "
