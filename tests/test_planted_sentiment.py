@@ -16,7 +16,8 @@ verb a *smaller* gradient than a neutral noun (of the grammar's 28 polar verb fo
 the smallest mean ``sigma(i) tanh'(g)`` at the verb's step in an l2-free LSTM;
 docs/li2016.md#what-the-default-run-finds, "Saliency saturates"). So the saliency tests check
 the paper's two examples on the default seed and, less fragile than two sentences, the share
-of 168 "i VERB the NOUN ." sentences whose polar verb is the most salient word (chance 0.2; measured .94 LSTM and .96 BiLSTM on the default config).
+of 168 "i VERB the NOUN ." sentences whose polar verb is the most salient word (chance 0.2;
+measured .94 LSTM and .96 BiLSTM on the default config).
 """
 
 from __future__ import annotations
