@@ -4,7 +4,7 @@ its input, the saliency of decoding step t concentrates on the source token bein
 On the default run (``make run``'s model) the share of decoding steps whose most salient source
 token is the one being reproduced is measured, printed in the CI log, and must be well above what
 a random source position reaches. The issue's target, at least half of the steps, is not reached
-by the laptop model (README, "Autoencoder").
+by the laptop model (docs/li2016.md#step-saliency).
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ none (lingscope.synth.coco), so VISUAL's units, which predict image features, sh
 content words; the language models' vocabulary logits by the grammatical context before a word,
 function words included. Poerner et al. found that gbl's optima beat the corpus's best 5-grams.
 
-Beyond the paper (METHODS.md sec. 4): the treebank generator gives words a lexical polarity
-(lingscope.synth.sst), so the class units of the sentiment networks should be maximised by
-5-grams whose polarity rises with the class; and every network's hidden units are optimised.
+Beyond the paper (docs/beyond.md#input-optimisation-on-every-network): the treebank generator
+gives words a lexical polarity (lingscope.synth.sst), so the class units of the sentiment
+networks should be maximised by 5-grams whose polarity rises with the class; and every network's hidden units are optimised.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ def _function_word_share(frame: pl.DataFrame) -> float:
 def test_gbl_beats_the_corpus_search_on_most_of_visuals_units(optima, default_run):
     """Per unit, gbl's optimum against crp's best 5-gram of every caption. On VISUAL it wins on
     (nearly) every unit with the laptop schedule; the language models' logits are harder (see
-    the README), and their crp optima are real captions the models were trained on."""
+    docs/poerner2018.md#what-the-default-run-finds), and their crp optima are real captions the
+    models were trained on."""
     shares = {}
     for name in NETWORKS:
         crp, gbl = optima[(name, "crp")], optima[(name, "gbl")]

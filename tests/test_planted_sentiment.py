@@ -13,10 +13,11 @@ out) asks the model directly; it finds "hate" decisive on all three default mode
 on the l2-free LSTM whose saliency missed it. Saliency is
 a local derivative: an LSTM that has saturated its gates on a strongly polar verb can give that
 verb a *smaller* gradient than a neutral noun (of the grammar's 28 polar verb forms, "hate" had
-the smallest mean ``sigma(i) tanh'(g)`` at the verb's step in an l2-free LSTM; README, "Saliency
-saturates"). So the saliency tests check the paper's two examples on the default seed and, less
-fragile than two sentences, the share of 168 "i VERB the NOUN ." sentences whose polar verb is
-the most salient word (chance 0.2; measured .94 LSTM and .96 BiLSTM on the default config).
+the smallest mean ``sigma(i) tanh'(g)`` at the verb's step in an l2-free LSTM;
+docs/li2016.md#what-the-default-run-finds, "Saliency saturates"). So the saliency tests check
+the paper's two examples on the default seed and, less fragile than two sentences, the share
+of 168 "i VERB the NOUN ." sentences whose polar verb is the most salient word (chance 0.2;
+measured .94 LSTM and .96 BiLSTM on the default config).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from lingscope.synth.sst import NEGATIVE_ADJ, POSITIVE_ADJ, VERBS
 R = "results"
 MODELS = ("lstm", "bilstm")
 # The margins over the majority baseline the trained models must clear (the default run has
-# about +0.66 fine and +0.44 coarse for both; see the README).
+# about +0.66 fine and +0.44 coarse for both; see docs/li2016.md#what-the-default-run-finds).
 FINE_MARGIN, COARSE_MARGIN = 0.3, 0.25
 # The share of "i VERB the NOUN ." sentences whose polar verb must be the most salient word
 # (chance is 1/5; the default run measures about .95, other seeds .6-.7).

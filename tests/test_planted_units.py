@@ -40,7 +40,7 @@ def test_textual_state_probe_beats_the_word_and_is_more_selective_than_visual(un
     """TEXTUAL's state predicts the deprel better than the word alone. Its selectivity (deprel F1
     minus the control task's, Hewitt and Liang 2019) is above VISUAL's. It is not above 0 on
     this corpus: with 213 word types a 128-d state identifies the word, and the control task is
-    a function of the word while the deprel is not (the word alone gets .82): see the README."""
+    a function of the word while the deprel is not (the word alone gets .82): see docs/kadar2017.md#probe."""
     table = pl.read_parquet(units_dir / "table2.parquet")
     word = table.filter((pl.col("corpus") == "coco") & (pl.col("feature_set") == "word")
                         & (pl.col("task") == "deprel"))["f1_micro"].item()

@@ -115,7 +115,7 @@ def test_paper_config_plans_the_whole_dag_with_sharded_parses(tmp_path):
     block = re.search(r"^rule train:\n((?:    .+\n)+)", text, flags=re.M).group(1)
     assert "results-paper/models/imaginet/model.pt" in text and "runtime=720" in block
     assert "--embedding-dim 1024 --hidden-dim 1024" in text and "--min-count 500" in text
-    # The authors' input-optimisation schedule (METHODS.md sec. 2).
+    # The authors' input-optimisation schedule (docs/poerner2018.md#schedules).
     assert "--method gbl" in text and "--learning-rate 0.001 --steps 200 --patience 200 --max-epochs 1000 " \
         "--samples 64 --tau-start 2.0 --tau-decay 0.99995 --tau-min 0.1" in text
     assert "--method emb" in text and "--learning-rate 0.001 --steps 20 --patience 25 --max-epochs 1000" in text

@@ -1,4 +1,4 @@
-"""How far the attribution methods agree, network by network (METHODS.md sec. 4).
+"""How far the attribution methods agree, network by network (docs/beyond.md#agreement).
 
 For every network with both an omission table and an attribution table, the words scored by
 both (joined on sentence_id and position) are ranked by each of five importance scores: omission

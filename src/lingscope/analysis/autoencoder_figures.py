@@ -1,4 +1,4 @@
-"""The autoencoder's results (Li et al. 2016, sec. 3.2; METHODS.md sec. 3): its results table, the
+"""The autoencoder's results (Li et al. 2016, sec. 3.2; docs/li2016.md#autoencoder): its results table, the
 results by sentence length, the alignment of its step saliency, and Fig. 9.
 
 Reads, for every network with a sequence readout, the EVALUATION and RECONSTRUCTIONS tables

@@ -1,4 +1,4 @@
-"""The method x network matrix as it ran (METHODS.md sec. 4; issue 15): which method filled
+"""The method x network matrix as it ran (docs/beyond.md#the-matrix; issue 15): which method filled
 which network's cell, with links to the outputs, and why a blank cell is blank.
 
 The workflow plans the cells (:meth:`lingscope.core.plan.Plan.matrix_cells`, from the catalog and

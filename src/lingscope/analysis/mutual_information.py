@@ -10,7 +10,7 @@ For every unit of a network's per-token state (the ``<eos>`` step left out):
    most one. **Ties** never straddle a cut: equal values share one bin, the upper one when
    they sit on a cut point, so tied values move mass up (and a repeated cut point leaves a
    bin empty). With ``pooled`` the cut points are taken the same way from all units' values
-   pooled, as the authors' released code did (the paper says per unit; METHODS.md sec. 1).
+   pooled, as the authors' released code did (the paper says per unit; docs/kadar2017.md#mutual-information).
 2. **Contexts.** The word n-gram and the deprel n-gram ending at the token, n = 1 ..
    ``max_n``, left-padded at the sentence start (:func:`lingscope.analysis.units.ngram_codes`);
    the word is the parse's lower-cased form.
@@ -59,7 +59,7 @@ from lingscope.core.schemas import MI_RATIO, MI_SUMMARY, MI_UNITS
 CONTEXTS = ("word", "deprel")
 # (numerator, denominator) of the log ratios, in the paper's order.
 COMPARISONS: tuple[tuple[str, str], ...] = (("Textual", "Visual"), ("LM", "Textual"))
-# Median MI in the authors' data, CL version (METHODS.md sec. 1): network -> context -> n = 1, 2, 3.
+# Median MI in the authors' data, CL version (docs/kadar2017.md#mutual-information): network -> context -> n = 1, 2, 3.
 PUBLISHED_MEDIANS: dict[str, dict[str, tuple[float, ...]]] = {
     "Visual": {"word": (0.35, 1.03, 1.61), "deprel": (0.08, 0.21, 0.32)},
     "Textual": {"word": (0.36, 0.92, 1.33), "deprel": (0.13, 0.28, 0.39)},

@@ -1,4 +1,4 @@
-"""Poerner et al.'s (2018) Fig. 1 and Table 1 from the input-optimisation tables (METHODS.md sec. 2).
+"""Poerner et al.'s (2018) Fig. 1 and Table 1 from the input-optimisation tables (docs/poerner2018.md#figures).
 
 - **Fig. 1**: per network, the distribution of its drawn units' optimum activations for each
   method (boxes: quartiles and median; points: every unit).

@@ -14,7 +14,7 @@ The sentences are split in a training and a held-out part (``test_share``, seede
 penalty C is chosen from a grid by K-fold cross-validation on the training sentences (folds
 grouped by sentence, scored by accuracy, warm-started along the path of C by
 ``LogisticRegressionCV``), the model refitted on the whole training part and its micro-F1 on the
-held-out part reported. The authors give no split, penalty or solver (METHODS.md sec. 1).
+held-out part reported. The authors give no split, penalty or solver (docs/kadar2017.md#probe).
 
 Beyond the paper, the control task of Hewitt and Liang (2019): every word type gets a random
 label drawn from the training label distribution, the state probes are fitted to those labels
@@ -66,7 +66,7 @@ ORDER = 4  # the n-grams end at t and reach back to w_{t-3}
 SPANS = tuple((start, end) for start in range(ORDER) for end in range(start, -1, -1))
 CONTEXTS_SHOWN = 3  # trigrams listed per unit in PROBE_UNITS.top_contexts
 
-# The draft's micro-F1 (never published, probably not on held-out data; METHODS.md sec. 1),
+# The draft's micro-F1 (never published, probably not on held-out data; docs/kadar2017.md#probe),
 # keyed by (feature set, display name of the network; None for the network-free sets).
 PUBLISHED = {
     ("word", None): 0.710, ("4-gram", None): 0.807,
@@ -153,7 +153,7 @@ def word_design(form: np.ndarray, train: np.ndarray) -> OneHot:
 
 
 def fourgram_design(sentence_id: np.ndarray, position: np.ndarray, form: np.ndarray, train: np.ndarray) -> OneHot:
-    """The offset-tagged sub-n-grams of ``w_{t-3} .. w_t`` (METHODS.md sec. 1, Table 2).
+    """The offset-tagged sub-n-grams of ``w_{t-3} .. w_t`` (docs/kadar2017.md#probe, Table 2).
 
     Tokens must be sorted by sentence and position (1, 2, ... in every sentence). A span that
     reaches before the sentence start is left out, not padded: the first token has only

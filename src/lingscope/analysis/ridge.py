@@ -11,7 +11,7 @@ The tokens are split in two halves by sentence (a seeded permutation of the sent
 On the first half the L2 penalty is chosen from a grid (2^-2 .. 2^5 by default) by K-fold
 cross-validation with folds grouped by sentence; the model is refitted on the whole first
 half and its R^2 reported on the second. This departs from the authors' code, which fit on
-the first 100,000 tokens and picked the penalty on the test half (METHODS.md sec. 1).
+the first 100,000 tokens and picked the penalty on the test half (docs/kadar2017.md#ridge-regressions).
 
 The design stays sparse throughout and every fit is exact: the normal equations are solved
 with a sparse LU factorisation, so paper-scale data (about 260k tokens, tens of thousands of

@@ -1,5 +1,5 @@
 """Sentence-level accuracy of the sentiment models beside Li et al.'s (2016) table, with 95%
-confidence intervals and McNemar tests between the models (METHODS.md sec. 3).
+confidence intervals and McNemar tests between the models (docs/li2016.md#accuracy).
 
 Reads the per-sentence PREDICTIONS of every model with a class readout (written by
 :mod:`lingscope.training.evaluate`). For each model, split (val, test) and granularity:

@@ -3,7 +3,7 @@
 For every unit (dimension of a network's per-token state) the K tokens of the analysis split
 with the largest **absolute** activation are kept (the authors' clarification), duplicates
 included, each with its trigram and 5-gram context **ending at** the token, left-padded with
-``<s>``. The ``<eos>`` step is not a token here (METHODS.md sec. 1).
+``<s>``. The ``<eos>`` step is not a token here (docs/kadar2017.md#top-k-contexts).
 
 Memory stays flat whatever the corpus size: the activation store is streamed in batches of
 ``batch_rows`` tokens, and only the running top K of every unit is kept between batches. The

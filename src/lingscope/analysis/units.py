@@ -5,7 +5,7 @@ grammatical-function probe and mutual information.
 The store is ``activations/tokens/model=M/pathway=P/part-k.parquet`` (schema
 ``activations_schema``): ``sentence_id, position, token, activation`` with the state as a
 fixed-size list. The analysed sequence is ``w_1 .. w_n``: the ``<eos>`` step, where a network
-reads one, is left out everywhere here (METHODS.md sec. 1, top-K contexts).
+reads one, is left out everywhere here (docs/kadar2017.md#top-k-contexts).
 
 - :func:`iter_states` streams the store in record batches (memory bounded by the batch);
 - :func:`load_states` reads one network whole, sorted by sentence and position, optionally

@@ -46,7 +46,7 @@ class CaptionModelSettings(TrainingSettings):
 class SentimentModelSettings(TrainingSettings):
     """The sentiment classifiers of Li et al. (2016, sec. 3): one ``models.<name>`` entry.
 
-    The defaults are the authors' code's (METHODS.md sec. 3): AdaGrad, every phrase of the train
+    The defaults are the authors' code's (docs/li2016.md#training): AdaGrad, every phrase of the train
     trees an example, dropout 0.2 on the input and the recurrent input of every step (the paper
     says 0.1); the kept epoch is the one with the best dev accuracy (theirs: test accuracy)."""
 
@@ -58,7 +58,8 @@ class SentimentModelSettings(TrainingSettings):
     optimizer: str = option("adagrad", "adam or adagrad (the paper: adagrad)", choices=("adam", "adagrad"))
     grad_clip: float = option(0.0, "max gradient norm; 0 disables (the authors' code clips nothing)", minimum=0)
     l2: float = option(1e-4, "L2 penalty (the paper tunes it on dev; the authors' code: 0). 1e-4 has the best dev "
-                       "accuracy of 0, 1e-5, 1e-4, 3e-4, 1e-3 on the synthetic treebank (README)", minimum=0)
+                       "accuracy of 0, 1e-5, 1e-4, 3e-4, 1e-3 on the synthetic treebank "
+                       "(docs/li2016.md#training)", minimum=0)
     stop_on: str = option("accuracy", "early stopping and the kept epoch: dev accuracy or dev loss",
                           choices=("loss", "accuracy"))
     examples: str = option("phrases", "phrases: every labelled phrase of the train trees (the paper); "
@@ -67,7 +68,7 @@ class SentimentModelSettings(TrainingSettings):
 
 @dataclass(frozen=True)
 class AutoencoderSettings(TrainingSettings):
-    """The LSTM sequence autoencoder of Li et al. (2016, sec. 3.2; METHODS.md sec. 3), after
+    """The LSTM sequence autoencoder of Li et al. (2016, sec. 3.2; docs/li2016.md#autoencoder), after
     Sutskever et al. (2014): one ``models.<name>`` entry.
 
     The laptop defaults are small and use Adam; ``workflow/configs/paper.yaml`` sets the paper's
@@ -204,7 +205,7 @@ METHODS: dict[str, Method] = {
                "(Poerner et al. 2018)"),
         Method("attribution", "lingscope.methods.attribution",
                "saliency, gradient x input and integrated gradients of each word, for the score of the network's "
-               "readout (METHODS.md sec. 4)"),
+               "readout (docs/beyond.md#attribution)"),
         Method("step_saliency", "lingscope.methods.step_saliency",
                "saliency of every source and decoded token for each decoding step of a sequence readout (Li et al. "
                "2016, Fig. 9)", needs_readout="reconstruction"),

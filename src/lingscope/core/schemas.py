@@ -615,7 +615,7 @@ PROBE_F1 = pa.schema(
         _f("selectivity", pa.float64(), "deprel rows of state probes: f1_micro - the control task's f1_micro",
            nullable=True),
         _f("published", pa.float64(), "the draft's micro-F1 for this feature set and network (never published, "
-                                      "probably not held out; METHODS.md sec. 1)", nullable=True),
+                                      "probably not held out; docs/kadar2017.md#probe)", nullable=True),
         _f("n_train", pa.int64(), "training tokens"),
         _f("n_test", pa.int64(), "held-out tokens"),
         _f("n_features", pa.int64(), "feature columns"),
@@ -652,7 +652,8 @@ MI_SUMMARY = pa.schema(
         _f("n", pa.int16(), "n-gram order"),
         _f("units", pa.int64(), "units"),
         _f("median", pa.float64(), "median MI over the units (nats)"),
-        _f("published", pa.float64(), "the CL version's median for this network (METHODS.md sec. 1)", nullable=True),
+        _f("published", pa.float64(), "the CL version's median for this network "
+           "(docs/kadar2017.md#mutual-information)", nullable=True),
     ]
 )
 

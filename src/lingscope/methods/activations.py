@@ -7,7 +7,7 @@ datasets are written, hive-partitioned so DuckDB, polars, pandas and arrow read 
   per token the model reads (``<eos>`` included as the last position where it reads one);
   with ``gates`` (off by default), one more column per gate activation the network's model
   names (:meth:`lingscope.models.base.Model.gate_dims`: ``gate_r, gate_z, gate_n`` or
-  ``gate_i, gate_f, gate_g, gate_o, cell_c``; METHODS.md sec. 4), each the value at
+  ``gate_i, gate_f, gate_g, gate_o, cell_c``; docs/beyond.md#gate-activations), each the value at
   the step that read the token, aligned with ``activation``; a network without gates gets no
   such column (absent, not null; ``GATE_COLUMNS`` in :mod:`lingscope.core.schemas`);
 - ``<h-end-dir>/part-0.parquet``: ``sentence_id, n_tokens, activation``, the network's sentence

@@ -1,5 +1,5 @@
 """Gradient attribution of every network's score to its input tokens: first-derivative saliency,
-gradient x input and integrated gradients (METHODS.md sec. 4; Li et al. 2016, sec. 5; Sundararajan
+gradient x input and integrated gradients (docs/beyond.md#attribution; Li et al. 2016, sec. 5; Sundararajan
 et al. 2017), with Captum's definitions.
 
 **The score** a network's tokens are attributed to is a scalar per sentence, fixed by the kind of

@@ -1,5 +1,5 @@
-"""Input optimisation of readout units and hidden units (Poerner, Roth & Schuetze 2018; METHODS.md
-secs. 2 and 4).
+"""Input optimisation of readout units and hidden units (Poerner, Roth & Schuetze 2018;
+docs/poerner2018.md#input-optimisation, docs/beyond.md#input-optimisation-on-every-network).
 
 For a target unit f (a unit of one of a network's readouts: a dimension of an image-feature
 prediction, a vocabulary logit of a language model, a class score; or a unit of the network's

@@ -1,4 +1,4 @@
-"""Omission scores (Kadar et al. 2017, sec. 4.1; METHODS.md sec. 1), for any network of the contract.
+"""Omission scores (Kadar et al. 2017, sec. 4.1; docs/kadar2017.md#omission-scores), for any network of the contract.
 
 ``omission(i, S) = 1 - cos(r(S), r(S \\ i))``, with ``r`` the network's sentence representation
 (``h_end`` for the caption models of the paper): word i is deleted (not replaced), and any end symbol the
@@ -17,7 +17,8 @@ model reads is kept. Three exact paths (:func:`omission_path` says which a netwo
   reads ``S_{i-1} .. S_1``; both states come from the full runs, both directions run as the prefix
   path does, and the pair assembles ``r(S \\ i)`` from the two final states as the model does. On
   one CPU thread, measured against the generic path in one process: 1.86x at hidden 60, 1.56x
-  at 256, equal to 1e-5 (README; ``benchmarks/omission_speed.py``).
+  at 256, equal to 1e-5 (docs/beyond.md#omission-on-every-network;
+  ``benchmarks/omission_speed.py``).
 - **Generic, for any network**: every deletion variant of every sentence of a chunk is built by
   index arithmetic and run through :meth:`lingscope.models.base.Model.representation` in padded
   batches of similar length.

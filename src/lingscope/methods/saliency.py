@@ -1,4 +1,4 @@
-"""First-derivative saliency and variance salience (Li et al. 2016, sec. 5; METHODS.md sec. 3).
+"""First-derivative saliency and variance salience (Li et al. 2016, sec. 5; docs/li2016.md#saliency).
 
 For each token t of a sentence and each embedding dimension j:
 
@@ -11,7 +11,7 @@ For each token t of a sentence and each embedding dimension j:
 The gradient is taken per position, of the embedding *vectors* fed to the network: a word that
 occurs twice gets two rows, each with its own gradient. The authors' code differentiated the
 embedding *table*, so a repeated word type got its positions' gradients added up in both rows;
-per position is the cleaner quantity (METHODS.md sec. 3) and is what is written here.
+per position is the cleaner quantity (docs/li2016.md#saliency) and is what is written here.
 
 Sentences are independent (no batch statistics; the model is in eval mode, dropout off), so the
 gradient of the total of a batch's scores with respect to its embeddings holds every sentence's

@@ -83,7 +83,7 @@ class SentimentExamples(Settings):
 @dataclasses.dataclass(frozen=True)
 class InputOptimisationSettings(Settings):
     """What input optimisation targets and what every method shares (``input_optimisation`` in
-    the config; Poerner et al. 2018, METHODS.md sec. 2). Each method's own schedule is the
+    the config; Poerner et al. 2018, docs/poerner2018.md#schedules). Each method's own schedule is the
     section under it named after the method (:class:`CorpusSearchSettings`,
     :class:`GradientSettings`, :class:`GumbelSettings`)."""
 

@@ -1,4 +1,4 @@
-"""Saliency per decoding step of a sequence readout (Li et al. 2016, sec. 3.2 and Fig. 9; METHODS.md sec. 3).
+"""Saliency per decoding step of a sequence readout (Li et al. 2016, sec. 3.2 and Fig. 9; docs/li2016.md#step-saliency).
 
 For a sentence ``y_1 .. y_n <eos>`` decoded from its own representation (teacher forcing: step t
 reads ``START_ID, y_1 .. y_{t-1}``), and each decoding step t, the saliency of every token that

@@ -1,4 +1,4 @@
-"""The LSTM sequence autoencoder of Li et al. (2016, sec. 3.2; METHODS.md sec. 3) behind the model contract.
+"""The LSTM sequence autoencoder of Li et al. (2016, sec. 3.2; docs/li2016.md#autoencoder) behind the model contract.
 
 An encoder-decoder after Sutskever et al. (2014), trained to reproduce its input:
 

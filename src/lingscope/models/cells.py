@@ -3,7 +3,7 @@ and the gate activations of GRU and LSTM layers (:meth:`lingscope.models.base.Mo
 
 GRU layers: torch's fused GRU (the default) and the variant of the authors' released code.
 
-Kadar et al.'s code (METHODS.md sec. 1) differs from the paper's GRU in two ways that this
+Kadar et al.'s code (docs/kadar2017.md#models) differs from the paper's GRU in two ways that this
 module offers as ``gru: authors``:
 - the candidate activation is a ReLU clipped at 5 instead of tanh;
 - the gates use a "steeper" sigmoid ``1 / (1 + exp(-3.75 x))``;

@@ -1,4 +1,4 @@
-"""IMAGINET, SUM and LM (Kadar et al. 2017, sec. 3; METHODS.md sec. 1) behind the model contract.
+"""IMAGINET, SUM and LM (Kadar et al. 2017, sec. 3; docs/kadar2017.md#models) behind the model contract.
 
 One class covers the three kinds, which differ only in their networks:
 

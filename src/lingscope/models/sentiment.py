@@ -1,4 +1,4 @@
-"""The sentiment classifiers of Li et al. (2016, sec. 3; METHODS.md sec. 3) behind the model contract.
+"""The sentiment classifiers of Li et al. (2016, sec. 3; docs/li2016.md#sentiment-models) behind the model contract.
 
 One class covers the three kinds, each with one network, ``sentiment``:
 
