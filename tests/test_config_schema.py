@@ -1,11 +1,16 @@
 """The config schema is generated from the settings classes (lingscope.core.config_schema): the
 committed file matches them, it accepts every config the project ships or the tests write, and it
-rejects a typo, a wrong type, an out-of-range value and a bad choice, naming the key."""
+rejects a typo, a wrong type, an out-of-range value and a bad choice, naming the key; and each limit
+of each field is enforced alike by the schema and by the settings class (the flags of a job)."""
 
 from __future__ import annotations
 
+import copy
+import functools
+import re
 import subprocess
 import sys
+import typing
 
 import pytest
 import yaml
@@ -24,8 +29,14 @@ def schema() -> dict:
     return config_schema.schema()
 
 
-def default_config() -> dict:
+@functools.cache
+def _default_config() -> dict:
     return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def default_config() -> dict:
+    """A fresh copy of config.yaml (read once: the YAML loader takes most of a check's time)."""
+    return copy.deepcopy(_default_config())
 
 
 def merged(path) -> dict:
@@ -211,3 +222,53 @@ def test_generation_reads_no_config_and_stays_torch_free():
             "print(sorted(m for m in ('torch', 'numpy', 'polars') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "[]"
+
+
+def violations(cls):
+    """(field, a value that breaks one of its limits) for every limit of every config field of ``cls``."""
+    types = typing.get_type_hints(cls)
+    for field in cls.fields():
+        meta, kind = field.metadata, types[field.name]
+        if not meta["in_config"]:
+            continue
+        many = typing.get_origin(kind) is tuple
+        item = typing.get_args(kind)[0] if many else kind
+        step = 1 if item is int else 0.5
+        values = []
+        if meta["choices"]:
+            values.append("no-such-choice")
+        if meta["minimum"] is not None:
+            values.append(meta["minimum"] - step)
+        if meta["maximum"] is not None:
+            values.append(meta["maximum"] + step)
+        if meta["positive"]:
+            values.append(0)
+        for value in values:
+            yield field.name, [value] if many else value
+
+
+@pytest.mark.parametrize("section", list(config_schema.SECTIONS))
+def test_schema_and_settings_reject_the_same_values(schema, section):
+    """Each limit of each field: the schema names the key, and so does the settings class."""
+    cls = config_schema.settings_class(section)
+    cases = list(violations(cls))
+    for name, value in cases:
+        config = default_config()
+        section_of(config, section)[name] = value
+        found = problems(config, schema)
+        assert len(found) == 1 and found[0].startswith(f"{section}.{name}"), (name, value, found)
+        with pytest.raises(InputError, match=rf"^{re.escape(section)}\.{name}: "):
+            config_schema.settings(section, section_of(config, section))
+
+
+def test_model_settings_and_schema_reject_the_same_values(schema):
+    for name, kind in catalog.KINDS.items():
+        for field, value in violations(kind.settings):
+            if field == "kind":
+                continue  # the kind picks the branch: tested above
+            config = default_config()
+            config["models"][name][field] = value
+            found = problems(config, schema)
+            assert len(found) == 1 and found[0].startswith(f"models.{name}.{field}"), (name, field, found)
+            with pytest.raises(InputError, match=rf"^models\.{name}\.{field}: "):
+                catalog.check_models({name: config["models"][name]})
