@@ -15,7 +15,7 @@ export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test bench clean
+.PHONY: run test bench schema clean
 
 $(VENV)/.runtime: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ run: $(VENV)/.runtime
 
 test: $(VENV)/.dev
 	pytest -q
+
+# After changing an option of a settings class: regenerate the config schema from the classes.
+schema: $(VENV)/.runtime
+	python -m lingscope.core.config_schema --write
 
 $(VENV)/.bench: $(VENV)/.runtime
 	$(BIN)/pip install -q -c constraints.txt -e '.[bench]'

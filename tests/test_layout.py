@@ -1,5 +1,5 @@
 """The architecture, checked statically: layers, the method folder's ignorance of families, rule
-names, and the config schema against the settings objects and the catalog."""
+names, and config.yaml against the settings objects and the catalog."""
 
 from __future__ import annotations
 
@@ -11,27 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from lingscope.analysis.settings import (CheckSettings, DistributionSettings, MutualInformationSettings,
-                                        OmissionWordSettings, PoernerTableSettings, ProbeSettings, RidgeSettings,
-                                        TopContextSettings, TsneSettings, UnitFigureSettings,
-                                        AutoencoderFigureSettings, AgreementSettings)
-from lingscope.core import catalog, settings
-from lingscope.data.settings import VocabSettings
-from lingscope.methods.settings import (
-    ActivationSettings,
-    AttributionSettings,
-    CorpusSearchSettings,
-    GradientSettings,
-    GumbelSettings,
-    InputOptimisationSettings,
-    ExampleSettings,
-    OmissionSettings,
-    SaliencySettings,
-    SentimentExamples,
-    StepSaliencySettings,
-)
-from lingscope.parse.settings import SpacySettings, StanzaSettings
-from lingscope.synth.settings import CocoSynthetic, SyntheticSizes
+from lingscope.core import catalog, config_schema, settings
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "src" / "lingscope"
@@ -151,67 +131,22 @@ def test_a_rules_name_says_which_module_runs_it():
             assert catalog.METHODS[name].module == module
 
 
-# Config sections whose keys are a settings class's fields (``*``: each corpus).
-CONFIG_SECTIONS = {
-    "training": settings.Runtime,
-    "activations": ActivationSettings,
-    "omission": OmissionSettings,
-    "analysis.examples": ExampleSettings,
-    "analysis.ridge": RidgeSettings,
-    "analysis.checks": CheckSettings,
-    "analysis": DistributionSettings,
-    "vocab.*": VocabSettings,
-    "parse.spacy": SpacySettings,
-    "parse.stanza": StanzaSettings,
-    "corpora.coco.synthetic": CocoSynthetic,
-    "corpora.sst.synthetic": SyntheticSizes,
-    "corpora.wmt.synthetic": SyntheticSizes,
-    "saliency": SaliencySettings,
-    "step_saliency": StepSaliencySettings,
-    "autoencoder_figures": AutoencoderFigureSettings,
-    "attribution": AttributionSettings,
-    "agreement": AgreementSettings,
-    "input_optimisation": InputOptimisationSettings,
-    "input_optimisation.crp": CorpusSearchSettings,
-    "input_optimisation.emb": GradientSettings,
-    "input_optimisation.logit": GradientSettings,
-    "input_optimisation.smx": GradientSettings,
-    "input_optimisation.gbl": GumbelSettings,
-    "poerner_figures": PoernerTableSettings,
-    "analysis.fig5": OmissionWordSettings,
-    "units.top_contexts": TopContextSettings,
-    "units.figures": UnitFigureSettings,
-    "units.probe": ProbeSettings,
-    "units.mutual_information": MutualInformationSettings,
-    "li_figures.examples": SentimentExamples,
-    "li_figures.tsne": TsneSettings,
-}
-
-
-def test_config_schema_lists_exactly_the_settings_fields():
-    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+def test_config_yaml_lists_exactly_the_settings_fields():
+    """Each section of config.yaml that a settings class reads (lingscope.core.config_schema.SECTIONS)
+    has exactly its fields, besides the sub-sections and keys the table places there; its values
+    pass the class's checks. The schema is generated from the same table (tests/test_config_schema.py)."""
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-    ignored = {"training": {"gpus"}, "input_optimisation": {"networks", "other_networks", "other_methods", "crp", "emb", "logit", "smx", "gbl"}, "analysis": {"ridge", "examples", "checks", "fig5"}, "units.probe": {"networks"}, "corpora.coco.synthetic": {"weights"}}
-    for dotted, cls in CONFIG_SECTIONS.items():
-        paths = [dotted.replace("*", c) for c in ("coco", "sst", "wmt")] if "*" in dotted else [dotted]
-        for path in paths:
-            section = config
-            for key in path.split("."):
-                section = section[key]
-            keys = set(section) - ignored.get(path, set())
-            assert keys == set(cls.config_keys()), (path, keys ^ set(cls.config_keys()))
-            cls.from_config(section, path, tuple(ignored.get(path, ())))  # the defaults pass their own checks
-            node = schema
-            for key in path.split("."):
-                node = node["properties"][key]
-            node = schema["$defs"][node["$ref"].split("/")[-1]] if "$ref" in node else node
-            assert set(node["properties"]) - ignored.get(path, set()) == set(cls.config_keys()), path
-    defs = schema["$defs"]
-    assert set(defs["caption_model_settings"]["properties"]) == set(catalog.settings_of("imaginet").config_keys())
-    assert set(defs["sentiment_model_settings"]["properties"]) == set(catalog.settings_of("lstm").config_keys())
-    assert set(defs["model_entry"]["properties"]["kind"]["enum"]) == set(catalog.KINDS)
+    for path in config_schema.SECTIONS:
+        cls = config_schema.settings_class(path)
+        section = config
+        for key in path.split("."):
+            section = section[key]
+        keys = set(section) - set(config_schema.ignored(path))
+        assert keys == set(cls.config_keys()), (path, keys ^ set(cls.config_keys()))
+        config_schema.settings(path, section)  # the defaults pass their own checks
     for name, entry in config["models"].items():
         assert catalog.check_models({name: entry})[name].kind == name
+        assert set(entry) == set(catalog.settings_of(name).config_keys()), name
 
 
 def test_catalog_describes_what_the_workflow_needs():

@@ -80,7 +80,7 @@ class UnitFigureSettings(Settings):
     table_units: int = option(3, "units shown per network: those whose top-K tokens have the fewest distinct "
                                  "words (ties: the larger mean |activation|, then the lower index)", minimum=1)
     units: tuple[str, ...] = option(("auto",), "Fig. 7's units as Network:unit (e.g. Visual:12), or auto for "
-                                               "the table_units rule")
+                                               "the table_units rule", pattern=r"auto|.+:[0-9]+")
     captions: int = option(3, "Fig. 7: example captions per unit", minimum=1)
     percentile: float = option(90.0, "Fig. 7: a caption qualifies when one of its tokens reaches this percentile "
                                      "of the unit's activation over all tokens, read in the direction of its top-K "
@@ -137,7 +137,7 @@ class AutoencoderFigureSettings(Settings):
     """The autoencoder's results by sentence length (``autoencoder_figures`` in the config)."""
 
     length_bins: tuple[int, ...] = option((10, 20, 30, 40), "upper edges (words) of the length bins; the last bin "
-                                          "holds the longer sentences")
+                                          "holds the longer sentences", minimum=1)
 
 
 @dataclasses.dataclass(frozen=True)

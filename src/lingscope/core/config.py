@@ -10,7 +10,8 @@ Run it on config files before a run (``make run CONFIG=my.yaml`` does)::
     python -m lingscope.core.config my.yaml [more.yaml ...]
 
 Each file is merged over the checkout's ``config.yaml`` as Snakemake merges ``--configfile``
-files, and the result is checked against ``workflow/schemas/config.schema.yaml``.
+files, and the result is checked against ``workflow/schemas/config.schema.yaml``, which
+:mod:`lingscope.core.config_schema` generates from the settings classes.
 """
 
 from __future__ import annotations
@@ -97,6 +98,8 @@ def _describe(error) -> str:
         return f"{where}: {_shown(error.instance)} is not allowed; expected a number {word} {error.validator_value}"
     if v in ("minItems", "minProperties", "minLength"):
         return f"{where}: {_shown(error.instance)} is too short (at least {error.validator_value} expected)"
+    if v in ("maxItems", "maxProperties", "maxLength"):
+        return f"{where}: {_shown(error.instance)} is too long (at most {error.validator_value} expected)"
     if v == "uniqueItems":
         return f"{where}: {_shown(error.instance)} has repeated items"
     if v == "pattern":

@@ -8,7 +8,8 @@ From one class come
   of "the settings that matter" can fall out of step.
 
 Field names are the config keys; the flag of ``chunk_tokens`` is ``--chunk-tokens``. A test
-checks that ``config.yaml`` and ``workflow/schemas/config.schema.yaml`` list exactly these keys.
+checks that ``config.yaml`` lists exactly these keys; ``workflow/schemas/config.schema.yaml`` is
+generated from these classes (lingscope.core.config_schema).
 
 This module is imported by the workflow at DAG time: it must stay free of torch, numpy and
 polars, so that ``snakemake -n`` starts fast.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import shlex
 import typing
 from collections.abc import Mapping
@@ -28,19 +30,31 @@ from lingscope.core.errors import InputError
 
 def option(default: Any, help: str, *, choices: tuple | None = None, minimum: float | None = None,
            maximum: float | None = None, positive: bool = False, in_config: bool = True,
-           empty: bool = False) -> Any:
+           empty: bool = False, pattern: str | None = None, unique: bool = False,
+           length: int | None = None) -> Any:
     """A settings field: its default, its help text and the values it accepts.
 
     ``positive`` means strictly greater than 0 (for real numbers: learning rates, penalties).
     Tuples of numbers are checked element by element. A field with ``in_config=False`` is a
     command-line option only: the config section does not list it and it keeps its default. A
-    tuple holds at least one value unless ``empty``.
+    tuple holds at least one value, and a string at least one character, unless ``empty``; the
+    strings of a tuple are never empty. ``pattern`` is a regular expression every string must
+    match whole; ``unique`` forbids repeated values in a tuple; ``length`` is the exact number of
+    values of a tuple. The config schema (lingscope.core.config_schema) is generated from these.
     """
-    meta = {"help": help, "choices": choices, "minimum": minimum, "maximum": maximum, "positive": positive,
-            "in_config": in_config, "empty": empty}
     if isinstance(default, (list, tuple)):
         default = tuple(default)
-    return dataclasses.field(default=default, metadata=meta)
+    return dataclasses.field(default=default, metadata=limits(
+        help, choices=choices, minimum=minimum, maximum=maximum, positive=positive, in_config=in_config,
+        empty=empty, pattern=pattern, unique=unique, length=length))
+
+
+def limits(help: str, *, choices: tuple | None = None, minimum: float | None = None, maximum: float | None = None,
+           positive: bool = False, in_config: bool = True, empty: bool = False, pattern: str | None = None,
+           unique: bool = False, length: int | None = None) -> dict[str, Any]:
+    """The metadata of an :func:`option`: its help text and the values it accepts."""
+    return {"help": help, "choices": choices, "minimum": minimum, "maximum": maximum, "positive": positive,
+            "in_config": in_config, "empty": empty, "pattern": pattern, "unique": unique, "length": length}
 
 
 def _flag(name: str) -> str:
@@ -168,11 +182,22 @@ def _coerce(value: Any, kind: Any, label: str) -> Any:
 
 def _check(value: Any, meta: Mapping[str, Any], label: str) -> None:
     items = value if isinstance(value, tuple) else (value,)
-    if isinstance(value, tuple) and not value and not meta.get("empty"):
-        raise InputError(None, label, "expected at least one value")
+    if isinstance(value, tuple):
+        if not value and not meta.get("empty"):
+            raise InputError(None, label, "expected at least one value")
+        if meta.get("length") is not None and len(value) != meta["length"]:
+            raise InputError(None, label, f"expected {meta['length']} values, got {len(value)}")
+        if meta.get("unique") and len(set(value)) < len(value):
+            raise InputError(None, label, f"repeated values in {list(value)}")
+    elif isinstance(value, str) and not value and not meta.get("empty"):
+        raise InputError(None, label, "expected a non-empty string")
     for item in items:
+        if isinstance(value, tuple) and isinstance(item, str) and not item:
+            raise InputError(None, label, "an empty string among the values")
         if meta["choices"] and item not in meta["choices"]:
             raise InputError(None, label, f"must be one of {list(meta['choices'])}, got {item!r}")
+        if meta.get("pattern") and isinstance(item, str) and not re.fullmatch(meta["pattern"], item):
+            raise InputError(None, label, f"{item!r} does not match the pattern {meta['pattern']!r}")
         low, high = meta["minimum"], meta["maximum"]
         if low is not None and high is not None and not low <= item <= high:
             raise InputError(None, label, f"must lie in [{low:g}, {high:g}], got {item}")
@@ -193,7 +218,8 @@ def _check(value: Any, meta: Mapping[str, Any], label: str) -> None:
 class Runtime(Settings):
     """Where a torch job runs (``training`` in the config). Not part of any result's identity."""
 
-    device: str = option("auto", "auto (CUDA when present), cpu, cuda, cuda:1, ...")
+    device: str = option("auto", "auto (CUDA when present), cpu, cuda, cuda:1, ...",
+                         pattern=r"auto|cpu|cuda(:[0-9]+)?")
     threads: int = option(1, "torch threads", minimum=1)
 
 
@@ -201,7 +227,7 @@ class Runtime(Settings):
 class TrainingSettings(Settings):
     """Optimisation settings every model family shares; a family's settings add its architecture."""
 
-    kind: str = option("", "model kind (lingscope.core.catalog)")
+    kind: str = option("", "model kind (lingscope.core.catalog)", empty=True)
     batch_size: int = option(64, "sentences per batch", minimum=1)
     learning_rate: float = option(1e-3, "learning rate of the optimiser", positive=True)
     grad_clip: float = option(5.0, "max gradient norm; 0 disables", minimum=0)

@@ -59,7 +59,7 @@ class SentimentExamples(Settings):
         ("nice", "not nice", "good", "not good", "bad", "not bad"), "Figs. 1-2: negation")
     concessive: tuple[str, ...] = option(
         ("i hate the movie though the plot is interesting .", "i hate the movie though the plot is boring ."),
-        "Fig. 3: two sentences whose states over time are compared (their absolute difference below)")
+        "Fig. 3: two sentences whose states over time are compared (their absolute difference below)", length=2)
     clause_positive: tuple[str, ...] = option(
         ("i like the movie", "i like the movie although it had bad acting", "i like the movie but it is too long"),
         "Fig. 4: a positive sentence alone (first), then with negative clauses added")
@@ -73,8 +73,6 @@ class SentimentExamples(Settings):
     seed: int = option(1, "seed of the random words", minimum=0)
 
     def check(self, label) -> None:
-        if len(self.concessive) != 2:
-            raise InputError(None, label("concessive"), f"expected two sentences, got {len(self.concessive)}")
         for name in ("intensification", "negation", "concessive", "clause_positive", "clause_negative", "saliency"):
             if any(not text.split() for text in getattr(self, name)):
                 raise InputError(None, label(name), "an empty phrase")
@@ -107,7 +105,8 @@ class CorpusSearchSettings(Settings):
     """``crp``: every distinct n-gram of the corpus scored (``input_optimisation.crp``)."""
 
     splits: tuple[str, ...] = option(("train", "val", "test"), "splits whose distinct n-grams are scored (the "
-                                     "paper: train, val and test)", choices=("train", "val", "test"))
+                                     "paper: train, val and test)", choices=("train", "val", "test"),
+                                     unique=True)
     batch_size: int = option(4096, "n-grams per forward pass", minimum=1)
     chunk_sentences: int = option(65536, "sentences read per chunk while the n-grams are collected", minimum=1)
 

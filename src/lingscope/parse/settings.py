@@ -22,4 +22,4 @@ class StanzaSettings(Settings):
     """The stanza parser (``parse.stanza`` in the config)."""
 
     package: str = option("default", "stanza English package")
-    model_dir: str = option("", "stanza model folder ('' for stanza's default)")
+    model_dir: str = option("", "stanza model folder ('' for stanza's default)", empty=True)

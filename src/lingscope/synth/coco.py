@@ -27,18 +27,10 @@ from lingscope.core.errors import InputError, run_cli
 from lingscope.core.io import atomic_path, write_json, write_text
 from lingscope.core.tagmap import ptb_to_upos
 from lingscope.synth import coco_grammar as g
-from lingscope.synth.settings import CocoSynthetic
+from lingscope.synth.settings import PLANTED_WEIGHTS, CocoSynthetic
 from lingscope.synth.cli import corpus_parser
 
-DEFAULT_WEIGHTS = {
-    "object": 1.0,
-    "place": 0.7,
-    "modifier": 0.5,
-    "attribute": 0.35,
-    "count": 0.35,
-    "action": 0.15,
-    "function": 0.0,
-}
+DEFAULT_WEIGHTS = {**PLANTED_WEIGHTS, "function": 0.0}  # function words never weigh
 
 
 def concept_inventory() -> list[tuple[str, str]]:

@@ -27,3 +27,20 @@ class CocoSynthetic(SyntheticSizes):
     captions_per_image: int = option(5, "captions per image", minimum=1)
     feature_dim: int = option(128, "feature dimension (the paper's VGG layer: 4096)", minimum=1)
     noise: float = option(0.3, "norm of the Gaussian noise added to each image", minimum=0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class PlantedWeights(Settings):
+    """The planted visual weight of each concept category in an image's feature vector
+    (``corpora.coco.synthetic.weights``); function words always weigh 0. The generator takes
+    them as ``--weight CATEGORY=W`` flags."""
+
+    object: float = option(1.0, "objects and agents (nouns)")
+    place: float = option(0.7, "places")
+    modifier: float = option(0.5, "compound modifiers that change the object ('a water fountain')")
+    attribute: float = option(0.35, "attributes (adjectives)")
+    count: float = option(0.35, "how many of an object there are (number words)")
+    action: float = option(0.15, "actions (verbs)")
+
+
+PLANTED_WEIGHTS: dict[str, float] = PlantedWeights().as_dict()
