@@ -247,3 +247,13 @@ def test_common_smk_is_plumbing_only():
     common = (REPO / "workflow" / "rules" / "common.smk").read_text()
     assert len(common.splitlines()) <= 350
     assert not re.search(r"f\"\{RESULTS\}/", common), "paths are spelled in lingscope.core.plan.Paths"
+
+
+def test_a_new_method_gets_its_row_from_the_catalog(monkeypatch):
+    """A method added to the catalog fills a row of its own with the table it writes per network."""
+    new = catalog.Method("surprisal", "lingscope.methods.surprisal", "per-token surprisal",
+                         needs_readout="vocabulary")
+    monkeypatch.setitem(catalog.METHODS, "surprisal", new)
+    cells = cells_of(Plan(DEFAULT))
+    assert cells[("surprisal", "LM")]["outputs"] == ["results/surprisal/lm.textual.parquet"]
+    assert cells[("surprisal", "Visual")]["reason"] == readout_reason("surprisal")

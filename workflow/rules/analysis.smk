@@ -94,11 +94,7 @@ rule distributions:
         mem_mb=mem_mb(1000, 10),
         runtime=runtime(20),
     params:
-        settings=settings_args(
-            DistributionSettings,
-            "analysis",
-            ignore=("ridge", "examples", "checks", "fig5"),
-        ),
+        settings=settings_args("analysis"),
     shell:
         "python -m lingscope.analysis.distributions --omission {input.omission} --tokens {input.tokens}"
         " {params.settings}"
@@ -140,7 +136,7 @@ rule ridge:
         mem_mb=mem_mb(2000, 20),
         runtime=runtime(60),
     params:
-        settings=settings_args(RidgeSettings, "analysis/ridge"),
+        settings=settings_args("analysis.ridge"),
     shell:
         "python -m lingscope.analysis.ridge --omission {input.omission} --tokens {input.tokens}"
         " {params.settings} --r2 {output.r2}"
@@ -196,12 +192,8 @@ rule checks:
     params:
         corpora=checks_corpus_args,
         split=f"coco {PLAN.analysis_split}",
-        distribution=settings_args(
-            DistributionSettings,
-            "analysis",
-            ignore=("ridge", "examples", "checks", "fig5"),
-        ),
-        settings=settings_args(CheckSettings, "analysis/checks"),
+        distribution=settings_args("analysis"),
+        settings=settings_args("analysis.checks"),
     shell:
         "python -m lingscope.analysis.checks {params.corpora} --tokens {input.tokens}"
         " --analysis-split '{params.split}' --evaluation {input.evaluation}"
@@ -232,8 +224,8 @@ rule omission_words:
         mem_mb=mem_mb(1000, 10),
         runtime=runtime(20),
     params:
-        settings=settings_args(OmissionWordSettings, "analysis/fig5"),
-        ridge=settings_args(RidgeSettings, "analysis/ridge"),
+        settings=settings_args("analysis.fig5"),
+        ridge=settings_args("analysis.ridge"),
     shell:
         "python -m lingscope.analysis.omission_words --omission {input.omission} --tokens {input.tokens}"
         " {params.settings} {params.ridge} --words-table {output.words} --boxes {output.boxes}"
@@ -262,7 +254,7 @@ rule top_contexts:
         mem_mb=mem_mb(2000),
         runtime=runtime(30),
     params:
-        settings=settings_args(TopContextSettings, "units/top_contexts"),
+        settings=settings_args("units.top_contexts"),
     shell:
         "python -m lingscope.analysis.top_contexts --activations {input.activations} {params.settings}"
         " --out {output.table} > {log} 2>&1"
@@ -297,7 +289,7 @@ rule unit_figures:
         mem_mb=mem_mb(1000, 4),
         runtime=runtime(20),
     params:
-        settings=settings_args(UnitFigureSettings, "units/figures"),
+        settings=settings_args("units.figures"),
     shell:
         "python -m lingscope.analysis.unit_figures --top-contexts {input.top_contexts}"
         " --activations {input.activations} {params.settings} --table1 {output.table1_parquet}"
@@ -328,7 +320,7 @@ rule probe:
         mem_mb=mem_mb(4000, 4),
         runtime=runtime(240),
     params:
-        settings=settings_args(ProbeSettings, "units/probe", ignore=("networks",)),
+        settings=settings_args("units.probe"),
     shell:
         "OMP_NUM_THREADS={threads} python -m lingscope.analysis.probe --activations {input.activations}"
         " --tokens {input.tokens} --top-contexts {input.top_contexts} {params.settings}"
@@ -367,7 +359,7 @@ rule mutual_information:
         mem_mb=mem_mb(4000, 4),
         runtime=runtime(60),
     params:
-        settings=settings_args(MutualInformationSettings, "units/mutual_information"),
+        settings=settings_args("units.mutual_information"),
     shell:
         "python -m lingscope.analysis.mutual_information --activations {input.activations}"
         " --tokens {input.tokens} {params.settings} --units {output.units} --summary {output.summary}"
@@ -480,7 +472,7 @@ rule sentiment_figures:
         mem_mb=mem_mb(2000, 4),
         runtime=runtime(20),
     params:
-        tsne=settings_args(TsneSettings, "li_figures/tsne"),
+        tsne=settings_args("li_figures.tsne"),
         out_dir=figures_dir,
     shell:
         "python -m lingscope.analysis.sentiment_figures --representations {input.representations}"
@@ -524,7 +516,7 @@ rule poerner_figures:
         mem_mb=mem_mb(1000, 4),
         runtime=runtime(10),
     params:
-        settings=settings_args(PoernerTableSettings, "poerner_figures"),
+        settings=settings_args("poerner_figures"),
     shell:
         "python -m lingscope.analysis.poerner_figures --results {input.results} --tokens {input.tokens}"
         " --fig1 {output.fig1} --summary {output.summary} --table1 {output.table1}"
@@ -569,7 +561,7 @@ rule autoencoder_figures:
         mem_mb=mem_mb(1500, 6),
         runtime=runtime(10),
     params:
-        settings=settings_args(AutoencoderFigureSettings, "autoencoder_figures"),
+        settings=settings_args("autoencoder_figures"),
     shell:
         "python -m lingscope.analysis.autoencoder_figures --evaluation {input.evaluation}"
         " --reconstructions {input.reconstructions} --step-saliency {input.step_saliency} {params.settings}"
@@ -577,7 +569,7 @@ rule autoencoder_figures:
         " --alignment {output.alignment} --fig9 {output.fig9} > {log} 2>&1"
 
 
-# How far the attribution methods agree, per network (docs/matrix).
+# How far the attribution methods agree, per network (docs/beyond.md#agreement).
 
 
 rule agreement:
@@ -606,7 +598,7 @@ rule agreement:
         mem_mb=mem_mb(1500, 6),
         runtime=runtime(10),
     params:
-        settings=settings_args(AgreementSettings, "agreement"),
+        settings=settings_args("agreement"),
     shell:
         "python -m lingscope.analysis.agreement --omission {input.omission} --attribution {input.attribution}"
         " {params.settings} --table {output.table} --figure {output.figure} > {log} 2>&1"
@@ -629,7 +621,7 @@ rule matrix_plan:
         write_cells(params.cells, output.cells)
 
 
-# Every method on every network, as the run made it (docs/matrix): links and reasons.
+# Every method on every network, as the run made it (docs/beyond.md#the-matrix): links and reasons.
 rule matrix:
     input:
         outputs=lambda w: PLAN.matrix_inputs(),

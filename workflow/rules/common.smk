@@ -22,10 +22,9 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 sys.path.insert(0, str(SRC))
 
 # The plan, the catalog and the settings objects (all torch-free: planning stays fast).
-from lingscope.analysis.settings import *  # noqa: E402,F403  (the rules name the classes)
-from lingscope.methods.settings import *  # noqa: E402,F403
 from lingscope.core import catalog  # noqa: E402
 from lingscope.core import config as config_check  # noqa: E402
+from lingscope.core import config_schema  # noqa: E402
 from lingscope.core.code import CodeError, closure  # noqa: E402
 from lingscope.core.errors import InputError  # noqa: E402
 from lingscope.core.plan import (
@@ -36,10 +35,6 @@ from lingscope.core.plan import (
     PlanError,
     write_cells,
 )  # noqa: E402
-from lingscope.core.settings import Runtime  # noqa: E402
-from lingscope.data.settings import VocabSettings  # noqa: E402
-from lingscope.parse.settings import SpacySettings, StanzaSettings  # noqa: E402
-from lingscope.synth.settings import CocoSynthetic, SyntheticSizes  # noqa: E402
 
 # The schema's problems, one line each (key, what is wrong, what is allowed): snakemake's own
 # validate() prints the whole config after the first problem, about 400 lines.
@@ -70,11 +65,12 @@ def checked(make):
         raise WorkflowError(f"config: {err}") from None
 
 
-def settings_args(cls, dpath, ignore=()):
-    """The flags of settings class ``cls`` from the config section at ``dpath``."""
-    section = lookup(dpath=dpath, within=config)
-    where = ".".join(Path(dpath).parts)
-    return checked(lambda: cls.from_config(section, where, ignore)).command_line()
+def settings_args(section, mapping=None):
+    """The flags of config section ``section`` (dotted: ``analysis.ridge``) from its settings class
+    (lingscope.core.config_schema.SECTIONS); ``mapping`` stands in for the config's section.
+    """
+    values = PLAN.get(section) if mapping is None else mapping
+    return checked(lambda: config_schema.settings(section, values)).command_line()
 
 
 def env(name):
@@ -128,21 +124,19 @@ def gpus():
 
 
 def runtime_args():
-    return settings_args(Runtime, "training", ignore=("gpus",))
+    return settings_args("training")
 
 
 # --- corpora ---------------------------------------------------------------------------------
-def synthetic_args(corpus, cls=SyntheticSizes, ignore=()):
+def synthetic_args(corpus):
     """The generator's settings; the sizes multiplied by synthetic_scale."""
-    section = PLAN.synthetic(corpus)
-    where = f"corpora.{corpus}.synthetic"
-    return checked(lambda: cls.from_config(section, where, ignore)).command_line()
+    return settings_args(f"corpora.{corpus}.synthetic", PLAN.synthetic(corpus))
 
 
 def coco_synthetic_args():
     weights = lookup(dpath="corpora/coco/synthetic/weights", within=config)
     flags = " ".join(f"--weight {k}={v}" for k, v in weights.items())
-    return f"{synthetic_args('coco', CocoSynthetic, ('weights',))} {flags}"
+    return f"{synthetic_args('coco')} {flags}"
 
 
 def synth_coco_mem_mb(wildcards, attempt):
@@ -166,8 +160,7 @@ def parse_shard_paths(wildcards):
 def parse_args():
     """Backend options; a change here reruns the parse jobs (a params change) but not ingest."""
     backend = lookup(dpath="parse/backend", within=config)
-    cls = SpacySettings if backend == "spacy" else StanzaSettings
-    return f"--backend {backend} {settings_args(cls, f'parse/{backend}')}"
+    return f"--backend {backend} {settings_args(f'parse.{backend}')}"
 
 
 def parse_form_args(wildcards):
@@ -206,6 +199,13 @@ def method_inputs(module, corpus_tables=("sentences", "vocab")):
         }
 
     return inputs
+
+
+def corpus_flags(wildcards, input):
+    """``--sentences PATH --vocab PATH``, for the corpus tables among a method's inputs."""
+    return " ".join(
+        f"--{k} {input[k]}" for k in ("sentences", "vocab") if k in input.keys()
+    )
 
 
 def output_flags(wildcards, output):
@@ -277,12 +277,8 @@ def io_settings(wildcards):
     """The shared settings (a change reruns every method), then the method's own section (a
     change reruns that method's jobs only)."""
     method = wildcards.io_method
-    shared = settings_args(
-        InputOptimisationSettings,
-        "input_optimisation",
-        ignore=("networks", "other_networks", "other_methods", *IO_METHODS),
-    )
-    own = settings_args(IO_METHOD_SETTINGS[method], f"input_optimisation/{method}")
+    shared = settings_args("input_optimisation")
+    own = settings_args(f"input_optimisation.{method}")
     return f"--method {method} {shared} {own}"
 
 

@@ -158,7 +158,7 @@ rule vocab:
         mem_mb=mem_mb(1500, 10),
         runtime=runtime(30),
     params:
-        settings=lambda w: settings_args(VocabSettings, f"vocab/{w.corpus}"),
+        settings=lambda w: settings_args(f"vocab.{w.corpus}"),
     shell:
         "python -m lingscope.data.vocab --sentences {input.sentences} --out {output.vocab}"
         " {params.settings} > {log} 2>&1"

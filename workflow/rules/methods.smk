@@ -23,11 +23,8 @@ rule omission:
         gpu=gpus(),
     params:
         module="lingscope.methods.omission",
-        settings=f"--split {PLAN.analysis_split} "
-        + settings_args(OmissionSettings, "omission"),
-        corpus=lambda wildcards, input: " ".join(
-            f"--{k} {input[k]}" for k in ("sentences", "vocab") if k in input.keys()
-        ),
+        settings=f"--split {PLAN.analysis_split} {settings_args('omission')}",
+        corpus=corpus_flags,
         runtime=runtime_args(),
         outputs=output_flags,
     shell:
@@ -52,7 +49,7 @@ use rule omission as activations with:
         gpu=gpus(),
     params:
         module="lingscope.methods.activations",
-        settings=settings_args(ActivationSettings, "activations"),
+        settings=settings_args("activations"),
 
 
 use rule omission as attribution with:
@@ -70,7 +67,7 @@ use rule omission as attribution with:
         gpu=gpus(),
     params:
         module="lingscope.methods.attribution",
-        settings=settings_args(AttributionSettings, "attribution"),
+        settings=settings_args("attribution"),
 
 
 # Li et al. 2016 on every network with a class readout: saliency of every token of a split and
@@ -92,9 +89,7 @@ use rule omission as saliency with:
         gpu=gpus(),
     params:
         module="lingscope.methods.saliency",
-        settings=settings_args(SaliencySettings, "saliency")
-        + " "
-        + settings_args(SentimentExamples, "li_figures/examples"),
+        settings=f"{settings_args('saliency')} {settings_args('li_figures.examples')}",
 
 
 use rule omission as representations with:
@@ -115,7 +110,7 @@ use rule omission as representations with:
         gpu=gpus(),
     params:
         module="lingscope.methods.representations",
-        settings=settings_args(SentimentExamples, "li_figures/examples"),
+        settings=settings_args("li_figures.examples"),
 
 
 use rule omission as step_saliency with:
@@ -133,7 +128,7 @@ use rule omission as step_saliency with:
         gpu=gpus(),
     params:
         module="lingscope.methods.step_saliency",
-        settings=settings_args(StepSaliencySettings, "step_saliency"),
+        settings=settings_args("step_saliency"),
 
 
 # Poerner et al. 2018: one job per network and method, so a method's settings rerun that
@@ -174,7 +169,7 @@ rule retrieval_examples:
     params:
         network=lambda wildcards: PLAN.retrieval_network()[1],
         split=PLAN.analysis_split,
-        settings=settings_args(ExampleSettings, "analysis/examples"),
+        settings=settings_args("analysis.examples"),
     shell:
         "python -m lingscope.methods.retrieval_examples --model {input.model} --pathway {params.network}"
         " --omission {input.omission} --sentences {input.sentences} --vocab {input.vocab}"

@@ -137,6 +137,9 @@ class Method:
     module: str
     description: str
     needs_readout: str | tuple[str, ...] | None = None  # a readout, or a tuple: any one of them
+    # "module:Class" of its settings, read from the config section named after the method (the
+    # generated config schema and the workflow's flags both take it from here); None: no section.
+    settings: str | None = None
 
     def applies(self, network: Network) -> bool:
         if self.needs_readout is None:
@@ -189,26 +192,26 @@ KINDS: dict[str, Kind] = {
 METHODS: dict[str, Method] = {
     method.name: method
     for method in (
-        Method("activations", "lingscope.methods.activations", "per-token states and the sentence representation"),
-        Method("omission", "lingscope.methods.omission", "1 - cos of the representation with and without each word"),
+        Method("activations", "lingscope.methods.activations", "per-token states and the sentence representation", settings="lingscope.methods.settings:ActivationSettings"),
+        Method("omission", "lingscope.methods.omission", "1 - cos of the representation with and without each word", settings="lingscope.methods.settings:OmissionSettings"),
         Method("retrieval_examples", "lingscope.methods.retrieval_examples",
                "images retrieved with and without a caption's most important word (Fig. 1)", needs_readout="image"),
         Method("saliency", "lingscope.methods.saliency",
                "first-derivative saliency of the predicted class's score and variance salience, every token of a "
-               "split and the example sentences (Li et al. 2016, Figs. 5-8)", needs_readout="sentiment"),
+               "split and the example sentences (Li et al. 2016, Figs. 5-8)", needs_readout="sentiment", settings="lingscope.methods.settings:SaliencySettings"),
         Method("representations", "lingscope.methods.representations",
                "representations of the example phrases and states of the concessive sentences (Li et al. 2016, "
                "Figs. 1-4)", needs_readout="sentiment"),
         Method("input_optimisation", "lingscope.methods.input_optimisation",
                "the 5-gram that maximises each drawn unit of a readout (image, vocabulary, class scores) and of "
                "the representation (hidden units), and named words, by corpus search and four gradient methods "
-               "(Poerner et al. 2018)"),
+               "(Poerner et al. 2018)", settings="lingscope.methods.settings:InputOptimisationSettings"),
         Method("attribution", "lingscope.methods.attribution",
                "saliency, gradient x input and integrated gradients of each word, for the score of the network's "
-               "readout (docs/beyond.md#attribution)"),
+               "readout (docs/beyond.md#attribution)", settings="lingscope.methods.settings:AttributionSettings"),
         Method("step_saliency", "lingscope.methods.step_saliency",
                "saliency of every source and decoded token for each decoding step of a sequence readout (Li et al. "
-               "2016, Fig. 9)", needs_readout="reconstruction"),
+               "2016, Fig. 9)", needs_readout="reconstruction", settings="lingscope.methods.settings:StepSaliencySettings"),
     )
 }
 

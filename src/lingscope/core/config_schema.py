@@ -62,14 +62,10 @@ SECTIONS: dict[str, str] = {
     "parse.spacy": "lingscope.parse.settings:SpacySettings",  # parse.<backend>: parse.backend's choices
     "parse.stanza": "lingscope.parse.settings:StanzaSettings",
     "training": "lingscope.core.settings:Runtime",
-    "activations": "lingscope.methods.settings:ActivationSettings",
-    "omission": "lingscope.methods.settings:OmissionSettings",
-    "saliency": "lingscope.methods.settings:SaliencySettings",
-    "step_saliency": "lingscope.methods.settings:StepSaliencySettings",
-    "attribution": "lingscope.methods.settings:AttributionSettings",
+    # A method's section is named after it, its class given by its catalog entry.
+    **{m.name: m.settings for m in catalog.METHODS.values() if m.settings},
     "agreement": "lingscope.analysis.settings:AgreementSettings",
     "autoencoder_figures": "lingscope.analysis.settings:AutoencoderFigureSettings",
-    "input_optimisation": "lingscope.methods.settings:InputOptimisationSettings",
     # input_optimisation.<method>: one per method, also the choices of other_methods
     "input_optimisation.crp": "lingscope.methods.settings:CorpusSearchSettings",
     "input_optimisation.emb": "lingscope.methods.settings:GradientSettings",

@@ -459,6 +459,14 @@ class Plan:
                     lambda m, n: p.network_table("representations", m, n, "representations"))
         catalog_row("step saliency (Li et al. Fig. 9)", "step_saliency",
                     lambda m, n: p.network_table("step_saliency", m, n))
+        # A method the rows above do not name (a new one) gets its own row, filled by the table it
+        # writes per network (Paths.network_table): adding a method needs no change here.
+        named = {"activations", "omission", "attribution", "saliency", "representations", "step_saliency",
+                 "input_optimisation", "retrieval_examples"}
+        for method in catalog.METHODS.values():
+            if method.name not in named:
+                catalog_row(method.name, method.name,
+                            lambda m, n, name=method.name: p.network_table(name, m, n))
         try:
             retrieval = self.retrieval_network()
         except PlanError:  # no Visual among the models: Fig. 1 is not planned

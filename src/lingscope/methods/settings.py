@@ -169,12 +169,3 @@ class AttributionSettings(Settings):
                              "CPU, 512 was faster than 4096 for both a class and a vocabulary readout)",
                              minimum=1)
 
-
-# Each input optimisation method's own settings (its config section input_optimisation.<method>).
-IO_METHOD_SETTINGS: dict[str, type[Settings]] = {
-    "crp": CorpusSearchSettings,
-    "emb": GradientSettings,
-    "logit": GradientSettings,
-    "smx": GradientSettings,
-    "gbl": GumbelSettings,
-}
