@@ -29,7 +29,10 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/parse.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/methods.smk"
-include: "workflow/rules/analysis.smk"
+include: "workflow/rules/kadar2017.smk"
+include: "workflow/rules/li2016.smk"
+include: "workflow/rules/poerner2018.smk"
+include: "workflow/rules/across_papers.smk"
 
 
 rule all:

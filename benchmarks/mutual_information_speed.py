@@ -6,7 +6,7 @@ units mix the deprel, the word and noise in random proportions (so MI ranges fro
 large). Both sides get the same 20 equal-mass bins per unit and the same six contexts (word
 and deprel n-grams, n = 1, 2, 3):
 
-(a) **vectorised vs scikit-learn.** ``lingscope.analysis.mutual_information.mutual_information``
+(a) **vectorised vs scikit-learn.** ``lingscope.analysis.kadar2017.mutual_information.mutual_information``
     for every unit and context at once, against ``sklearn.metrics.mutual_info_score`` called in
     a Python loop over units and contexts. The results must agree to 1e-9 (asserted). Also
     timed: the whole per-network step (binning + MI, ``unit_mi``). Target: >= 20x.
@@ -31,7 +31,7 @@ import numpy as np
 from _common import best_of, machine, table, write_results
 from sklearn.metrics import mutual_info_score
 
-from lingscope.analysis import mutual_information as mi
+from lingscope.analysis.kadar2017 import mutual_information as mi
 from lingscope.analysis.settings import MutualInformationSettings
 
 TARGET = 20.0

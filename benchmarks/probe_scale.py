@@ -3,7 +3,7 @@
 Kadar et al.'s probe saw about 260k word tokens; IMAGINET's states have 1024 units, and the
 labels number about 40. This times, on synthetic data of that shape (Zipfian words in
 sentences of 6-14, deprels that depend partly on the word and partly on a planted direction
-in the state, Gaussian noise elsewhere), the pieces of ``lingscope.analysis.probe``:
+in the state, Gaussian noise elsewhere), the pieces of ``lingscope.analysis.kadar2017.probe``:
 
 - building the 4-gram design (categories from the training half);
 - the whole ``state+4-gram`` fit: C chosen from the grid by 3-fold sentence-grouped CV on the
@@ -32,8 +32,8 @@ import numpy as np
 import scipy.sparse as sp
 from _common import table, write_results
 
-from lingscope.analysis import probe
-from lingscope.analysis.ridge import sentence_folds
+from lingscope.analysis.kadar2017 import probe
+from lingscope.analysis.kadar2017.ridge import sentence_folds
 from lingscope.analysis.settings import ProbeSettings
 
 

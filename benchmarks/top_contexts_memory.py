@@ -6,7 +6,7 @@ default config's val split (2,500 captions, about 23,000 words) and for ten time
 captions, at the paper's width (1,024 units) by default. The states are random normal, with
 the words drawn from a 2,000-word vocabulary in captions of 6-14 words.
 
-``python -m lingscope.analysis.top_contexts`` then runs on each in a fresh process, started by
+``python -m lingscope.analysis.kadar2017.top_contexts`` then runs on each in a fresh process, started by
 a fresh wrapper that reports ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` after it exits; the
 figure is the median of ``--repeats`` runs. The ratio against a run that only imports the
 module (the floor) is printed too. Target: peak RSS at 10x within 1.2x of 1x.
@@ -89,14 +89,14 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
-    floor, _ = peak([sys.executable, "-c", "import lingscope.analysis.top_contexts"])
+    floor, _ = peak([sys.executable, "-c", "import lingscope.analysis.kadar2017.top_contexts"])
     rows, results = [], {}
     for scale in args.scales:
         store = OUT / "data" / f"store-c{args.captions * scale}-d{args.dim}" / "model=m" / "pathway=p"
         t = time.perf_counter()
         words = write_store(store, args.captions * scale, args.dim)
         print(f"[data] {store.parent.parent.name}: {words:,} words ({time.perf_counter() - t:.0f} s)", file=sys.stderr)
-        runs = [peak([sys.executable, "-m", "lingscope.analysis.top_contexts", "--activations", str(store),
+        runs = [peak([sys.executable, "-m", "lingscope.analysis.kadar2017.top_contexts", "--activations", str(store),
                       "--k", str(args.k), "--out", str(OUT / "top_contexts_bench.parquet")])
                 for _ in range(args.repeats)]
         mb = statistics.median(r[0] for r in runs)

@@ -21,18 +21,18 @@ import polars as pl
 
 TIMING = {"seconds", "tokens_per_second"}
 DEFAULT = [
-    "analysis/omission_by_label.parquet", "analysis/log_ratio_by_label.parquet", "analysis/ridge_r2.parquet",
-    "analysis/ridge_positions.parquet", "analysis/fig1_examples.parquet", "analysis/retrieval_examples.parquet",
-    "analysis/learning_curves.parquet", "analysis/model_results.csv",
+    "analysis/kadar2017/omission_by_label.parquet", "analysis/kadar2017/log_ratio_by_label.parquet", "analysis/kadar2017/ridge_r2.parquet",
+    "analysis/kadar2017/ridge_positions.parquet", "analysis/kadar2017/fig1_examples.parquet", "analysis/kadar2017/retrieval_examples.parquet",
+    "analysis/across_papers/learning_curves.parquet", "analysis/across_papers/model_results.csv",
     "models/imaginet/metrics.parquet", "models/sum/metrics.parquet", "models/lm/metrics.parquet",
     "models/imaginet/evaluation.parquet", "models/sum/evaluation.parquet", "models/lm/evaluation.parquet",
     "omission/imaginet.visual.parquet", "omission/imaginet.textual.parquet", "omission/sum.visual.parquet",
     "omission/sum.textual.parquet", "omission/lm.textual.parquet",
     "models/rnn/metrics.parquet", "models/lstm/metrics.parquet", "models/bilstm/metrics.parquet",
-    "analysis/sentiment/accuracy.parquet", "analysis/sentiment/mcnemar.parquet",
+    "analysis/li2016/accuracy.parquet", "analysis/li2016/mcnemar.parquet",
     "models/autoencoder/metrics.parquet", "models/autoencoder/evaluation.parquet",
-    "models/autoencoder/reconstructions.parquet", "analysis/autoencoder/results.csv",
-    "analysis/autoencoder/alignment.csv",
+    "models/autoencoder/reconstructions.parquet", "analysis/li2016/autoencoder/results.csv",
+    "analysis/li2016/autoencoder/alignment.csv",
 ]
 
 

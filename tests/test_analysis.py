@@ -10,8 +10,8 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from lingscope.analysis import distributions, examples
-from lingscope.analysis import training_summary as training
+from lingscope.analysis.across_papers import training_summary as training
+from lingscope.analysis.kadar2017 import distributions, examples
 from lingscope.core.schemas import (
     EVALUATION,
     EVALUATION_RESULTS,
@@ -328,6 +328,6 @@ def test_analysis_layer_does_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys\nimport lingscope.analysis.distributions, lingscope.analysis.ridge, "
-            "lingscope.analysis.examples, lingscope.analysis.training_summary\nprint('torch' in sys.modules)")
+    code = ("import sys\nimport lingscope.analysis.kadar2017.distributions, lingscope.analysis.kadar2017.ridge, "
+            "lingscope.analysis.kadar2017.examples, lingscope.analysis.across_papers.training_summary\nprint('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

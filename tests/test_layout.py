@@ -53,6 +53,33 @@ def test_no_module_imports_a_stage_beside_or_above_it():
                 assert target in allowed | {folder}, f"{path.relative_to(REPO)} imports {name}"
 
 
+PAPERS = ("kadar2017", "li2016", "poerner2018")
+
+
+def test_analyses_are_grouped_by_paper_and_a_paper_imports_no_other():
+    """analysis/ holds one folder per paper and one for what spans them, beside the shared
+    modules; a paper's folder reads the shared modules and core, never another paper's."""
+    analysis = PACKAGE / "analysis"
+    folders = {p.name for p in analysis.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert folders == {*PAPERS, "across_papers"}
+    assert {p.stem for p in analysis.glob("*.py")} == {"__init__", "networks", "plotting", "settings"}
+    for paper in PAPERS:
+        for path in (analysis / paper).rglob("*.py"):
+            for name in _imports(path):
+                parts = name.split(".")
+                if len(parts) > 2 and parts[1] == "analysis":
+                    assert parts[2] in (paper, "networks", "plotting", "settings"), f"{path.name} imports {name}"
+    rules = REPO / "workflow" / "rules"
+    reports = REPO / "workflow" / "report"
+    for group in (*PAPERS, "across_papers"):
+        assert (rules / f"{group}.smk").is_file() and (reports / group).is_dir(), group
+        for module in (analysis / group).glob("[!_]*.py"):
+            if module.stem == "units":  # the unit analyses' shared helpers: no rule of its own
+                continue
+            text = (rules / f"{group}.smk").read_text()
+            assert f"rule {module.stem}:" in text, (group, module.stem)
+
+
 def test_core_encoding_and_analysis_stay_free_of_torch():
     for folder in ("core", "encoding", "analysis"):
         for path in (PACKAGE / folder).rglob("*.py"):

@@ -1,4 +1,4 @@
-"""The matrix page's module (lingscope.analysis.matrix) on small files it can check by hand."""
+"""The matrix page's module (lingscope.analysis.across_papers.matrix) on small files it can check by hand."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lingscope.analysis import matrix
+from lingscope.analysis.across_papers import matrix
 from lingscope.core.errors import run_cli
 
 

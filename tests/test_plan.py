@@ -71,7 +71,7 @@ def test_paths_are_spelled_once_and_take_wildcards():
     assert paths.network_table("omission", "{model}", "{pathway}") == "results/omission/{model}.{pathway}.parquet"
     assert paths.network_table("saliency", "lstm", "sentiment", "split") == "results/saliency/split/lstm.sentiment.parquet"
     assert paths.activations("tokens", "lm", "textual") == "results/activations/tokens/model=lm/pathway=textual"
-    assert paths.analysis("table2.parquet", "units") == "results/analysis/units/table2.parquet"
+    assert paths.analysis("table2.parquet", "kadar2017") == "results/analysis/kadar2017/table2.parquet"
     assert Plan(config(results="elsewhere")).paths.model("lm") == "elsewhere/models/lm/model.pt"
 
 
@@ -203,7 +203,7 @@ def test_blank_cells_name_the_readout_the_method_needs():
     assert cells[("image retrieval (Kadar et al. Fig. 1)", "Sum")]["reason"] == (
         "Fig. 1 retrieves with one network (Visual)")
     assert cells[("image retrieval (Kadar et al. Fig. 1)", "Visual")]["outputs"] == [
-        "results/analysis/retrieval_examples.parquet"]
+        "results/analysis/kadar2017/retrieval_examples.parquet"]
 
 
 def test_blank_cells_of_an_unparsed_corpus_and_an_unprobed_network():
@@ -212,7 +212,7 @@ def test_blank_cells_of_an_unparsed_corpus_and_an_unprobed_network():
     assert cells[("mutual information", "LSTM")]["reason"].startswith(unparsed)
     assert cells[("probe (deprel)", "LSTM")]["reason"].startswith(unparsed)
     assert cells[("probe (deprel)", "Textual")]["reason"] == "units.probe.networks does not name it"
-    assert cells[("probe (deprel)", "Visual")]["outputs"] == ["results/analysis/units/table2.parquet"]
+    assert cells[("probe (deprel)", "Visual")]["outputs"] == ["results/analysis/kadar2017/table2.parquet"]
     assert cells[("mutual information", "Textual")]["shared"]
 
 
@@ -232,7 +232,7 @@ def test_agreement_is_blank_where_attribution_does_not_apply(monkeypatch):
     monkeypatch.setitem(catalog.METHODS, "attribution", restricted)
     cells = cells_of(Plan(DEFAULT))
     assert cells[("agreement", "LM")]["reason"] == "needs both omission and attribution"
-    assert cells[("agreement", "LSTM")]["outputs"] == ["results/analysis/agreement/agreement.parquet"]
+    assert cells[("agreement", "LSTM")]["outputs"] == ["results/analysis/across_papers/agreement.parquet"]
 
 
 def test_the_plan_imports_neither_torch_nor_snakemake():

@@ -102,7 +102,7 @@ def test_on_a_linear_network_integrated_gradients_is_gradient_times_input(defaul
 
 
 def test_the_agreement_table_covers_every_network(default_run):
-    table = pl.read_csv(default_run / R / "analysis/agreement/agreement.csv")
+    table = pl.read_csv(default_run / R / "analysis/across_papers/agreement.csv")
     networks = {"Visual", "Textual", "Sum", "Sum textual", "LM", "RNN", "LSTM", "BiLSTM", "Autoencoder"}
     assert set(table["network"]) == networks
     assert table.group_by("network").len()["len"].to_list() == [10] * len(networks)  # every pair of 5 methods

@@ -21,7 +21,7 @@ def _read_csv(path):
 
 
 def test_the_default_autoencoders_step_saliency_points_at_the_reproduced_token(default_run):
-    folder = default_run / "results" / "analysis" / "autoencoder"
+    folder = default_run / "results" / "analysis" / "li2016" / "autoencoder"
     results = {(r["network"], r["split"]): r for r in _read_csv(folder / "results.csv")}
     alignment = _read_csv(folder / "alignment.csv")
     assert alignment, "no alignment rows"

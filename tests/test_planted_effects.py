@@ -47,14 +47,14 @@ def test_log_ratio_favours_visual_for_nouns_and_textual_for_determiners_and_prep
     assert _median_log_ratio(omission, "DT") < 0
     assert _median_log_ratio(omission, "IN") < 0
     # The workflow's own Fig. 3 table says the same.
-    table = pl.read_parquet(default_run / R / "analysis/log_ratio_by_label.parquet").filter(pl.col("label_kind") == "xpos")
+    table = pl.read_parquet(default_run / R / "analysis/kadar2017/log_ratio_by_label.parquet").filter(pl.col("label_kind") == "xpos")
     median = dict(table.select("label", "median").iter_rows())
     assert median["NN"] > 0 > max(median["DT"], median["IN"])
     assert median["NN"] == pytest.approx(_median_log_ratio(omission, "NN"), abs=1e-9)
 
 
 def test_word_explains_visual_better_and_position_matters_more_for_textual(default_run):
-    r2 = pl.read_parquet(default_run / R / "analysis/ridge_r2.parquet")
+    r2 = pl.read_parquet(default_run / R / "analysis/kadar2017/ridge_r2.parquet")
     get = {(n, f): v for n, f, v in r2.select("network", "feature_set", "r2").iter_rows()}
     assert get["Visual", "word"] > get["Textual", "word"]
     gain = {n: get[n, "+position"] - get[n, "word"] for n in ("Visual", "Textual")}
@@ -75,7 +75,7 @@ def test_visual_retrieves_far_above_chance_and_the_language_models_beat_uniform(
 
 
 def test_examples_show_the_most_important_word_removed(default_run):
-    examples = pl.read_parquet(default_run / R / "analysis/retrieval_examples.parquet")
+    examples = pl.read_parquet(default_run / R / "analysis/kadar2017/retrieval_examples.parquet")
     visual = pl.read_parquet(default_run / R / "omission/imaginet.visual.parquet")
     without = examples.filter(pl.col("variant") == "without")
     assert without.height == examples.height / 2 == 4

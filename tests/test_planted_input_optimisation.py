@@ -49,7 +49,7 @@ def test_gbl_beats_the_corpus_search_on_most_of_visuals_units(optima, default_ru
         assert joined.height == gbl.height == crp.height == 160
         shares[name] = (joined["activation"] > joined["activation_crp"]).mean()
     assert shares["Visual"] > 0.5, shares
-    summary = pl.read_parquet(default_run / R / "analysis/input_optimisation/summary.parquet")
+    summary = pl.read_parquet(default_run / R / "analysis/poerner2018/summary.parquet")
     table = dict(summary.filter(pl.col("method") == "gbl", pl.col("readout") != "representation")
                  .select("network", "beats_crp").iter_rows())
     assert table == pytest.approx(shares)

@@ -45,7 +45,7 @@ OBJECT_NOUNS = ("movie", "film", "plot", "acting", "story", "script")
 
 @pytest.fixture(scope="module")
 def accuracy(default_run) -> pl.DataFrame:
-    return pl.read_parquet(default_run / R / "analysis/sentiment/accuracy.parquet")
+    return pl.read_parquet(default_run / R / "analysis/li2016/accuracy.parquet")
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -91,7 +91,7 @@ def test_not_good_joins_the_negatives_and_not_bad_is_not_among_the_positives(def
 def test_hate_is_the_most_salient_word(default_run, model, example):
     """Figs. 5-6: in "i hate the movie ." and "i hate the movie i saw last night ." the only polar
     word is "hate"; its saliency norm is the largest of the sentence."""
-    table = pl.read_parquet(default_run / R / "analysis/sentiment/li_saliency_examples.parquet")
+    table = pl.read_parquet(default_run / R / "analysis/li2016/li_saliency_examples.parquet")
     sentence = table.filter((pl.col("model") == model) & (pl.col("sentence_id") == example)).sort("position")
     assert sentence["token"][1] == "hate"
     assert sentence["token"][int(sentence["saliency_norm"].arg_max())] == "hate", \

@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 from conftest import SUMMARY
 
-from lingscope.analysis.units import load_states
+from lingscope.analysis.kadar2017.units import load_states
 from lingscope.synth.coco import word_categories
 
 R = "results"
@@ -23,7 +23,7 @@ R = "results"
 
 @pytest.fixture(scope="module")
 def units_dir(default_run):
-    return default_run / R / "analysis/units"
+    return default_run / R / "analysis/kadar2017"
 
 
 def test_textual_carries_more_about_deprels_than_visual(units_dir):

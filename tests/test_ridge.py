@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 import scipy.sparse as sp
 
-from lingscope.analysis import ridge
+from lingscope.analysis.kadar2017 import ridge
 from lingscope.core.schemas import RIDGE_POSITIONS, RIDGE_R2
 from lingscope.core.errors import run_cli
 from lingscope.core.io import write_parquet

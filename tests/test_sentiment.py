@@ -17,7 +17,7 @@ from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.proportion import proportion_confint
 
 from conftest import kill_after_first_checkpoint
-from lingscope.analysis import sentiment_accuracy
+from lingscope.analysis.li2016 import sentiment_accuracy
 from lingscope.core.errors import InputError
 from lingscope.data import sst as ingest_sst
 from lingscope.data import vocab as build_vocab

@@ -12,8 +12,8 @@ import pytest
 from scipy.stats import wilcoxon
 from statsmodels.stats.multitest import multipletests
 
-from lingscope.analysis import distributions, omission_words, top_contexts, unit_figures
-from lingscope.analysis.units import load_states, ngram_codes
+from lingscope.analysis.kadar2017 import distributions, omission_words, top_contexts, unit_figures
+from lingscope.analysis.kadar2017.units import load_states, ngram_codes
 from lingscope.core.errors import run_cli
 from lingscope.core.schemas import OMISSION, TOKENS, UNIT_TABLE1, activations_schema
 

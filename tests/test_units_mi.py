@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from sklearn.metrics import mutual_info_score
 
-from lingscope.analysis import mutual_information as mi
+from lingscope.analysis.kadar2017 import mutual_information as mi
 from lingscope.analysis.settings import MutualInformationSettings
 from lingscope.core.errors import run_cli
 from lingscope.core.schemas import (

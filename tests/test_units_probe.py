@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lingscope.analysis import probe
+from lingscope.analysis.kadar2017 import probe
 from lingscope.core.errors import run_cli
 from lingscope.core.io import write_parquet
 from lingscope.core.schemas import (

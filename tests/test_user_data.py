@@ -198,7 +198,7 @@ def test_small_karpathy_corpus_finishes_with_warnings(tmp_path):
     proc = snakemake(tmp_path, "--cores", "2", "--configfile", str(path))
     out = proc.stdout + proc.stderr
     assert not [m for m in dropped if (tmp_path / "results/models" / m).exists()]
-    checks = pl.read_csv(tmp_path / "results/analysis/checks.csv")
+    checks = pl.read_csv(tmp_path / "results/analysis/across_papers/checks.csv")
     warned = checks.filter(pl.col("status") == "warning")
     subjects = set(warned["subject"])
     assert {"coco/val", "coco/test", "xpos", "deprel", "imaginet/visual/val", "sum/visual/val"} <= subjects
@@ -224,7 +224,7 @@ def test_small_karpathy_corpus_finishes_with_warnings(tmp_path):
 
 
 def test_unk_rate_counts_specials_as_unknown_and_warns_on_an_empty_split(tmp_path):
-    from lingscope.analysis.checks import unk_rates
+    from lingscope.analysis.across_papers.checks import unk_rates
 
     sentences = tmp_path / "sentences.parquet"
     pl.DataFrame({"split": ["train", "train", "val"], "tokens": [["a", "dog"], ["a", "cat"], ["A", "dog", "<unk>", "emu"]]}
@@ -239,7 +239,7 @@ def test_unk_rate_counts_specials_as_unknown_and_warns_on_an_empty_split(tmp_pat
 
 
 def test_retrieval_check_against_chance(tmp_path):
-    from lingscope.analysis.checks import retrieval_vs_chance
+    from lingscope.analysis.across_papers.checks import retrieval_vs_chance
 
     rows = []
     for model, recalls in (("imaginet", (0.30, 0.60, 0.80)), ("sum", (0.02, 0.10, 0.20))):
@@ -257,7 +257,7 @@ def test_retrieval_check_against_chance(tmp_path):
 
 
 def test_the_default_run_has_no_warnings(default_run):
-    checks = pl.read_csv(default_run / "results/analysis/checks.csv")
+    checks = pl.read_csv(default_run / "results/analysis/across_papers/checks.csv")
     assert set(checks["check"]) == {"unk_rate", "labels", "retrieval"}
     assert checks.filter(pl.col("status") == "warning").height == 0, checks.filter(pl.col("status") == "warning")
     retrieval = checks.filter(pl.col("check") == "retrieval")
@@ -395,12 +395,12 @@ def test_readme_examples_put_targets_before_configfile():
 def test_make_run_puts_targets_before_configfile():
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}  # not as a sub-make of `make test`
     proc = subprocess.run(["make", "-n", "--no-print-directory", "run", "CONFIG=my.yaml",
-                           "TARGETS=results/analysis/fig2_xpos.png"],
+                           "TARGETS=results/analysis/kadar2017/fig2_xpos.png"],
                           cwd=REPO, capture_output=True, text=True, check=True, env=env)
     lines = [line for line in proc.stdout.splitlines() if line.split()[:1] in (["python"], ["snakemake"])]
     assert lines[-2] == "python -m lingscope.core.config my.yaml"  # checked before snakemake runs
     args = _parse_snakemake(shlex.split(lines[-1])[1:])
-    assert args.targets == ["results/analysis/fig2_xpos.png"] and args.configfile == [Path("my.yaml")]
+    assert args.targets == ["results/analysis/kadar2017/fig2_xpos.png"] and args.configfile == [Path("my.yaml")]
 
 
 def test_config_check_spots_a_target_read_as_a_config_file(tmp_path):

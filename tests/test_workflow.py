@@ -148,7 +148,7 @@ def test_sentiment_outputs_follow_their_schemas(tiny_run):
         _schema_matches(d / f"representations/states/{model}.sentiment.parquet", schemas.STATES)
     # the caption models predict no classes: their predictions table is empty, not missing
     assert pq.read_table(d / "models/imaginet/predictions.parquet").num_rows == 0
-    li = d / "analysis/sentiment"
+    li = d / "analysis/li2016"
     _schema_matches(li / "accuracy.parquet", schemas.SENTIMENT_ACCURACY)
     _schema_matches(li / "mcnemar.parquet", schemas.MCNEMAR)
     _schema_matches(li / "li_heatmaps.parquet", schemas.LI_HEATMAP)
@@ -176,11 +176,12 @@ def test_model_stage_outputs_follow_their_schemas(tiny_run):
     for name in ("imaginet.textual", "imaginet.visual", "sum.textual", "sum.visual", "lm.textual"):
         _schema_matches(d / f"omission/{name}.parquet", schemas.OMISSION)
     assert not (d / "omission/lm.visual.parquet").exists()
-    _schema_matches(d / "analysis/retrieval_examples.parquet", schemas.RETRIEVAL_EXAMPLES)
-    _schema_matches(d / "analysis/ridge_r2.parquet", tables.RIDGE_R2)
-    _schema_matches(d / "analysis/omission_by_label.parquet", tables.OMISSION_BY_LABEL)
-    for fig in ("fig1_examples", "fig2_xpos", "fig2_deprel", "fig3_xpos", "fig3_deprel", "fig4_r2",
-                "fig6_positions", "learning_curves"):
+    _schema_matches(d / "analysis/kadar2017/retrieval_examples.parquet", schemas.RETRIEVAL_EXAMPLES)
+    _schema_matches(d / "analysis/kadar2017/ridge_r2.parquet", tables.RIDGE_R2)
+    _schema_matches(d / "analysis/kadar2017/omission_by_label.parquet", tables.OMISSION_BY_LABEL)
+    for fig in ("kadar2017/fig1_examples", "kadar2017/fig2_xpos", "kadar2017/fig2_deprel", "kadar2017/fig3_xpos",
+                "kadar2017/fig3_deprel", "kadar2017/fig4_r2", "kadar2017/fig6_positions",
+                "across_papers/learning_curves"):
         for ext in ("png", "svg"):
             assert (d / f"analysis/{fig}.{ext}").stat().st_size > 1000, fig
 
@@ -280,15 +281,15 @@ def test_unit_analyses_follow_their_schemas(tiny_run):
     assert len(tops) == 9  # every network with per-token states
     for path in tops:
         _schema_matches(path, schemas.TOP_CONTEXTS)
-    u = d / "analysis/units"
+    u = d / "analysis/kadar2017"
     for name, schema in (("table1", schemas.UNIT_TABLE1), ("fig7_traces", schemas.ACTIVATION_TRACES),
                          ("table2", schemas.PROBE_F1), ("probe_units", schemas.PROBE_UNITS),
                          ("mi_units", schemas.MI_UNITS), ("mi_summary", schemas.MI_SUMMARY),
                          ("mi_ratios", schemas.MI_RATIO)):
         _schema_matches(u / f"{name}.parquet", schema)
-    _schema_matches(d / "analysis/fig5_words.parquet", schemas.FIG5_WORDS)
-    _schema_matches(d / "analysis/fig5_boxes.parquet", schemas.FIG5_BOXES)
-    _schema_matches(d / "analysis/log_ratio_by_label.parquet", schemas.OMISSION_LOG_RATIO)
+    _schema_matches(d / "analysis/kadar2017/fig5_words.parquet", schemas.FIG5_WORDS)
+    _schema_matches(d / "analysis/kadar2017/fig5_boxes.parquet", schemas.FIG5_BOXES)
+    _schema_matches(d / "analysis/kadar2017/log_ratio_by_label.parquet", schemas.OMISSION_LOG_RATIO)
     table2 = pl.read_parquet(u / "table2.parquet")
     # units.probe.networks is 'all': every network, each with its own corpus's parse and baselines
     assert set(table2["network"].drop_nulls()) == {"Visual", "Textual", "Sum", "Sum textual", "LM", "RNN", "LSTM",
@@ -328,7 +329,7 @@ def test_input_optimisation_outputs(tiny_run):
             assert readouts.height == 13 and named["target_word"].to_list() == ["a"]
         assert (table["tokens"].list.len() == 5).all()
         assert (table["ngram"] == table["tokens"].list.join(" ")).all()
-    a = d / "analysis/input_optimisation"
+    a = d / "analysis/poerner2018"
     _schema_matches(a / "summary.parquet", schemas.IO_SUMMARY)
     _schema_matches(a / "table1.parquet", schemas.IO_TABLE1)
     summary = pl.read_parquet(a / "summary.parquet")
@@ -408,7 +409,7 @@ def _inputs(text: str) -> dict[str, set[str]]:
                                   "autoencoder_figures", "agreement"},
          {"matrix"}),
         # ... and one analysis: only its own rule.
-        ("analysis/ridge.py", {"ridge", "omission_words", "probe"}, {"matrix"}),
+        ("analysis/kadar2017/ridge.py", {"ridge", "omission_words", "probe"}, {"matrix"}),
         # The family module, which the model loader imports by name: every job that loads a model,
         # and the analyses that read what they write.
         ("models/imaginet.py", {"train", "evaluate", "activations", "omission", "retrieval_examples",
@@ -472,7 +473,7 @@ def test_the_matrix_page_lists_every_cell_as_it_ran(tiny_run):
     issue asks of every network are filled on every network."""
     import html as html_lib
 
-    d = tiny_run / R / "analysis/matrix"
+    d = tiny_run / R / "analysis/across_papers"
     _schema_matches(d / "matrix.parquet", schemas.MATRIX)
     table = pl.read_parquet(d / "matrix.parquet")
     networks = {"Visual", "Textual", "Sum", "Sum textual", "LM", "RNN", "LSTM", "BiLSTM", "Autoencoder"}

@@ -157,7 +157,7 @@ rule retrieval_examples:
     input:
         unpack(retrieval_inputs),
     output:
-        table=P.analysis("retrieval_examples.parquet"),
+        table=P.analysis("retrieval_examples.parquet", "kadar2017"),
     log:
         P.log("analysis/retrieval_examples"),
     conda:

@@ -398,7 +398,7 @@ class Plan:
         A row is a method (or an analysis of a method's output); a cell holds the files of one
         network, or a shared file and the network's rows in it."""
         p = self.paths
-        units = "units"
+        units = "kadar2017"
         networks = self.networks()
         parsed, probed = set(self.parsed_networks()), set(self.probe_networks())
         io_main, io_other = set(self.io_networks()), set(self.io_other_networks())
@@ -439,7 +439,7 @@ class Plan:
         catalog_row("variance salience", "attribution", lambda m, n: p.network_table("attribution", m, n))
         for n in networks:
             if n in scored:
-                add("agreement", n, [p.analysis("agreement.parquet", "agreement")], shared=True)
+                add("agreement", n, [p.analysis("agreement.parquet", "across_papers")], shared=True)
             else:
                 add("agreement", n, reason="needs both omission and attribution")
             row = "input optimisation"
@@ -475,7 +475,7 @@ class Plan:
         for n in networks:
             row = "image retrieval (Kadar et al. Fig. 1)"
             if n == retrieval:
-                add(row, n, [p.analysis("retrieval_examples.parquet")])
+                add(row, n, [p.analysis("retrieval_examples.parquet", "kadar2017")])
             elif not retrieves.applies(self.kind(n[0]).network(n[1])):
                 add(row, n, reason=readout_reason("retrieval_examples"))
             else:

@@ -14,7 +14,7 @@ descending, store order ascending): ties go to the earlier token, whatever the b
 A second streaming pass reads only the ``token`` column of the sentences that hold a kept
 token and builds their contexts.
 
-    python -m lingscope.analysis.top_contexts --activations DIR --out TABLE.parquet [--k 20]
+    python -m lingscope.analysis.kadar2017.top_contexts --activations DIR --out TABLE.parquet [--k 20]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lingscope.analysis.settings import TopContextSettings
-from lingscope.analysis.units import (
+from lingscope.analysis.kadar2017.units import (
     EOS,
     PAD,
     activation_files,

@@ -2,7 +2,7 @@
 better once their dependency label is known, and their omission per label.
 
 WORD and +DEPREL (or FULL, what the arXiv figure was in fact made with) are fitted on the fit
-half exactly as for Fig. 4 (:mod:`lingscope.analysis.ridge`: the same halves, folds and
+half exactly as for Fig. 4 (:mod:`lingscope.analysis.kadar2017.ridge`: the same halves, folds and
 penalty grid from ``analysis.ridge``). On the held-out half, per token,
 ``gain = |pred_WORD - y| - |pred_model - y|``; the mean gain per word type ranks the words with
 more than ``min_tokens`` held-out tokens, and the top ``words`` are shown as omission boxplots
@@ -20,7 +20,7 @@ import polars as pl
 
 from lingscope.analysis.networks import read_omission
 from lingscope.analysis.plotting import boxplot, new_figure, save_figure
-from lingscope.analysis.ridge import (
+from lingscope.analysis.kadar2017.ridge import (
     fit_feature_set,
     prepare_tokens,
     sentence_folds,

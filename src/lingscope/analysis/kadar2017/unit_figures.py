@@ -28,7 +28,7 @@ from matplotlib.patches import Rectangle
 
 from lingscope.analysis.plotting import new_figure, save_figure
 from lingscope.analysis.settings import UnitFigureSettings
-from lingscope.analysis.units import (
+from lingscope.analysis.kadar2017.units import (
     iter_states,
     network_of,
     read_top_contexts,

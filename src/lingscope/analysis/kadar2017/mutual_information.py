@@ -12,7 +12,7 @@ For every unit of a network's per-token state (the ``<eos>`` step left out):
    bin empty). With ``pooled`` the cut points are taken the same way from all units' values
    pooled, as the authors' released code did (the paper says per unit; docs/kadar2017.md#mutual-information).
 2. **Contexts.** The word n-gram and the deprel n-gram ending at the token, n = 1 ..
-   ``max_n``, left-padded at the sentence start (:func:`lingscope.analysis.units.ngram_codes`);
+   ``max_n``, left-padded at the sentence start (:func:`lingscope.analysis.kadar2017.units.ngram_codes`);
    the word is the parse's lower-cased form.
 3. **MI.** The plug-in (contingency-table) estimate in nats, no bias correction: exactly
    ``sklearn.metrics.mutual_info_score(context, bin)``, negatives clipped to 0. It is computed
@@ -43,7 +43,7 @@ from scipy import stats
 
 from lingscope.analysis.plotting import new_figure, save_figure
 from lingscope.analysis.settings import MutualInformationSettings
-from lingscope.analysis.units import (
+from lingscope.analysis.kadar2017.units import (
     check_sorted,
     codes,
     load_states,

@@ -40,9 +40,9 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from lingscope.analysis.ridge import sentence_folds
+from lingscope.analysis.kadar2017.ridge import sentence_folds
 from lingscope.analysis.settings import ProbeSettings
-from lingscope.analysis.units import (
+from lingscope.analysis.kadar2017.units import (
     check_sorted,
     codes,
     corpus_of,
