@@ -33,9 +33,11 @@ run: $(VENV)/.runtime
 test: $(VENV)/.dev
 	pytest -q
 
-# After changing an option of a settings class: regenerate the config schema from the classes.
+# After changing an option or a table: regenerate the config schema from the settings classes
+# and the tables' JSON Schemas from lingscope.core.schemas (tests fail while either is stale).
 schema: $(VENV)/.runtime
 	python -m lingscope.core.config_schema --write
+	python -m lingscope.core.schemas --out workflow/schemas/tables
 
 $(VENV)/.bench: $(VENV)/.runtime
 	$(BIN)/pip install -q -c constraints.txt -e '.[bench]'
