@@ -8,11 +8,11 @@ import os
 import subprocess
 import time
 
-from workflow_runs import CONFIGS, REPO, SUMMARY, TINY, BackgroundRun, load
+from workflow_runs import CONFIGS, REPO, SUMMARY, TINY, BackgroundRun, read_yaml
 
 SLURM = CONFIGS / "slurm.yaml"
 # What the SLURM run leaves out of the tiny run (slurm.yaml says why): the models it drops ...
-SLURM_DROPPED = tuple(model for model, entry in load(SLURM)["models"].items() if entry is None)
+SLURM_DROPPED = tuple(model for model, entry in read_yaml(SLURM)["models"].items() if entry is None)
 # ... and the only networks it optimises inputs of (slurm.yaml's Visual and LM), as their files start.
 SLURM_OPTIMISED = ("imaginet.visual", "lm.textual")
 

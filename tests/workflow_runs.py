@@ -50,17 +50,17 @@ def changes(base: dict, config: dict, where: str = "") -> dict:
     return out
 
 
-def load(path: Path) -> dict:
+def read_yaml(path: Path) -> dict:
     return yaml.safe_load(path.read_text()) or {}
 
 
 def tiny_config() -> dict:
     """The tiny run's whole config: tests/configs/tiny.yaml merged over config.yaml. A test that
     needs a variant edits this and writes it with :func:`tiny_variant`."""
-    return merged(load(REPO / "config.yaml"), load(TINY))
+    return merged(read_yaml(REPO / "config.yaml"), read_yaml(TINY))
 
 
-def write_config(folder: Path, config: dict, name: str = "tiny.yaml") -> Path:
+def write_config(folder: Path, config: dict, name: str) -> Path:
     path = folder / name
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
