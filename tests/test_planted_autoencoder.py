@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 
 import pyarrow.parquet as pq
-from conftest import SUMMARY
+from workflow_runs import SUMMARY
 
 
 def _read_csv(path):

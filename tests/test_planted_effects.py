@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from conftest import REPO, snakemake
+from workflow_runs import REPO, snakemake
 
 R = "results"
 

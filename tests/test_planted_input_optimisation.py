@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from conftest import SUMMARY
+from workflow_runs import SUMMARY
 
 from lingscope.synth.coco import word_categories
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
-from conftest import SUMMARY
+from workflow_runs import SUMMARY
 
 from lingscope.analysis.kadar2017.units import load_states
 from lingscope.synth.coco import word_categories

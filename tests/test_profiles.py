@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, planned_jobs, snakemake
+from workflow_runs import REPO, planned_jobs, snakemake
 
 RULES = REPO / "workflow" / "rules"
 PAPER = REPO / "workflow" / "configs" / "paper.yaml"

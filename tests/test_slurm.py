@@ -8,39 +8,19 @@ LINGSCOPE_REQUIRE_SLURM=1 (CI sets it) the same reason fails the test instead.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 
-import conftest
-from conftest import SUMMARY
+from slurm_workflow import SLURM_DROPPED, SLURM_GROUPED, SLURM_OPTIMISED, slurm_group
+from workflow_runs import SUMMARY
 
 R = "results"
 # Wall-clock columns of the training metrics: the only values that differ between two runs.
 TIMING_COLUMNS = {"seconds", "tokens_per_second"}
 SUBMITTED = re.compile(r"Job (\S+) has been submitted with SLURM jobid (\d+) \(log: (.+?)\)\.")
-
-
-@pytest.fixture(scope="module")
-def slurm_run():
-    """The tiny workflow through `--workflow-profile workflow/profiles/slurm`, started in the
-    background when this module was collected (conftest.BackgroundSlurmRun)."""
-    run = conftest.SLURM_RUN
-    if run.reason:
-        if os.environ.get("LINGSCOPE_REQUIRE_SLURM") == "1":
-            pytest.fail(f"LINGSCOPE_REQUIRE_SLURM=1 but no local SLURM can run: {run.reason}")
-        pytest.skip(f"no local SLURM cluster: {run.reason}")
-    if run.error:
-        pytest.fail(run.error)
-    code, log, seconds = run.wait(timeout=2400)
-    if code != 0:
-        ctld = (run.cluster.state / "slurmctld.log").read_text(errors="replace")[-2000:]
-        raise AssertionError(f"snakemake on SLURM failed ({code}):\n{log[-5000:]}\nslurmctld.log:\n{ctld}")
-    return run.workdir, log, seconds
 
 
 def _scontrol(job_id: str) -> dict[str, str]:
@@ -54,9 +34,9 @@ def _remote_jobs(log: str) -> list[tuple[str, str, Path]]:
 
 def test_jobs_ran_under_sbatch(slurm_run):
     """Every non-local rule ran under SLURM: each job of an ungrouped rule as its own sbatch
-    job, the jobs of each rule of conftest.SLURM_GROUPED together as one group job. Each sbatch
-    job was logged under its id and COMPLETED according to slurmctld, and each of its commands
-    ran in a step of that job."""
+    job, the jobs of each rule of SLURM_GROUPED together as one group job. Each sbatch job was
+    logged under its id and COMPLETED according to slurmctld, and each of its commands ran in a
+    step of that job."""
     workdir, log, seconds = slurm_run
     jobs = _remote_jobs(log)
     local_rules = set(re.findall(r"^localrule (\w+):", log, flags=re.M))
@@ -65,7 +45,7 @@ def test_jobs_ran_under_sbatch(slurm_run):
     remote_rules = set(remote)
     assert remote_rules >= {"synth_coco", "data_coco", "parse_shard", "train", "activations", "omission",
                             "ridge", "input_optimisation", "top_contexts", "probe", "mutual_information"}
-    assert remote_rules >= set(conftest.SLURM_GROUPED)
+    assert remote_rules >= set(SLURM_GROUPED)
     assert local_rules == {"synth_sst", "data_sst", "parse_merge", "parse_accuracy", "training_summary",
                            "distributions", "examples", "checks", "sentiment_accuracy", "sentiment_figures",
                            "poerner_figures", "omission_words", "unit_figures", "autoencoder_figures", "agreement",
@@ -89,8 +69,8 @@ def test_jobs_ran_under_sbatch(slurm_run):
             assert step, rule_log
             steps.add(step.group(1))
         assert len(steps) == len(members) >= 1, slurm_log
-        if rule in conftest.SLURM_GROUPED:
-            group_dir = f"group_{conftest.slurm_group(rule)}"
+        if rule in SLURM_GROUPED:
+            group_dir = f"group_{slurm_group(rule)}"
             assert rule not in grouped and slurm_log.parent.name.startswith(group_dir), slurm_log
             grouped[rule] = len(members)
         else:
@@ -99,7 +79,7 @@ def test_jobs_ran_under_sbatch(slurm_run):
         logs += members
     # every remote job ran, in exactly one sbatch job: one per ungrouped job, one per grouped rule
     assert sorted(ran) == sorted(remote) and len(remote) >= 25 and len(set(logs)) == len(logs)
-    assert set(grouped) == set(conftest.SLURM_GROUPED) and sum(grouped.values()) > len(grouped)
+    assert set(grouped) == set(SLURM_GROUPED) and sum(grouped.values()) > len(grouped)
     assert len(jobs) == len(remote) - sum(grouped.values()) + len(grouped)
     assert len(set(slurm_ids)) == len(slurm_ids)
     SUMMARY.append(f"SLURM: {len(remote)} jobs of {len(remote_rules)} rules ran under sbatch in {len(jobs)} SLURM "
@@ -119,7 +99,7 @@ def _files(root: Path) -> dict[str, Path]:
 
 
 def test_outputs_equal_a_local_run(slurm_run, tiny_run):
-    """Same config less two networks and some input optimisation (conftest.slurm_config), same
+    """Same config less two networks and some input optimisation (tests/configs/slurm.yaml), same
     files: every table, figure and model file outside results/analysis/ (data, parses, models,
     dumps, per-network method tables) byte for byte, except the wall-clock columns of the
     training metrics. The analyses under results/analysis/ gather every network of a run, so
@@ -130,16 +110,16 @@ def test_outputs_equal_a_local_run(slurm_run, tiny_run):
 
     def left_out(name: str) -> bool:
         path = Path(name)
-        if any(m in path.parts or f"model={m}" in name or path.name.startswith(f"{m}.") for m in conftest.SLURM_DROPPED):
+        if any(m in path.parts or f"model={m}" in name or path.name.startswith(f"{m}.") for m in SLURM_DROPPED):
             return True
-        return path.parts[0] == "input_optimisation" and not path.name.startswith(conftest.SLURM_OPTIMISED)
+        return path.parts[0] == "input_optimisation" and not path.name.startswith(SLURM_OPTIMISED)
 
     dropped = [name for name in local if left_out(name)]
     assert set(remote) == set(local) - set(dropped)
     assert len(remote) > 60 and dropped
     per_network = [name for name in remote if not name.startswith("analysis/")]
     differ = [name for name in per_network if local[name].read_bytes() != remote[name].read_bytes()]
-    kept = sorted({Path(name).parts[1] for name in local if name.startswith("models/")} - set(conftest.SLURM_DROPPED))
+    kept = sorted({Path(name).parts[1] for name in local if name.startswith("models/")} - set(SLURM_DROPPED))
     metrics = [f"models/{m}/metrics.parquet" for m in kept]
     assert set(differ) <= set(metrics), differ
     for name in metrics:
@@ -149,7 +129,7 @@ def test_outputs_equal_a_local_run(slurm_run, tiny_run):
     SUMMARY.append(f"SLURM outputs equal the local run: {len(per_network)} files outside results/analysis/, "
                    f"{len(per_network) - len(differ)} byte-identical, {len(differ)} equal but for wall-clock "
                    f"columns; {len(remote) - len(per_network)} analysis files over {len(kept)} of the local run's "
-                   f"{len(kept) + len(conftest.SLURM_DROPPED)} models")
+                   f"{len(kept) + len(SLURM_DROPPED)} models")
 
 
 def test_cli_logs_name_their_slurm_job(monkeypatch):

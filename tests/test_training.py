@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from conftest import kill_after_first_checkpoint
+from killed_training import kill_after_first_checkpoint
 from lingscope.core.catalog import CaptionModelSettings
 from lingscope.core.errors import run_cli
 from lingscope.data import coco as ingest_coco

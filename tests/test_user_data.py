@@ -23,12 +23,12 @@ import polars as pl
 import pytest
 import yaml
 
-from conftest import REPO, snakemake, tiny_config, write_config
 from lingscope.core.errors import InputError
 from lingscope.data import coco
 from lingscope.data.sst import build_tables, read_split_dir
 from lingscope.parse.backends import make_parser
 from lingscope.parse.shard import parse_table
+from workflow_runs import REPO, snakemake, tiny_config, tiny_variant, write_config
 
 FIX = REPO / "tests" / "fixtures"
 SMALL = FIX / "coco_small"
@@ -194,8 +194,8 @@ def test_small_karpathy_corpus_finishes_with_warnings(tmp_path):
     # No input optimisation: the tiny config names two of the dropped networks, and its 15 jobs check
     # nothing here (CI time: each local job costs about 2.6 core-seconds before its work).
     config["input_optimisation"].update(networks=[], other_networks=[])
-    path = write_config(tmp_path, config)
-    proc = snakemake(tmp_path, "--cores", "2", "--configfile", str(path))
+    configfiles = tiny_variant(tmp_path, config)
+    proc = snakemake(tmp_path, "--cores", "2", "--configfile", *configfiles)
     out = proc.stdout + proc.stderr
     assert not [m for m in dropped if (tmp_path / "results/models" / m).exists()]
     checks = pl.read_csv(tmp_path / "results/analysis/across_papers/checks.csv")
@@ -203,7 +203,7 @@ def test_small_karpathy_corpus_finishes_with_warnings(tmp_path):
     subjects = set(warned["subject"])
     assert {"coco/val", "coco/test", "xpos", "deprel", "imaginet/visual/val", "sum/visual/val"} <= subjects
     report = tmp_path / "report.zip"
-    snakemake(tmp_path, "--configfile", str(path), "--report", str(report))
+    snakemake(tmp_path, "--configfile", *configfiles, "--report", str(report))
     with zipfile.ZipFile(report) as archive:
         (name,) = [n for n in archive.namelist() if n.endswith("/checks.csv")]
         in_report = archive.read(name).decode()

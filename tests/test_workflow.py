@@ -9,8 +9,8 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import planned_jobs, snakemake, tiny_config, write_config
 from lingscope.core import schemas
+from workflow_runs import REPO, TINY, planned_jobs, snakemake, tiny_config, tiny_variant
 
 R = "results"
 
@@ -87,15 +87,14 @@ def test_parse_accuracy_table(tiny_run):
 
 
 def test_untouched_rerun_plans_nothing(tiny_run):
-    proc = snakemake(tiny_run, "-n", "--configfile", str(tiny_run / "tiny.yaml"))
+    proc = snakemake(tiny_run, "-n", "--configfile", str(TINY))
     assert planned_jobs(proc) == {}
 
 
 def test_parse_setting_replans_only_parse_and_after(tiny_run):
     config = tiny_config()
     config["parse"]["spacy"]["batch_size"] = 64
-    path = write_config(tiny_run, config, "tiny-parse.yaml")
-    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(path)))
+    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", *tiny_variant(tiny_run, config, "tiny-parse.yaml")))
     assert jobs["parse_shard"] == 4  # one shard of each of the four parsed splits
     # The analyses that join the parse's labels follow. The omission scores do not depend on
     # the parse (GPU hours at paper scale): no omission job, no training, no dump. Poerner et al.'s
@@ -107,8 +106,7 @@ def test_parse_setting_replans_only_parse_and_after(tiny_run):
 def test_corpus_setting_replans_only_that_corpus(tiny_run):
     config = tiny_config()
     config["corpora"]["sst"]["synthetic"]["seed"] = 99
-    path = write_config(tiny_run, config, "tiny-sst.yaml")
-    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(path)))
+    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", *tiny_variant(tiny_run, config, "tiny-sst.yaml")))
     # The SST's data, its parse and the sentiment models' chains; nothing of MSCOCO's.
     sentiment = {"train", "evaluate", "activations", "omission", "saliency", "representations", "attribution"}
     assert set(jobs) == {"synth_sst", "data_sst", "vocab", "parse_shard", "parse_merge", "checks", "all",
@@ -130,7 +128,7 @@ def test_corpus_setting_replans_only_that_corpus(tiny_run):
 def test_bad_config_stops_before_any_job(tmp_path, edit, words):
     config = tiny_config()
     edit(config)
-    proc = snakemake(tmp_path, "--cores", "1", "--configfile", str(write_config(tmp_path, config)), check=False)
+    proc = snakemake(tmp_path, "--cores", "1", "--configfile", *tiny_variant(tmp_path, config), check=False)
     assert proc.returncode != 0
     text = proc.stdout + proc.stderr
     for word in words:
@@ -221,26 +219,26 @@ def test_omission_scores_every_word_and_joins_the_parse(tiny_run):
 def test_analysis_setting_replans_only_analysis_jobs(tiny_run):
     config = tiny_config()
     config["analysis"]["min_count"] = 3
-    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-mc.yaml"))))
+    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", *tiny_variant(tiny_run, config, "tiny-mc.yaml")))
     assert set(jobs) == {"distributions", "checks", "all"}
     config = tiny_config()
     config["analysis"]["ridge"]["alphas"] = [0.5, 2.0]
-    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-ridge.yaml"))))
+    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", *tiny_variant(tiny_run, config, "tiny-ridge.yaml")))
     assert set(jobs) == {"ridge", "omission_words", "all"}  # Fig. 5 fits its models on the same grid
     config = tiny_config()
     config["units"]["mutual_information"]["seed"] = 2
-    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-mi.yaml"))))
+    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", *tiny_variant(tiny_run, config, "tiny-mi.yaml")))
     assert set(jobs) == {"mutual_information", "matrix", "all"}
     config = tiny_config()
     config["analysis"]["checks"]["alpha"] = 0.05
-    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-ck.yaml"))))
+    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", *tiny_variant(tiny_run, config, "tiny-ck.yaml")))
     assert set(jobs) == {"checks", "all"}
 
 
 def test_one_models_setting_retrains_only_that_model(tiny_run):
     config = tiny_config()
     config["models"]["sum"]["hidden_dim"] = 20
-    proc = snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-sum.yaml")))
+    proc = snakemake(tiny_run, "-n", "--configfile", *tiny_variant(tiny_run, config, "tiny-sum.yaml"))
     jobs = planned_jobs(proc)
     assert jobs["train"] == 1 and jobs["evaluate"] == 1
     assert jobs["activations"] == 2 and jobs["omission"] == 2  # SUM's two pathways
@@ -253,7 +251,7 @@ def test_one_models_setting_retrains_only_that_model(tiny_run):
 def test_one_sentiment_models_setting_reruns_only_its_chain(tiny_run):
     config = tiny_config()
     config["models"]["lstm"]["dropout"] = 0.1
-    proc = snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-lstm.yaml")))
+    proc = snakemake(tiny_run, "-n", "--configfile", *tiny_variant(tiny_run, config, "tiny-lstm.yaml"))
     jobs = planned_jobs(proc)
     assert set(re.findall(r"wildcards: model=(\w+)", proc.stdout)) == {"lstm"}
     for rule in ("train", "evaluate", "activations", "omission", "saliency", "representations", "attribution"):
@@ -267,11 +265,11 @@ def test_one_sentiment_models_setting_reruns_only_its_chain(tiny_run):
 def test_sentiment_example_phrases_rerun_only_the_example_jobs(tiny_run):
     config = tiny_config()
     config["li_figures"]["examples"]["negation"] = ["not good", "good"]
-    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-ex.yaml"))))
+    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", *tiny_variant(tiny_run, config, "tiny-ex.yaml")))
     assert jobs == {"saliency": 3, "representations": 3, "sentiment_figures": 1, "matrix": 1, "all": 1}
     config = tiny_config()
     config["li_figures"]["tsne"]["perplexity"] = 3.0
-    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-ts.yaml"))))
+    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", *tiny_variant(tiny_run, config, "tiny-ts.yaml")))
     assert jobs == {"sentiment_figures": 1, "all": 1}
 
 
@@ -346,27 +344,27 @@ def test_input_optimisation_outputs(tiny_run):
 def test_one_input_optimisation_methods_setting_reruns_only_that_method(tiny_run):
     config = tiny_config()
     config["input_optimisation"]["gbl"]["samples"] = 3
-    proc = snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-gbl.yaml")))
+    proc = snakemake(tiny_run, "-n", "--configfile", *tiny_variant(tiny_run, config, "tiny-gbl.yaml"))
     assert planned_jobs(proc) == {"input_optimisation": 5, "poerner_figures": 1, "matrix": 1, "all": 1}  # 3 paper + 2 other networks
     assert set(re.findall(r"io_method=(\w+)", proc.stdout)) == {"gbl"}
     config = tiny_config()
     config["input_optimisation"]["seed"] = 2  # shared by every method
-    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-io.yaml"))))
+    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", *tiny_variant(tiny_run, config, "tiny-io.yaml")))
     assert jobs == {"input_optimisation": 15 + 4, "poerner_figures": 1, "matrix": 1, "all": 1}  # 3 x 5 methods, 2 x crp and gbl
     config = tiny_config()
     config["input_optimisation"]["networks"] = ["Visual", "Nope"]
-    proc = snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-nope.yaml")),
+    proc = snakemake(tiny_run, "-n", "--configfile", *tiny_variant(tiny_run, config, "tiny-nope.yaml"),
                      check=False)
     assert proc.returncode != 0 and "input_optimisation.networks names 'Nope'" in proc.stdout + proc.stderr
     # Without hidden units, a network with only a sequence readout has no target: 'all' leaves it
     # out (the matrix says why), and naming it is refused before any job.
     config = tiny_config()
     config["input_optimisation"].update(hidden_per_draw=0, other_networks="all")
-    proc = snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-h0.yaml")))
+    proc = snakemake(tiny_run, "-n", "--configfile", *tiny_variant(tiny_run, config, "tiny-h0.yaml"))
     assert "autoencoder" not in set(re.findall(r"model=(\w+), pathway=\w+, io_method", proc.stdout))
     assert planned_jobs(proc)["input_optimisation"] == 15 + 5 * 2  # Sum, Sum textual, RNN, LSTM, BiLSTM
     config["input_optimisation"]["other_networks"] = ["Autoencoder"]
-    proc = snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-h0a.yaml")),
+    proc = snakemake(tiny_run, "-n", "--configfile", *tiny_variant(tiny_run, config, "tiny-h0a.yaml"),
                      check=False)
     assert proc.returncode != 0 and "has no target" in proc.stdout + proc.stderr
 
@@ -376,8 +374,6 @@ def _copy_of_the_workflow(folder):
     """The Snakefile, workflow/ and src/ of this checkout, with their modification times, so that
     touching a module in the copy leaves the checkout (and the other tests) alone."""
     import shutil
-
-    from conftest import REPO
 
     for name in ("Snakefile", "config.yaml"):
         shutil.copy2(REPO / name, folder / name)
@@ -425,12 +421,12 @@ def test_touching_a_module_replans_the_rules_that_import_it(tiny_run, tmp_path, 
     (copy / "src/lingscope" / module).touch()
     # Only modification times may decide here: the copy's paths differ from those recorded.
     proc = snakemake(tiny_run, "-n", "--snakefile", str(copy / "Snakefile"), "--configfile",
-                     str(tiny_run / "tiny.yaml"), "--rerun-triggers", "mtime")
+                     str(TINY), "--rerun-triggers", "mtime")
     inputs = _inputs(proc.stdout + proc.stderr)
     planned = set(planned_jobs(proc)) - {"all"}
     reading = {rule for rule, files in inputs.items() if str(copy / "src/lingscope" / module) in files}
     if importers is None:
-        every = set(planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(tiny_run / "tiny.yaml"),
+        every = set(planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(TINY),
                                            "--forceall"))) - {"all"}
         assert reading == planned == every, every - reading
     else:
@@ -443,7 +439,7 @@ def test_any_number_of_model_entries_of_a_catalog_kind(tiny_run):
     own name; an entry named after another kind is refused before any job, naming the key."""
     config = tiny_config()
     config["models"]["imaginet_authors"] = dict(config["models"]["imaginet"], gru="authors")
-    proc = snakemake(tiny_run, "-n", "-p", "--configfile", str(write_config(tiny_run, config, "tiny-two.yaml")))
+    proc = snakemake(tiny_run, "-n", "-p", "--configfile", *tiny_variant(tiny_run, config, "tiny-two.yaml"))
     jobs = planned_jobs(proc)
     assert jobs["train"] == jobs["evaluate"] == 1
     assert jobs["activations"] == jobs["omission"] == 2  # its two networks
@@ -452,18 +448,18 @@ def test_any_number_of_model_entries_of_a_catalog_kind(tiny_run):
     config = tiny_config()
     config["models"]["autoencoder"] = None  # a null entry drops the model and all that reads it
     config["input_optimisation"]["other_networks"] = ["RNN"]  # a config that names a network keeps it
-    proc = snakemake(tiny_run, "-n", "--forceall", "--configfile", str(write_config(tiny_run, config, "tiny-drop.yaml")))
+    proc = snakemake(tiny_run, "-n", "--forceall", "--configfile", *tiny_variant(tiny_run, config, "tiny-drop.yaml"))
     jobs = planned_jobs(proc)
     assert jobs["train"] == len(tiny_config()["models"]) - 1
     assert "step_saliency" not in jobs and "autoencoder_figures" not in jobs
     config = tiny_config()
     config["models"]["sum"]["kind"] = "imaginet"
-    proc = snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-bad.yaml")), check=False)
+    proc = snakemake(tiny_run, "-n", "--configfile", *tiny_variant(tiny_run, config, "tiny-bad.yaml"), check=False)
     assert proc.returncode != 0
     assert "models.sum.kind: an entry named after the kind 'sum' must be of that kind" in proc.stdout + proc.stderr
     config = tiny_config()
     config["models"]["lm"]["hiden_dim"] = 3
-    proc = snakemake(tiny_run, "-n", "--configfile", str(write_config(tiny_run, config, "tiny-typo.yaml")), check=False)
+    proc = snakemake(tiny_run, "-n", "--configfile", *tiny_variant(tiny_run, config, "tiny-typo.yaml"), check=False)
     assert proc.returncode != 0 and "hiden_dim" in proc.stdout + proc.stderr
 
 

@@ -16,7 +16,7 @@ import torch
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.proportion import proportion_confint
 
-from conftest import kill_after_first_checkpoint
+from killed_training import kill_after_first_checkpoint
 from lingscope.analysis.li2016 import sentiment_accuracy
 from lingscope.core.errors import InputError
 from lingscope.data import sst as ingest_sst

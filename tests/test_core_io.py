@@ -1,7 +1,4 @@
-"""Atomic writes, schema checks, and the JSON copies of the table schemas."""
-
-import json
-from pathlib import Path
+"""Atomic writes and the schema-checked Parquet writer (lingscope.core.io)."""
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -9,8 +6,6 @@ import pytest
 
 from lingscope.core import schemas
 from lingscope.core.io import atomic_path, conform, write_parquet
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_atomic_path_leaves_nothing_when_the_write_fails(tmp_path):
@@ -46,17 +41,3 @@ def test_write_parquet_casts_and_compresses(tmp_path):
     write_parquet(pa.table({"count": [3], "token": ["a"], "token_id": [7]}), path, schemas.VOCAB, "vocab")
     assert pq.read_schema(path).names == ["token_id", "token", "count"]
     assert pq.ParquetFile(path).metadata.row_group(0).column(0).compression == "ZSTD"
-
-
-def test_json_schema_documents_are_in_sync():
-    folder = REPO / "workflow" / "schemas" / "tables"
-    for name, schema in schemas.TABLES.items():
-        on_disk = json.loads((folder / f"{name}.schema.json").read_text())
-        assert on_disk == schemas.to_json_schema(name, schema), f"rerun python -m lingscope.schemas --out {folder}"
-    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.schema.json" for n in schemas.TABLES)
-
-
-def test_every_column_is_documented():
-    for schema in schemas.TABLES.values():
-        for field in schema:
-            assert field.metadata and field.metadata[b"doc"], field.name
