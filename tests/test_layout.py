@@ -161,7 +161,7 @@ def test_a_rules_name_says_which_module_runs_it():
 def test_config_yaml_lists_exactly_the_settings_fields():
     """Each section of config.yaml that a settings class reads (lingscope.core.config_schema.SECTIONS)
     has exactly its fields, besides the sub-sections and keys the table places there; its values
-    pass the class's checks. The schema is generated from the same table (tests/test_config_schema.py)."""
+    pass the class's checks. The schema is generated from the same table (tests/test_core_config_schema.py)."""
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     for path in config_schema.SECTIONS:
         cls = config_schema.settings_class(path)

@@ -16,12 +16,13 @@ import pytest
 import yaml
 from snakemake.utils import update_config
 
-import conftest
+import slurm_workflow
+import workflow_runs
 from lingscope.core import catalog, config_schema
 from lingscope.core.config import problems
 from lingscope.core.errors import InputError
 
-REPO = conftest.REPO
+REPO = workflow_runs.REPO
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +67,9 @@ def shipped_configs() -> list[tuple[str, dict]]:
     configs = [("config.yaml", default_config())]
     for path in sorted((REPO / "workflow" / "configs").glob("*.yaml")) + sorted(REPO.glob("tests/**/*.yaml")):
         configs.append((str(path.relative_to(REPO)), merged(path)))
-    for name in ("tiny_config", "slurm_config"):  # the configs the workflow tests write
-        if hasattr(conftest, name):
-            configs.append((name, getattr(conftest, name)()))
+    # the SLURM test's run: slurm.yaml over tiny.yaml over config.yaml, as its --configfile lists them
+    configs.append(("tiny.yaml + slurm.yaml", workflow_runs.merged(workflow_runs.tiny_config(),
+                                                                   workflow_runs.read_yaml(slurm_workflow.SLURM))))
     return configs
 
 
