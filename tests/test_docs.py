@@ -196,6 +196,21 @@ def test_every_cited_docs_page_and_anchor_exists(site):
     assert not missing, "\n".join(missing)
 
 
+def test_every_cited_test_file_exists():
+    """A docstring or page that says which test checks something names a test file that exists."""
+    cited = re.compile(r"\btests/(test_\w+\.py)\b")
+    missing = []
+    for path in _repository_files():
+        rel = path.relative_to(REPO)
+        if rel.parts[0] not in ("src", "docs", "workflow", "benchmarks") and str(rel) != "README.md":
+            continue
+        text = _read(path)
+        for lineno, line in enumerate((text or "").splitlines(), start=1):
+            missing += [f"{rel}:{lineno}: tests/{name}" for name in cited.findall(line)
+                        if not (REPO / "tests" / name).is_file()]
+    assert not missing, "\n".join(missing)
+
+
 def test_nothing_cites_files_outside_the_repository():
     found = []
     for path in _repository_files():

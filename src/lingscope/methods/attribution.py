@@ -38,7 +38,7 @@ holds every sentence's own gradient: one backward pass gives the saliency of a w
 one more the integrated gradients of the batch at all ``ig_steps`` points, the points laid along
 the batch dimension (``batch_rows`` rows per pass bounds memory). Captum calls the model once per
 sentence; ``benchmarks/attribution_speed.py`` measures the difference, and
-``tests/test_attribution.py`` checks the values against Captum's to 1e-5. On CUDA the passes run
+``tests/test_contract.py`` checks the values against Captum's to 1e-5. On CUDA the passes run
 with cuDNN off, as every gradient method here.
 
 Only words are written (the omission table's tokens, so the two join on sentence_id and

@@ -26,7 +26,7 @@ numbers are drawn so that this holds exactly: a row's initial values come from a
 seeded by ``(seed, unit)``, and the Gumbel noise of step s is drawn once per step from a
 generator seeded by ``seed`` and shared by every row of the batch (each unit still sees
 fresh noise at every step, as the authors' single unit did). Optimising units ``[a, b]``
-together or ``[a]`` and ``[b]`` apart gives the same n-grams (``tests/test_input_optimisation.py``).
+together or ``[a]`` and ``[b]`` apart gives the same n-grams (``tests/test_methods_input_optimisation.py``).
 
 The optimised vocabulary leaves out the specials ``<pad>``, ``<unk>`` and ``<eos>``: an
 optimum is made of real words. ``crp`` scores the corpus's n-grams as the model reads them

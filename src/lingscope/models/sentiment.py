@@ -17,7 +17,7 @@ Dropout follows the authors' code: in training, rate ``dropout`` on the input an
 recurrent input ``h_{t-1}`` of every step, a fresh mask per step. torch's fused RNN layers cannot
 drop the recurrent input, so training with dropout steps the same weights in Python (the input
 projections of all steps in one GEMM); evaluation, with dropout off, runs the fused layer. Both
-paths compute the same function (``tests/test_sentiment.py`` checks it).
+paths compute the same function (``tests/test_models_sentiment.py`` checks it).
 
 The backward direction of the BiLSTM reads each sentence reversed within its own length, so
 right padding never enters it. The RNN and the LSTM are strictly left to right and offer their
