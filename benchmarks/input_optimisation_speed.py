@@ -124,7 +124,8 @@ def main() -> None:
                                  f"{ratio:.2f}", "yes" if ratio >= CRP_TARGET else "NO"])
 
     print(f"\n(a) Batched over units vs one unit at a time: IMAGINET 64/128, {args.steps} steps per unit, "
-          f"gbl with {args.samples} samples, {args.threads} thread(s), {device}; best of {args.repeats} (batched), 1 (alone)\n")
+          f"gbl with {args.samples} samples, {args.threads} thread(s), {device}; best of {args.repeats} (batched), "
+          "1 (alone)\n")
     print(table(["network", "method", "units", "batched neuron-steps/s", "alone neuron-steps/s", "ratio",
                  f">= {BATCH_TARGET:.0f}x"], rows))
     if crp_rows:

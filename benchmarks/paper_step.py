@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
                         "paper_epoch_hours": epoch_h})
         print(f"autoencoder: batch {AE_BATCH} x {AE_LENGTH} tokens, vocabulary {AE_VOCAB}, SGD, clip 5")
         print(table(["model", "64/128 x 1 step (ms)", "1000/1000 x 4 step (ms)", "cost", "epoch of 4M sentences (h)"],
-                    [["autoencoder", f"{base * 1e3:.1f}", f"{paper * 1e3:.0f}", f"{paper / base:.0f}x", f"{epoch_h:.1f}"]]))
+                    [["autoencoder", f"{base * 1e3:.1f}", f"{paper * 1e3:.0f}", f"{paper / base:.0f}x",
+                      f"{epoch_h:.1f}"]]))
     summary = []
     for r in results:
         unit = "4M sentences" if r["kind"] == "autoencoder" else "566k captions"
