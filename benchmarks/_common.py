@@ -182,8 +182,7 @@ def shared_note() -> list[str]:
     if one <= SHARED:
         return []
     return [f"shared machine: load average {one:.2f} at start ({os.cpu_count()} cores, other jobs running); "
-            "ratios are against a baseline timed in the same process, interleaved, so they hold better than "
-            "the absolute rates"]
+            "the ratios compare runs in the same process and hold better than the absolute times and rates"]
 
 
 def write_results(name: str, obj: dict, out: Path | None = None, *, title: str, summary: list[dict],
