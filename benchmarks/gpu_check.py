@@ -38,7 +38,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -62,10 +62,9 @@ VERIFY_SLACK = 5  # --verify-cpu: budgets times this
 class Step:
     name: str
     title: str
-    argv: list[str]  # after ``python``; "{device}" is replaced
+    argv: list[str]  # after ``python``, run in the repository root
     tiny: list[str]  # extra arguments of ``--verify-cpu`` (later ones win in argparse)
     budget: int  # seconds
-    result: dict = field(default_factory=dict)
 
 
 def plan(device: str, work: Path) -> list[Step]:
