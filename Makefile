@@ -15,7 +15,7 @@ export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test bench schema clean
+.PHONY: run test bench gpu-check schema clean
 
 $(VENV)/.runtime: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ $(VENV)/.bench: $(VENV)/.runtime
 	$(BIN)/pip install -q -c constraints.txt -e '.[bench]'
 	touch $@
 
+# Benchmarks: each writes benchmarks/results/<name>.json (committed; docs/benchmarks renders them).
+# make bench       the CPU benchmarks at their defaults, one after another (long; probe_scale.py,
+#                  at the paper's 260k tokens x 1024 units, is left to run by hand)
+# make gpu-check   every CUDA check and GPU benchmark, under 8 minutes on one GPU, into
+#                  benchmarks/results/gpu_check.json; stops at once where there is no CUDA device
 bench: $(VENV)/.bench
 	python benchmarks/parse_throughput.py
 	python benchmarks/training_throughput.py
@@ -55,6 +60,12 @@ bench: $(VENV)/.bench
 	python benchmarks/autoencoder_training_throughput.py
 	python benchmarks/memory_flat.py
 	python benchmarks/paper_step.py
+	python benchmarks/input_optimisation_speed.py
+	python benchmarks/mutual_information_speed.py
+	python benchmarks/top_contexts_memory.py
+
+gpu-check: $(VENV)/.bench
+	python benchmarks/gpu_check.py
 
 clean:
 	rm -rf results .snakemake

@@ -2,23 +2,46 @@
 CLIs (under ``benchmarks/out/data/``, reused when present), best-of-N timing, Markdown tables
 and JSON results.
 
+Every benchmark writes one JSON file, ``benchmarks/results/<name>.json`` (committed; the docs
+site renders it), through :func:`write_results`. The contract of that file:
+
+- ``benchmark``: the script's stem; ``title``: one line; ``command``: the exact command that
+  reproduces it (``python benchmarks/<name>.py`` and the arguments it was given);
+- ``date``: ISO 8601, UTC; ``machine``: :func:`machine` (with the load average when the
+  script started);
+- ``summary``: the headline figures, a list of ``{"figure": str, "value": str | number,
+  "target": str | None}`` (ratios against the baseline run in the same process,
+  throughputs, peak memory; ``target`` where an issue set one);
+- ``notes``: a list of strings (a shared machine is noted there), then the detailed numbers
+  under keys of the script's choosing.
+
+Scratch data stays under ``benchmarks/out/`` (gitignored).
+
 Not a benchmark itself; the scripts beside it import it (``python benchmarks/<name>.py``
 puts this folder on ``sys.path``).
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parent / "out"
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+RESULTS = HERE / "results"
 DATA = OUT / "data"
 SEED = 2017
+# The load average when the benchmark started (this module is imported first thing); above
+# SHARED the machine was busy with other jobs, which the results' notes say.
+LOAD_AT_START = os.getloadavg()
+SHARED = 1.5
 
 
 def _run(*args: str) -> None:
@@ -136,11 +159,41 @@ def machine() -> dict:
     except OSError:
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(), "loadavg_at_start": os.getloadavg()}
+            "python": platform.python_version(), "loadavg_at_start": [round(x, 2) for x in LOAD_AT_START]}
 
 
-def write_results(name: str, obj: dict, out: Path | None = None) -> Path:
-    path = out or OUT / f"{name}.json"
+def command(argv: list[str] | None = None) -> str:
+    """The command that reproduces this run, from the repository root:
+    ``python benchmarks/<script>.py`` and the arguments the script was given."""
+    argv = sys.argv if argv is None else argv
+    return shlex.join(["python", f"benchmarks/{Path(argv[0]).name}", *argv[1:]])
+
+
+def figure(name: str, value, target: str | None = None) -> dict:
+    """One headline figure of a results file's ``summary``."""
+    if not isinstance(value, (str, int)):
+        value = float(value)
+    return {"figure": name, "value": value, "target": target}
+
+
+def shared_note() -> list[str]:
+    """A note when the machine was busy at the start (load average above ``SHARED``)."""
+    one = LOAD_AT_START[0]
+    if one <= SHARED:
+        return []
+    return [f"shared machine: load average {one:.2f} at start ({os.cpu_count()} cores, other jobs running); "
+            "the ratios compare runs in the same process and hold better than the absolute times and rates"]
+
+
+def write_results(name: str, obj: dict, out: Path | None = None, *, title: str, summary: list[dict],
+                  notes: list[str] = ()) -> Path:
+    """Write ``benchmarks/results/<name>.json`` (or ``out``) in the contract above: the
+    header keys, then ``obj`` (the detailed numbers)."""
+    record = {"benchmark": name, "title": title, "command": command(),
+              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "machine": obj.pop("machine", None) or machine(), "summary": summary,
+              "notes": [*notes, *shared_note()], **obj}
+    path = out or RESULTS / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=1, default=float) + "\n")
+    path.write_text(json.dumps(record, indent=1, default=float) + "\n")
     return path

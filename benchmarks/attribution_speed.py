@@ -44,7 +44,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 import torch
-from _common import SEED, machine, table, timed, write_results
+from _common import SEED, figure, machine, table, timed, write_results
 
 from lingscope.core import catalog
 from lingscope.encoding.captions import length_batches
@@ -199,8 +199,16 @@ def main() -> None:
           f"{min(r['batched_seconds']):.3f}", f"{min(r['captum_seconds']):.3f}", f"{r['speedup']:.1f}x",
           f"{r['batched_ms_per_sentence']:.2f} / {r['captum_ms_per_sentence']:.2f}", f"{r['max_abs_diff']:.1e}",
           "met" if r["met"] else "NOT MET"] for r in results]))
+    summary = []
+    for r in results:
+        label = f"{r['kind']}/{r['network']} {r['embedding_dim']}x{r['hidden_dim']}, {r['device']}"
+        summary += [figure(f"Captum / batched integrated gradients, {label}", round(r["speedup"], 2),
+                           f">= {TARGET:.0f}x"),
+                    figure(f"batched ms per sentence, {label}", round(r["batched_ms_per_sentence"], 3)),
+                    figure(f"max abs diff from Captum, {label}", r["max_abs_diff"], f"<= {TOLERANCE:g}")]
     path = write_results("attribution_speed", {"machine": machine(), "repeats": args.repeats, "results": results},
-                         args.out)
+                         args.out, title="Integrated gradients: lingscope's batched pass against Captum per sentence",
+                         summary=summary)
     print(f"\nwrote {path}")
     if failed:
         print("\n".join(failed), file=sys.stderr)

@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from _common import SEED, epoch_race, machine, table, write_results  # noqa: E402
+from _common import SEED, epoch_race, figure, machine, table, write_results  # noqa: E402
 from lingscope.core import catalog  # noqa: E402
 from lingscope.encoding.captions import Sentences, length_batches  # noqa: E402
 from lingscope.encoding.csr import to_csr  # noqa: E402
@@ -136,8 +136,13 @@ def main() -> None:
         [[f"autoencoder {row['embedding_dim']}x{row['hidden_dim']}x{row['layers']}",
           f"{row['lingscope_tokens_per_s']:,.0f}", f"{row['bare_tokens_per_s']:,.0f}", f"{row['ratio']:.2f}",
           "met" if row["ratio"] >= 0.8 else "NOT MET"]]))
+    size = f"autoencoder {row['embedding_dim']}x{row['hidden_dim']}x{row['layers']}"
+    summary = [figure(f"lingscope / bare torch loop, tokens per second, {size}", round(row["ratio"], 3), ">= 0.8"),
+               figure(f"lingscope training tokens per second, {size}", round(row["lingscope_tokens_per_s"]))]
     path = write_results("autoencoder_training_throughput", {"machine": machine(), "repeats": args.repeats,
-                                                              "results": [row]}, args.out)
+                                                              "results": [row]}, args.out,
+                         title="Autoencoder training throughput: Trainer.run_epoch against a bare torch loop",
+                         summary=summary)
     print(f"\nwrote {path}")
 
 

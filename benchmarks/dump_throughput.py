@@ -26,7 +26,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch  # noqa: E402
 
-from _common import OUT, corpus, machine, table, timed, val_subset, write_results  # noqa: E402
+from _common import OUT, corpus, figure, machine, table, timed, val_subset, write_results  # noqa: E402
 from lingscope.core.settings import Runtime  # noqa: E402
 from lingscope.methods.settings import ActivationSettings  # noqa: E402
 from lingscope.encoding.csr import to_csr  # noqa: E402
@@ -144,7 +144,15 @@ def main() -> None:
           f"{r['ratio_float16']:.2f}", f"{r['output_mb_float32']:.0f} / {r['output_mb_float16']:.0f}",
           "met" if r["ratio_float32"] >= 0.8 else "NOT MET", f"{r['dump_float32_gates_tokens_per_s']:,.0f}",
           f"{r['ratio_gates']:.2f}", f"{r['output_mb_float32_gates']:.0f}"] for r in results]))
-    path = write_results("dump_throughput", {"machine": machine(), "repeats": args.repeats, "results": results}, args.out)
+    summary = []
+    for r in results:
+        h = f"hidden {r['hidden_dim']}"
+        summary += [figure(f"dump float32 / forward only, tokens per second, {h}", round(r["ratio_float32"], 3), ">= 0.8"),
+                    figure(f"dump float16 / forward only, {h}", round(r["ratio_float16"], 3)),
+                    figure(f"dump with gates / without, {h}", round(r["ratio_gates"], 3)),
+                    figure(f"dump float32 tokens per second, {h}", round(r["dump_float32_tokens_per_s"]))]
+    path = write_results("dump_throughput", {"machine": machine(), "repeats": args.repeats, "results": results},
+                         args.out, title="Activation dump throughput against the forward pass alone", summary=summary)
     print(f"\nwrote {path}")
 
 

@@ -14,7 +14,8 @@ corpus at the default size (3,000 / 500 / 500 images):
     pass (``embed`` + the network + the readout) over the same 5-grams already in memory, in
     batches of the same size. Target: crp's 5-grams per second >= 0.8 of the raw pass.
 
-    python benchmarks/input_optimisation_speed.py [--steps 20] [--repeats 3]
+    python benchmarks/input_optimisation_speed.py [--steps 20] [--repeats 3] [--methods gbl] [--no-crp]
+        [--device cpu|cuda|auto]
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -30,12 +30,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from _common import best_of, corpus, machine, table, write_results  # noqa: E402
+from _common import best_of, corpus, figure, machine, table, write_results  # noqa: E402
 from lingscope.core import catalog  # noqa: E402
 from lingscope.encoding.ids import load_vocab_checked  # noqa: E402
 from lingscope.methods.input_optimisation import (GRADIENT_METHODS, CorpusNgrams, Schedule,  # noqa: E402
                                                   corpus_search, draw_units, optimise, unit_activations)
-from lingscope.models.base import family  # noqa: E402
+from lingscope.models.base import family, pick_device  # noqa: E402
 
 BATCH_TARGET = 20.0
 CRP_TARGET = 0.8
@@ -51,18 +51,23 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--corpus", nargs=3, type=int, default=[3000, 500, 500], metavar=("TRAIN", "VAL", "TEST"),
+                   help="images of the synthetic MSCOCO whose vocabulary and 5-grams are used")
+    p.add_argument("--units", type=int, default=None, help="only the first N of the drawn units (default: all 160)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (the model in eval mode, as the method runs)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    paths = corpus(3000, 500, 500)
+    device = pick_device(args.device)
+    paths = corpus(*args.corpus)
     vocab = load_vocab_checked(paths["vocab"])
     kind = catalog.kind("imaginet")
     torch.manual_seed(0)
-    model = family("imaginet").create(kind.settings(kind="imaginet"), len(vocab), {"image": 128}).eval()
+    model = family("imaginet").create(kind.settings(kind="imaginet"), len(vocab), {"image": 128}).to(device).eval()
     schedule = Schedule(steps=args.steps, patience=1, max_epochs=1)  # one epoch: every unit takes every step
     results = {"batched": [], "crp": []}
     rows = []
     for network, readout in (("visual", "image"), ("textual", "vocabulary")):
-        units = draw_units(model.readouts(network)[readout].units)
+        units = draw_units(model.readouts(network)[readout].units)[:args.units]
         for method in args.methods:
             kwargs = {"samples": args.samples, "seed": 1}
 
@@ -80,7 +85,7 @@ def main() -> None:
             np.testing.assert_allclose(together.activation, np.concatenate([e.activation for e in each]), atol=1e-5)
             neuron_steps = len(units) * args.steps
             ratio = t_alone / t_batch
-            results["batched"].append({"network": network, "method": method, "units": len(units),
+            results["batched"].append({"network": network, "method": method, "device": str(device), "units": len(units),
                                        "steps": args.steps, "samples": args.samples if method == "gbl" else 1,
                                        "batched_seconds": all_batch, "alone_seconds": all_alone,
                                        "batched_neuron_steps_per_s": neuron_steps / t_batch,
@@ -95,7 +100,7 @@ def main() -> None:
             store = CorpusNgrams(paths["sentences"], ("train", "val", "test"), vocab, 5, 65536, Path(folder))
             grams = np.concatenate(list(store.batches(args.batch_size)))
             for network, readout in (("visual", "image"), ("textual", "vocabulary")):
-                units = draw_units(model.readouts(network)[readout].units)
+                units = draw_units(model.readouts(network)[readout].units)[:args.units]
 
                 def crp():
                     return corpus_search(model, network, readout, units, store.batches(args.batch_size), args.batch_size)
@@ -103,8 +108,10 @@ def main() -> None:
                 @torch.no_grad()
                 def raw():
                     for start in range(0, len(grams), args.batch_size):
-                        unit_activations(model, network, readout, model.embed(torch.from_numpy(grams[start:start +
-                                                                                                  args.batch_size])))
+                        batch = torch.from_numpy(grams[start:start + args.batch_size]).to(device)
+                        unit_activations(model, network, readout, model.embed(batch))
+                    if device.type == "cuda":
+                        torch.cuda.synchronize()
 
                 t_crp, all_crp = best_of(crp, args.repeats)
                 t_raw, all_raw = best_of(raw, args.repeats)
@@ -117,15 +124,21 @@ def main() -> None:
                                  f"{ratio:.2f}", "yes" if ratio >= CRP_TARGET else "NO"])
 
     print(f"\n(a) Batched over units vs one unit at a time: IMAGINET 64/128, {args.steps} steps per unit, "
-          f"gbl with {args.samples} samples, {args.threads} thread(s); best of {args.repeats} (batched), 1 (alone)\n")
+          f"gbl with {args.samples} samples, {args.threads} thread(s), {device}; best of {args.repeats} (batched), "
+          "1 (alone)\n")
     print(table(["network", "method", "units", "batched neuron-steps/s", "alone neuron-steps/s", "ratio",
                  f">= {BATCH_TARGET:.0f}x"], rows))
     if crp_rows:
         print(f"\n(b) crp vs the raw forward pass, batches of {args.batch_size:,}\n")
         print(table(["network", "distinct 5-grams", "crp 5-grams/s", "raw forward 5-grams/s", "ratio",
                  f">= {CRP_TARGET}"], crp_rows))
-    path = write_results("input_optimisation_speed", {"machine": machine(), "repeats": args.repeats,
-                                                      "when": time.strftime("%Y-%m-%d %H:%M"), **results}, args.out)
+    summary = [figure(f"batched / one unit at a time, {r['network']} {r['method']}, {device}", round(r["ratio"], 2),
+                      f">= {BATCH_TARGET:.0f}x") for r in results["batched"]]
+    summary += [figure(f"crp / raw forward pass, 5-grams per second, {r['network']}, {device}", round(r["ratio"], 3),
+                       f">= {CRP_TARGET}") for r in results["crp"]]
+    path = write_results("input_optimisation_speed", {"machine": machine(), "repeats": args.repeats, **results},
+                         args.out, title="Input optimisation: batched over units against one unit at a time; "
+                         "crp against the raw forward pass", summary=summary)
     print(f"\nwritten to {path}")
 
 

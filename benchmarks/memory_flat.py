@@ -34,7 +34,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import pyarrow.parquet as pq  # noqa: E402
 import torch  # noqa: E402
 
-from _common import OUT, corpus, machine, table, write_results  # noqa: E402
+from _common import OUT, corpus, figure, machine, table, write_results  # noqa: E402
 from lingscope.encoding.ids import load_vocab_checked  # noqa: E402
 from lingscope.models.base import save_model  # noqa: E402
 from lingscope.models.imaginet import Architecture, CaptionModel  # noqa: E402
@@ -141,8 +141,15 @@ def main() -> None:
                      f"{g[stage]['first_half_peak_mb']:.0f} / {g[stage]['second_half_peak_mb']:.0f}"])
     print(table(["stage", f"peak RSS MB, {base}", f"peak RSS MB, {large}", "large / base", "target <= 1.2 (flat)",
                  f"{large}: sampled peak MB, 1st / 2nd half of run"], rows))
+    summary = []
+    for stage in ("activations", "omission"):
+        summary += [figure(f"peak RSS {large} / {base}, {stage}", round(ratios[stage], 3), "<= 1.2 (flat)"),
+                    figure(f"peak RSS MB, {stage}, {large}", round(results[large][stage]["peak_rss_mb"]))]
+    summary.append(figure("peak RSS MB, import floor", round(floor["peak_rss_mb"])))
     path = write_results("memory_flat", {"machine": machine(), "hidden_dim": args.hidden, "import_floor": floor,
-                                         "results": results, "ratios": ratios}, args.out)
+                                         "results": results, "ratios": ratios}, args.out,
+                         title="Peak memory of the activation dump and omission at 1x and 10x corpus size",
+                         summary=summary)
     print(f"\nwrote {path}")
 
 

@@ -41,7 +41,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from _common import corpus, machine, table, timed, treebank, write_results  # noqa: E402
+from _common import corpus, figure, machine, table, timed, treebank, write_results  # noqa: E402
 from lingscope.encoding.captions import load_sentences  # noqa: E402
 from lingscope.encoding.ids import EOS_ID, load_vocab_checked  # noqa: E402
 from lingscope.methods.omission import (  # noqa: E402
@@ -178,7 +178,20 @@ def main() -> None:
         results += imaginet_rows(args)
     if args.bilstm_hidden:
         results += bilstm_rows(args)
-    path = write_results("omission_speed", {"machine": machine(), "repeats": args.repeats, "results": results}, args.out)
+    summary = []
+    for r in results:
+        if r.get("model") == "bilstm":
+            label = f"BiLSTM hidden {r['hidden_dim']}"
+            summary += [figure(f"two-sided fast / generic, {label}", round(r["fast_over_generic"], 2)),
+                        figure(f"two-sided fast / naive, {label}", round(r["fast_over_naive"], 2))]
+        else:
+            label = f"IMAGINET {r['pathway']} hidden {r['hidden_dim']}"
+            summary += [figure(f"fast / naive, {label}", round(r["fast_over_naive"], 2), ">= 5x"),
+                        figure(f"fast / Captum FeatureAblation, {label}", round(r["fast_over_captum"], 2), ">= 10x"),
+                        figure(f"fast sentences per second, {label}", round(r["sentences_per_s"]["fast"], 1))]
+    path = write_results("omission_speed", {"machine": machine(), "repeats": args.repeats, "results": results},
+                         args.out, title="Omission scores: the fast path against the authors' method and Captum",
+                         summary=summary)
     print(f"\nwrote {path}")
 
 

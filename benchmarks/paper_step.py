@@ -3,7 +3,7 @@
 and one SGD step of Li et al.'s autoencoder at Sutskever et al.'s sizes (4 layers of 1000 cells,
 1000-d embeddings), projected to an epoch of 4M WMT sentences.
 
-    python benchmarks/paper_step.py [--threads N] [--device auto|cpu|cuda]
+    python benchmarks/paper_step.py [--threads N] [--device auto|cpu|cuda] [--kinds imaginet sum lm autoencoder]
 
 A step is forward, both losses, backward and Adam on a batch of 64 captions of 12 tokens
 (11.3 words + <eos> on average in MSCOCO), a 10,000-word vocabulary (Karpathy's
@@ -13,7 +13,7 @@ timed in the same run, is the same step at the default config's sizes (64-d embe
 autoencoder's step is SGD with the gradient norm clipped at 5 on a batch of 128 sentences of 23
 tokens (22.5 words + <eos>), a 50,000-word vocabulary (config ``vocab.wmt.max_size``), against
 the laptop model (64/128, one layer) on the same batch. Results
-go to ``benchmarks/out/paper_step.json``; the README's "Paper scale" quotes them.
+go to ``benchmarks/results/paper_step.json``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import best_of, machine, table, write_results  # noqa: E402
+from _common import best_of, figure, machine, table, write_results  # noqa: E402
 
 from lingscope.encoding.ids import EOS_ID  # noqa: E402
 from lingscope.models.autoencoder import Architecture as AutoencoderArchitecture  # noqa: E402
@@ -88,11 +88,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--device", default="auto")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--kinds", nargs="+", default=["imaginet", "sum", "lm", "autoencoder"],
+                   choices=["imaginet", "sum", "lm", "autoencoder"])
+    p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     rows, results = [], []
-    for kind in ("imaginet", "sum", "lm"):
+    for kind in [k for k in args.kinds if k != "autoencoder"]:
         base = step_seconds(kind, 64, 128, device, args.repeats)
         paper = step_seconds(kind, 1024, 1024, device, args.repeats)
         epoch_h = paper * CAPTIONS / BATCH / 3600
@@ -101,16 +104,28 @@ def main(argv: list[str] | None = None) -> int:
         rows.append([kind, f"{base * 1e3:.1f}", f"{paper * 1e3:.0f}", f"{paper / base:.0f}x", f"{epoch_h:.2f}"])
     print(f"device {device}, {args.threads} thread(s), batch {BATCH} x {LENGTH} tokens, vocabulary {VOCAB}")
     print(table(["model", "64/128 step (ms)", "1024/1024 step (ms)", "cost", "epoch of 566k captions (h)"], rows))
-    base = autoencoder_step_seconds(64, 128, 1, device, args.repeats)
-    paper = autoencoder_step_seconds(1000, 1000, 4, device, max(1, args.repeats - 1))
-    epoch_h = paper * WMT_SENTENCES / AE_BATCH / 3600
-    results.append({"kind": "autoencoder", "default_step_s": base, "paper_step_s": paper, "ratio": paper / base,
-                    "paper_epoch_hours": epoch_h})
-    print(f"autoencoder: batch {AE_BATCH} x {AE_LENGTH} tokens, vocabulary {AE_VOCAB}, SGD, clip 5")
-    print(table(["model", "64/128 x 1 step (ms)", "1000/1000 x 4 step (ms)", "cost", "epoch of 4M sentences (h)"],
-                [["autoencoder", f"{base * 1e3:.1f}", f"{paper * 1e3:.0f}", f"{paper / base:.0f}x", f"{epoch_h:.1f}"]]))
-    write_results("paper_step", {"device": str(device), "threads": args.threads, "machine": machine(),
-                                 "results": results})
+    if "autoencoder" in args.kinds:
+        base = autoencoder_step_seconds(64, 128, 1, device, args.repeats)
+        paper = autoencoder_step_seconds(1000, 1000, 4, device, max(1, args.repeats - 1))
+        epoch_h = paper * WMT_SENTENCES / AE_BATCH / 3600
+        results.append({"kind": "autoencoder", "default_step_s": base, "paper_step_s": paper, "ratio": paper / base,
+                        "paper_epoch_hours": epoch_h})
+        print(f"autoencoder: batch {AE_BATCH} x {AE_LENGTH} tokens, vocabulary {AE_VOCAB}, SGD, clip 5")
+        print(table(["model", "64/128 x 1 step (ms)", "1000/1000 x 4 step (ms)", "cost", "epoch of 4M sentences (h)"],
+                    [["autoencoder", f"{base * 1e3:.1f}", f"{paper * 1e3:.0f}", f"{paper / base:.0f}x",
+                      f"{epoch_h:.1f}"]]))
+    summary = []
+    for r in results:
+        unit = "4M sentences" if r["kind"] == "autoencoder" else "566k captions"
+        summary += [figure(f"{r['kind']} paper-size / laptop-size step, {device}", round(r["ratio"], 1)),
+                    figure(f"{r['kind']} paper-size step ms, {device}", round(r["paper_step_s"] * 1e3, 2)),
+                    figure(f"{r['kind']} epoch of {unit} at paper size, hours, {device}",
+                           round(r["paper_epoch_hours"], 3))]
+    path = write_results("paper_step", {"device": str(device), "threads": args.threads, "machine": machine(),
+                                        "results": results}, args.out,
+                         title="Training cost at the papers' sizes: one optimiser step, projected to an epoch",
+                         summary=summary)
+    print(f"wrote {path}")
     return 0
 
 

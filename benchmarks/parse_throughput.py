@@ -12,8 +12,8 @@ Target: the default stays at or above 800 sentences/s per core.
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +22,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, as a parse job declar
 os.environ.setdefault("BLIS_NUM_THREADS", "1")
 
 import pyarrow.parquet as pq  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import figure, write_results  # noqa: E402
 
 from lingscope.data.coco import read_karpathy  # noqa: E402
 from lingscope.parse.backends import SpacyParser  # noqa: E402
@@ -44,7 +47,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sentences", type=int, default=20000)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "out" / "parse_throughput.json")
+    ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -87,10 +90,16 @@ def main() -> None:
     print(f"{'configuration':<36} {'sentences/s':>12} {'vs baseline':>12}")
     for name, rate in rates.items():
         print(f"{name:<36} {rate:>12.0f} {rate / base:>11.2f}x")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"sentences": n, "mean_tokens": mean_len, "rates": rates}, indent=1))
     target = rates["lingscope default (tagger+parser)"]
     print("target >= 800 sentences/s per core:", "met" if target >= 800 else "NOT MET")
+    summary = [figure("lingscope default parse, sentences per second per core", round(target), ">= 800"),
+               figure("lingscope default / spaCy full pipeline", round(target / base, 2)),
+               figure("lingscope lemmatize=true / spaCy full pipeline",
+                      round(rates["lingscope lemmatize=true"] / base, 2))]
+    path = write_results("parse_throughput", {"sentences": n, "mean_tokens": mean_len, "repeats": args.repeats,
+                                              "rates": rates}, args.out,
+                         title="Parse throughput on one core against spaCy's full English pipeline", summary=summary)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

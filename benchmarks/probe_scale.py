@@ -24,13 +24,12 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from _common import table, write_results
+from _common import figure, table, write_results
 
 from lingscope.analysis.kadar2017 import probe
 from lingscope.analysis.kadar2017.ridge import sentence_folds
@@ -111,9 +110,18 @@ def main() -> None:
           f"{settings.folds}-fold CV, max_iter {settings.max_iter}\n")
     print(table(["feature set", "C search", "features", "labels", "C", "held-out F1", "converged", "minutes"], rows))
     print(f"\ndata {t_data:.1f} s, 4-gram design {t_ngrams:.1f} s, standardise + hstack {t_design:.1f} s")
-    write_results("probe_scale", {"tokens": args.tokens, "dim": args.dim, "labels": args.labels, "vocab": args.vocab,
-                                  "ngram_features": int(ngrams.matrix.shape[1]), "ngram_seconds": t_ngrams,
-                                  "cpu": platform.processor(), "fits": results}, args.out)
+    summary = [figure(f"{r['feature_set']} fit ({r['search']} search), minutes", round(r["seconds"] / 60, 2))
+               for r in results]
+    summary += [figure(f"{r['feature_set']} held-out F1 ({r['search']} search)", round(r["f1_micro"], 3))
+                for r in results]
+    summary.append(figure("4-gram design, seconds", round(t_ngrams, 2)))
+    path = write_results("probe_scale", {"tokens": args.tokens, "dim": args.dim, "labels": args.labels,
+                                         "vocab": args.vocab, "ngram_features": int(ngrams.matrix.shape[1]),
+                                         "ngram_seconds": t_ngrams, "data_seconds": t_data, "design_seconds": t_design,
+                                         "fits": results}, args.out,
+                         title=f"The grammatical-function probe (Table 2) on {args.tokens:,} tokens x {args.dim} units, "
+                         "one core", summary=summary)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import pyarrow.compute as pc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 import torch  # noqa: E402
 
-from _common import best_of, machine, table, treebank, write_results  # noqa: E402
+from _common import best_of, figure, machine, table, treebank, write_results  # noqa: E402
 from lingscope.core import catalog  # noqa: E402
 from lingscope.encoding.ids import load_vocab_checked  # noqa: E402
 from lingscope.encoding.stream import encode_chunk  # noqa: E402
@@ -121,7 +121,16 @@ def main() -> None:
          "speed-up", "max abs diff", f"target >= {TARGET:.0f}x, <= 1e-6"],
         [[r["kind"], f"{r['lingscope_words_per_s']:,.0f}", f"{r['captum_words_per_s']:,.0f}", f"{r['speedup']:.1f}x",
           f"{r['max_abs_diff']:.1e}", "met" if r["speedup"] >= TARGET else "NOT MET"] for r in results]))
-    path = write_results("saliency_speed", {"machine": machine(), "repeats": args.repeats, "results": results}, args.out)
+    summary = []
+    for r in results:
+        summary += [figure(f"lingscope / Captum words per second, {r['kind']} {r['dim']}-d", round(r["speedup"], 2),
+                           f">= {TARGET:.0f}x"),
+                    figure(f"lingscope words per second, {r['kind']} {r['dim']}-d", round(r["lingscope_words_per_s"]))]
+    summary.append(figure("max abs diff from Captum, all kinds", max(r["max_abs_diff"] for r in results),
+                          f"<= {TOLERANCE:g}"))
+    path = write_results("saliency_speed", {"machine": machine(), "repeats": args.repeats, "results": results},
+                         args.out, title="Sentence saliency: lingscope's batched pass against Captum's Saliency "
+                         "per sentence", summary=summary)
     print(f"\nwrote {path}")
 
 

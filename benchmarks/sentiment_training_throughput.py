@@ -31,7 +31,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from _common import epoch_race, machine, table, treebank, write_results  # noqa: E402
+from _common import epoch_race, figure, machine, table, treebank, write_results  # noqa: E402
 from lingscope.core import catalog  # noqa: E402
 from lingscope.encoding.captions import length_batches, load_sentences  # noqa: E402
 from lingscope.encoding.ids import PAD_ID, load_vocab_checked  # noqa: E402
@@ -152,8 +152,16 @@ def main() -> None:
          "target >= 0.80"],
         [[r["kind"], f"{r['lingscope_tokens_per_s']:,.0f}", f"{r['bare_tokens_per_s']:,.0f}", f"{r['ratio']:.2f}",
           "met" if r["ratio"] >= 0.8 else "NOT MET"] for r in results]))
+    summary = []
+    for r in results:
+        size = f"{r['kind']} {r['embedding_dim']}x{r['hidden_dim']}"
+        summary += [figure(f"lingscope / bare torch cell loop, tokens per second, {size}", round(r["ratio"], 3),
+                           ">= 0.8"),
+                    figure(f"lingscope training tokens per second, {size}", round(r["lingscope_tokens_per_s"]))]
     path = write_results("sentiment_training_throughput", {"machine": machine(), "repeats": args.repeats,
-                                                           "results": results}, args.out)
+                                                           "results": results}, args.out,
+                         title="Sentiment training throughput: Trainer.run_epoch against a bare torch cell loop",
+                         summary=summary)
     print(f"\nwrote {path}")
 
 

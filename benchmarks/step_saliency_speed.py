@@ -33,7 +33,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from _common import SEED, best_of, machine, table, write_results  # noqa: E402
+from _common import SEED, best_of, figure, machine, table, write_results  # noqa: E402
 from lingscope.core import catalog  # noqa: E402
 from lingscope.encoding.captions import length_batches  # noqa: E402
 from lingscope.encoding.csr import pad, to_csr  # noqa: E402
@@ -131,8 +131,13 @@ def main() -> None:
         [[f"autoencoder {args.embedding}x{args.hidden}", f"{row['batched_steps_per_s']:,.0f}",
           f"{row['loop_steps_per_s']:,.0f}", f"{t_batch:.3f}", f"{t_loop:.3f}", f"{row['speedup']:.1f}x",
           f"{diff:.1e}", "met" if row["speedup"] >= TARGET and diff <= TOLERANCE else "NOT MET"]]))
+    label = f"autoencoder {args.embedding}x{args.hidden}x{args.layers}, {device}"
+    summary = [figure(f"batched / per-sentence loop, {label}", round(row["speedup"], 2), f">= {TARGET:.0f}x"),
+               figure(f"batched decoding steps per second, {label}", round(row["batched_steps_per_s"])),
+               figure(f"max abs diff from the loop, {label}", diff, f"<= {TOLERANCE:g}")]
     path = write_results("step_saliency_speed", {"machine": machine(), "repeats": args.repeats, "results": [row]},
-                         args.out)
+                         args.out, title="Step saliency: the batched pass against the per-sentence reference",
+                         summary=summary)
     print(f"\nwrote {path}")
     if diff > TOLERANCE:
         print(f"step saliency: batched and loop differ by {diff:.2e} > {TOLERANCE}", file=sys.stderr)

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from _common import OUT, machine, table, write_results
+from _common import OUT, figure, machine, table, write_results
 
 from lingscope.core.schemas import activations_schema
 
@@ -107,8 +107,15 @@ def main() -> None:
     print(table(["corpus", "word tokens", "states (MB, float32)", "peak RSS (MB)", "seconds"], rows))
     print(f"\nimport floor {floor:,.0f} MB; peak at {args.scales[-1]}x / {args.scales[0]}x = {ratio:.2f} "
           f"(target <= 1.2)")
-    write_results("top_contexts_memory", {"machine": machine(), "dim": args.dim, "k": args.k, "floor_mb": floor,
-                                          "results": results, "ratio": ratio}, args.out)
+    first, last = args.scales[0], args.scales[-1]
+    summary = [figure(f"peak RSS {last}x / {first}x", round(ratio, 3), "<= 1.2 (flat)"),
+               figure(f"peak RSS MB at {last}x", round(results[last]["peak_mb"])),
+               figure("peak RSS MB, import floor", round(floor))]
+    path = write_results("top_contexts_memory", {"machine": machine(), "dim": args.dim, "k": args.k, "floor_mb": floor,
+                                                 "results": results, "ratio": ratio}, args.out,
+                         title=f"Peak memory of the top-K contexts (Table 1) at {first}x and {last}x the default "
+                         "corpus", summary=summary)
+    print(f"wrote {path}")
     print(json.dumps({"ratio": round(ratio, 3)}))
 
 

@@ -26,7 +26,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from _common import corpus, epoch_race, machine, table, write_results  # noqa: E402
+from _common import corpus, epoch_race, figure, machine, table, write_results  # noqa: E402
 from lingscope.core.catalog import CaptionModelSettings  # noqa: E402
 from lingscope.encoding.captions import length_batches, load_sentences  # noqa: E402
 from lingscope.encoding.ids import PAD_ID, load_vocab_checked  # noqa: E402
@@ -132,7 +132,14 @@ def main() -> None:
         ["embedding x hidden", "lingscope Trainer.run_epoch (tokens/s)", "bare torch loop (tokens/s)", "lingscope / bare", "target >= 0.80"],
         [[f"{r['embedding_dim']}x{r['hidden_dim']}", f"{r['lingscope_tokens_per_s']:,.0f}", f"{r['bare_tokens_per_s']:,.0f}",
           f"{r['ratio']:.2f}", "met" if r["ratio"] >= 0.8 else "NOT MET"] for r in results]))
-    path = write_results("training_throughput", {"machine": machine(), "repeats": args.repeats, "results": results}, args.out)
+    summary = []
+    for r in results:
+        size = f"IMAGINET {r['embedding_dim']}x{r['hidden_dim']}"
+        summary += [figure(f"lingscope / bare torch loop, tokens per second, {size}", round(r["ratio"], 3), ">= 0.8"),
+                    figure(f"lingscope training tokens per second, {size}", round(r["lingscope_tokens_per_s"]))]
+    path = write_results("training_throughput", {"machine": machine(), "repeats": args.repeats, "results": results},
+                         args.out, title="IMAGINET training throughput: Trainer.run_epoch against a bare torch loop",
+                         summary=summary)
     print(f"\nwrote {path}")
 
 
