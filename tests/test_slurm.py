@@ -49,7 +49,7 @@ def test_jobs_ran_under_sbatch(slurm_run):
     assert local_rules == {"synth_sst", "data_sst", "parse_merge", "parse_accuracy", "training_summary",
                            "distributions", "examples", "checks", "sentiment_accuracy", "sentiment_figures",
                            "poerner_figures", "omission_words", "unit_figures", "autoencoder_figures", "agreement",
-                           "matrix", "all"}
+                           "matrix_plan", "matrix", "all"}
     ran, logs, grouped, slurm_ids = [], [], {}, []
     for _, job_id, slurm_log in jobs:
         slurm_ids.append(int(job_id))

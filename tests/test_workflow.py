@@ -426,8 +426,9 @@ def test_touching_a_module_replans_the_rules_that_import_it(tiny_run, tmp_path, 
     planned = set(planned_jobs(proc)) - {"all"}
     reading = {rule for rule, files in inputs.items() if str(copy / "src/lingscope" / module) in files}
     if importers is None:
+        # matrix_plan runs no package code: it writes the cells the plan made when Snakemake parsed
         every = set(planned_jobs(snakemake(tiny_run, "-n", "--configfile", str(TINY),
-                                           "--forceall"))) - {"all"}
+                                           "--forceall"))) - {"all", "matrix_plan"}
         assert reading == planned == every, every - reading
     else:
         assert reading == importers
