@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from lingscope.core import catalog, config_schema, settings
+from workflow_runs import rule_blocks
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "src" / "lingscope"
@@ -120,27 +121,13 @@ def test_methods_name_no_family_network_or_token_id():
             assert not token_id.search(line), f"{path.name}:{number}: {line.strip()}"
 
 
-def _rules() -> dict[str, str]:
-    """Each rule's text: a ``rule X:`` block, or a ``use rule T as X with:`` block (the template's
-    text is that of rule T, with X's own lines first)."""
-    blocks = {}
-    for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
-        for block in re.split(r"(?m)^(?=rule |use rule )", path.read_text())[1:]:
-            used = re.match(r"use rule (\w+) as (\w+) with:", block)
-            if used:
-                blocks[used.group(2)] = block + blocks[used.group(1)]
-            else:
-                blocks[re.match(r"rule (\w+):", block).group(1)] = block
-    return blocks
-
-
 def test_a_rules_name_says_which_module_runs_it():
     """``rule omission`` runs ``python -m lingscope.methods.omission``: the rule is named after
     the module, or after its folder and the module where the name alone is shared
     (synth_coco, data_coco); and its code inputs derive from that same module. A rule made from
     the method template names its module in ``params.module``; a local ``run:`` rule runs no
     module of its own (the matrix plan: it writes what lingscope.core.plan decided)."""
-    blocks = _rules()
+    blocks = rule_blocks()
     assert len(blocks) >= 30
     for name, block in blocks.items():
         if re.search(r"^    run:", block, flags=re.M):

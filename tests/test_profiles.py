@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workflow_runs import REPO, planned_jobs, snakemake
+from workflow_runs import REPO, planned_jobs, snakemake, rule_blocks
 
 RULES = REPO / "workflow" / "rules"
 PAPER = REPO / "workflow" / "configs" / "paper.yaml"
@@ -27,19 +27,6 @@ PAPER_INPUTS = [
 ]
 
 
-def _rule_blocks() -> dict[str, str]:
-    """Each rule's text; a ``use rule T as X with:`` block's own lines come before rule T's."""
-    blocks = {}
-    for path in sorted(RULES.glob("*.smk")):
-        for block in re.split(r"(?m)^(?=rule |use rule )", path.read_text())[1:]:
-            used = re.match(r"use rule (\w+) as (\w+) with:", block)
-            if used:
-                blocks[used.group(2)] = block + blocks[used.group(1)]
-            else:
-                blocks[re.match(r"rule (\w+):", block).group(1)] = block
-    return blocks
-
-
 def _local_rules() -> set[str]:
     names = set()
     for path in RULES.glob("*.smk"):
@@ -49,7 +36,7 @@ def _local_rules() -> set[str]:
 
 
 def test_every_rule_declares_threads_memory_runtime_and_torch_rules_gpu():
-    blocks = _rule_blocks()
+    blocks = rule_blocks()
     assert len(blocks) >= 19
     for name, block in blocks.items():
         assert re.search(r"^    threads: ", block, flags=re.M), name
@@ -65,7 +52,7 @@ def test_local_rules_are_the_tiny_ones():
                               "distributions", "examples", "checks", "sentiment_accuracy", "sentiment_figures",
                               "poerner_figures", "omission_words", "unit_figures", "autoencoder_figures",
                               "agreement", "matrix_plan", "matrix"}
-    assert _local_rules() <= set(_rule_blocks())
+    assert _local_rules() <= set(rule_blocks())
 
 
 def test_site_details_live_only_in_the_profiles():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -162,3 +163,17 @@ class BackgroundDefaultRun(BackgroundRun):
     def start(self) -> None:
         self.workdir.mkdir()
         self.launch("--configfile", str(REPO / "config.yaml"), "--cores", "2")
+
+
+def rule_blocks() -> dict[str, str]:
+    """Each rule's text in workflow/rules/: a ``rule X:`` block, or a ``use rule T as X with:``
+    block, whose own lines come before rule T's (what the template gives it)."""
+    blocks = {}
+    for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        for block in re.split(r"(?m)^(?=rule |use rule )", path.read_text())[1:]:
+            used = re.match(r"use rule (\w+) as (\w+) with:", block)
+            if used:
+                blocks[used.group(2)] = block + blocks[used.group(1)]
+            else:
+                blocks[re.match(r"rule (\w+):", block).group(1)] = block
+    return blocks
