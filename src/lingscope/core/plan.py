@@ -273,10 +273,6 @@ class Plan:
                                 "input_optimisation.networks names too; name a network in one of them")
         return out
 
-    def io_methods(self) -> tuple[str, ...]:
-        """Input optimisation's methods, in the order of the config's sections."""
-        return IO_METHODS
-
     def attribution_networks(self) -> list[Network]:
         """The networks attribution applies to that omission also scores (agreement compares them)."""
         scored = set(self.networks("omission"))
@@ -353,7 +349,7 @@ class Plan:
 
     # --- outputs ----------------------------------------------------------------------------
     def io_tables(self) -> list[str]:
-        return [self.paths.io(m, p, method) for m, p in self.io_networks() for method in self.io_methods()]
+        return [self.paths.io(m, p, method) for m, p in self.io_networks() for method in IO_METHODS]
 
     def io_other_tables(self) -> list[str]:
         methods = self.get("input_optimisation.other_methods")
@@ -398,7 +394,6 @@ class Plan:
         A row is a method (or an analysis of a method's output); a cell holds the files of one
         network, or a shared file and the network's rows in it."""
         p = self.paths
-        units = "kadar2017"
         networks = self.networks()
         parsed, probed = set(self.parsed_networks()), set(self.probe_networks())
         io_main, io_other = set(self.io_networks()), set(self.io_other_networks())
@@ -424,11 +419,11 @@ class Plan:
         catalog_row("top-K contexts", "activations", p.top_contexts)
         for n in networks:
             if n in parsed:
-                add("mutual information", n, [p.analysis("mi_units.parquet", units)], shared=True)
+                add("mutual information", n, [p.analysis("mi_units.parquet", "kadar2017")], shared=True)
             else:
                 add("mutual information", n, reason=not_parsed)
             if n in probed:
-                add("probe (deprel)", n, [p.analysis("table2.parquet", units)], shared=True)
+                add("probe (deprel)", n, [p.analysis("table2.parquet", "kadar2017")], shared=True)
             elif n in parsed:
                 add("probe (deprel)", n, reason="units.probe.networks does not name it")
             else:
@@ -444,7 +439,7 @@ class Plan:
                 add("agreement", n, reason="needs both omission and attribution")
             row = "input optimisation"
             if n in io_main:
-                add(row, n, [p.io(*n, method) for method in self.io_methods()])
+                add(row, n, [p.io(*n, method) for method in IO_METHODS])
             elif n in io_other and other_methods:
                 add(row, n, [p.io(*n, method) for method in other_methods])
             elif n not in optimisable:
