@@ -16,7 +16,7 @@ include: "workflow/rules/common.smk"
 
 
 wildcard_constraints:
-    corpus="|".join(CORPORA),
+    corpus="|".join(PLAN.corpora_declared()),
     split="|".join(SPLITS),
     shard=r"\d+",
     n_shards=r"\d+",

@@ -34,8 +34,10 @@ def files(tmp_path):
     # rows of no network (a baseline's, as in the probe's Table 2) count for none of the cells
     pq.write_table(pa.table({"network": ["LSTM", "Visual", "Visual", None, None], "x": [1, 2, 3, 4, 5]}), by_name)
     store = tmp_path / "store" / "model=lstm" / "pathway=sentiment"
-    store.mkdir(parents=True)
-    pq.write_table(pa.table({"x": list(range(5))}), store / "part-0.parquet")
+    for layer in (0, 1):  # every layer holds the network's 5 tokens: they count once
+        (store / f"layer={layer}").mkdir(parents=True)
+        pq.write_table(pa.table({"x": list(range(3))}), store / f"layer={layer}" / "part-0.parquet")
+        pq.write_table(pa.table({"x": list(range(2))}), store / f"layer={layer}" / "part-1.parquet")
     return {"shared": shared, "by_name": by_name, "store": store, "root": tmp_path}
 
 

@@ -62,9 +62,10 @@ def network_states(data: dict[str, np.ndarray], seed: int, deprel_share: float, 
     return (np.sqrt(share) * signal[:, None] + np.sqrt(1 - share) * noise).astype(np.float32)
 
 
-def write_activations(folder: Path, data: dict[str, np.ndarray], states: np.ndarray) -> Path:
-    """One network's store, with an <eos> row after each sentence, rows shuffled by sentence."""
-    folder.mkdir(parents=True, exist_ok=True)
+def write_activations(folder: Path, data: dict[str, np.ndarray], states: np.ndarray, layer: int = 0) -> Path:
+    """One layer of one network's store, with an <eos> row after each sentence, rows shuffled by
+    sentence; returns the network's folder."""
+    (folder / f"layer={layer}").mkdir(parents=True, exist_ok=True)
     sid, pos = data["sentence_id"], data["position"]
     ends = np.r_[sid[1:] != sid[:-1], True]
     rows = {"sentence_id": list(sid), "position": list(pos), "token": [f"w{w}" for w in data["word"]],
@@ -84,8 +85,8 @@ def write_activations(folder: Path, data: dict[str, np.ndarray], states: np.ndar
         "activation": pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), dim),
     }, schema=activations_schema(dim))
     half = len(order) // 2
-    pq.write_table(table.slice(0, half), folder / "part-0.parquet")
-    pq.write_table(table.slice(half), folder / "part-1.parquet")
+    pq.write_table(table.slice(0, half), folder / f"layer={layer}" / "part-0.parquet")
+    pq.write_table(table.slice(half), folder / f"layer={layer}" / "part-1.parquet")
     return folder
 
 
@@ -209,6 +210,7 @@ def test_cli_writes_every_output_deterministically(tmp_path, capsys):
     units = pl.read_parquet(out / "units.parquet")
     assert pq.read_schema(out / "units.parquet").names == MI_UNITS.names
     assert len(units) == 3 * 6 * 24 and set(units["network"]) == {"Visual", "Textual", "LM"}
+    assert set(units["layer"]) == {0}
     summary = pl.read_parquet(out / "summary.parquet")
     assert pq.read_schema(out / "summary.parquet").names == MI_SUMMARY.names and len(summary) == 18
     published = summary.filter((pl.col("network") == "Textual") & (pl.col("context") == "deprel") & (pl.col("n") == 1))
@@ -241,8 +243,26 @@ def test_cli_bad_input_is_a_clear_error(tmp_path, capsys):
     parse = write_parse(tmp_path / "tokens.parquet", data)
     assert run_cli(mi.main, cli_args(tmp_path, [good, empty], parse)) == 2
     assert "part-k.parquet" in capsys.readouterr().err
+    assert run_cli(mi.main, [*cli_args(tmp_path, [good], parse), "--layer", "1"]) == 2
+    assert "pathway=visual: layer 1: not in the store: its layers are [0]" in capsys.readouterr().err
     short = write_parse(tmp_path / "short.parquet", data, drop=7)
     assert run_cli(mi.main, cli_args(tmp_path, [good], short)) == 2
     err = capsys.readouterr().err
     assert "has no token in the parse" in err and f"position {data['position'][7]}" in err
     assert not (tmp_path / "out" / "units.parquet").exists()
+
+
+def test_the_layer_setting_picks_the_layer_read(tmp_path):
+    """A two-layer store: the top layer by default, the bottom one with layer 0 or -2, each the MI
+    of a one-layer store of the same states, and MI_UNITS says which layer."""
+    data = corpus(40)
+    bottom, top = planted_states(data, seed=1), network_states(data, 2, 0.5, dim=3)
+    two = write_activations(tmp_path / "two" / "model=imaginet" / "pathway=visual", data, bottom)
+    write_activations(two, data, top, layer=1)
+    one = write_activations(tmp_path / "one" / "model=imaginet" / "pathway=visual", data, bottom)
+    parse = write_parse(tmp_path / "tokens.parquet", data)
+    frames = {layer: mi.network_mi(two, parse, settings(layer=layer))[1] for layer in (-1, 0, -2)}
+    reference = mi.network_mi(one, parse, settings())[1]
+    assert set(frames[-1]["layer"]) == {1} and frames[-1]["unit"].max() == 2
+    assert set(frames[0]["layer"]) == set(frames[-2]["layer"]) == {0}
+    assert frames[0].equals(frames[-2]) and frames[0]["mi"].equals(reference["mi"])

@@ -112,8 +112,8 @@ def write_parse(path, sentence_id, position, form, deprel):
 
 
 def write_store(folder, sentence_id, position, form, states):
-    """One part file, rows shuffled, with an <eos> row closing every sentence."""
-    folder.mkdir(parents=True)
+    """One part file of layer 0, rows shuffled, with an <eos> row closing every sentence."""
+    (folder / "layer=0").mkdir(parents=True)
     last = np.r_[sentence_id[1:] != sentence_id[:-1], True]
     eos_ids, eos_pos = sentence_id[last], position[last] + 1
     ids = np.r_[sentence_id, eos_ids]
@@ -126,7 +126,7 @@ def write_store(folder, sentence_id, position, form, states):
                       "token": [token[i] for i in order],
                       "activation": pa.FixedSizeListArray.from_arrays(pa.array(values[order].ravel()),
                                                                         states.shape[1])}, schema=schema)
-    pq.write_table(table, folder / "part-0.parquet")
+    pq.write_table(table, folder / "layer=0" / "part-0.parquet")
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +143,8 @@ def planted(tmp_path_factory):
     write_store(stores / "model=imaginet" / "pathway=textual", sentence_id, position, form, signal)
     write_store(stores / "model=imaginet" / "pathway=visual", sentence_id, position, form, noise)
     contexts = pa.table({"network": ["Textual"] * 4, "model": ["imaginet"] * 4, "pathway": ["textual"] * 4,
-                         "unit": np.array([2, 2, 2, 2], np.int32), "rank": np.array([2, 1, 4, 3], np.int16),
+                         "layer": np.zeros(4, np.int16), "unit": np.array([2, 2, 2, 2], np.int32),
+                         "rank": np.array([2, 1, 4, 3], np.int16),
                          "activation": [3.0, 3.5, 2.0, 2.5], "sentence_id": np.arange(4, dtype=np.int64),
                          "position": np.ones(4, np.int32), "token": ["a"] * 4,
                          "trigram": ["b c d", "a b c", "z z z", "e f g"], "fivegram": ["x"] * 4})
@@ -183,6 +184,8 @@ def test_cli_writes_table2_with_planted_directions(planted):
     assert control["selectivity"] is None and control["published"] is None
     assert textual["selectivity"] == pytest.approx(textual["f1_micro"] - control["f1_micro"])
     assert set(table2["C"]) <= {0.1, 1.0}
+    assert table2.filter(pl.col("network").is_null())["layer"].is_null().all()
+    assert table2.filter(pl.col("network").is_not_null())["layer"].to_list() == [0] * 8  # the top, of one layer
     held_out = table2["n_test"].unique()
     assert len(held_out) == 1 and (table2["n_train"] + table2["n_test"]).unique().to_list() == [len(planted_corpus()[0])]
 
@@ -211,6 +214,8 @@ def test_bad_input_exits_with_a_clear_error(planted, tmp_path, capsys):
     argv[argv.index("--activations") + 1] = str(tmp_path / "model=imaginet" / "pathway=nothing")
     assert run_cli(probe.main, argv) == 2
     assert "no such activation folder" in capsys.readouterr().err
+    assert run_cli(probe.main, [*planted["argv"], "--layer", "-2"]) == 2
+    assert "pathway=textual: layer -2: not in the store: its layers are [0]" in capsys.readouterr().err
     # a network read on other sentences than the first
     sentence_id, position, form, _ = planted_corpus()
     keep = sentence_id != sentence_id[0]

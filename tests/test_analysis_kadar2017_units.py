@@ -18,10 +18,12 @@ from lingscope.core.errors import run_cli
 from lingscope.core.schemas import OMISSION, TOKENS, UNIT_TABLE1, activations_schema
 
 
-def write_store(folder, sentences: list[list[str]], states: np.ndarray, parts: int = 2, first_id: int = 10):
-    """An activation folder ``model=m/pathway=p`` of ``parts`` files; every sentence gets an
-    <eos> row (state 99, which must never be ranked) after its words; ``states`` are the words'."""
-    folder.mkdir(parents=True)
+def write_store(folder, sentences: list[list[str]], states: np.ndarray, parts: int = 2, first_id: int = 10,
+                layer: int = 0):
+    """An activation folder ``model=m/pathway=p`` whose ``layer=<layer>`` partition has ``parts``
+    files; every sentence gets an <eos> row (state 99, which must never be ranked) after its
+    words; ``states`` are the words'. Returns the pathway folder."""
+    (folder / f"layer={layer}").mkdir(parents=True)
     rows, k = [], 0
     for s, words in enumerate(sentences):
         for p, word in enumerate(words + ["<eos>"], start=1):
@@ -31,7 +33,8 @@ def write_store(folder, sentences: list[list[str]], states: np.ndarray, parts: i
     schema = activations_schema(states.shape[1])
     bounds = np.linspace(0, len(rows), parts + 1).astype(int)
     for i in range(parts):
-        pq.write_table(pa.Table.from_pylist(rows[bounds[i]:bounds[i + 1]], schema=schema), folder / f"part-{i}.parquet")
+        pq.write_table(pa.Table.from_pylist(rows[bounds[i]:bounds[i + 1]], schema=schema),
+                       folder / f"layer={layer}" / f"part-{i}.parquet")
     return folder
 
 
@@ -110,7 +113,13 @@ def test_top_contexts_bad_input_is_a_clear_error(tmp_path, capsys):
     empty = tmp_path / "model=m/pathway=p"
     empty.mkdir(parents=True)
     assert run_cli(top_contexts.main, ["--activations", str(empty), "--out", str(tmp_path / "o.parquet")]) == 2
-    assert "holds no part-k.parquet" in capsys.readouterr().err
+    assert "holds no layer=K partition (nor part-k.parquet file)" in capsys.readouterr().err
+    (empty / "layer=0").mkdir()
+    assert run_cli(top_contexts.main, ["--activations", str(empty), "--out", str(tmp_path / "o.parquet")]) == 2
+    assert "layer=0: holds no part-k.parquet" in capsys.readouterr().err
+    (empty / "layer=2").mkdir()
+    assert run_cli(top_contexts.main, ["--activations", str(empty), "--out", str(tmp_path / "o.parquet")]) == 2
+    assert "its layer partitions are [0, 2]; expected layer=0 .. layer=1" in capsys.readouterr().err
     states = np.zeros((3, 2), dtype=np.float32)
     states[1, 0] = np.nan
     folder = write_store(tmp_path / "model=n/pathway=p", [["a", "b", "c"]], states, parts=1)
@@ -119,7 +128,7 @@ def test_top_contexts_bad_input_is_a_clear_error(tmp_path, capsys):
     assert not (tmp_path / "o.parquet").exists()
 
 
-def test_the_unit_rule_and_fig7_captions(tmp_path):
+def test_the_unit_rule_and_fig7_captions(tmp_path, capsys):
     """Unit 1 fires only on "dog" (one distinct word among its top K): the rule picks it first,
     and every caption Fig. 7 draws for it holds a token at or beyond its 90th percentile."""
     rng = np.random.default_rng(0)
@@ -148,6 +157,15 @@ def test_the_unit_rule_and_fig7_captions(tmp_path):
                                       "--table1", str(out["t1.parquet"]), "--table1-csv", str(out["t1.csv"]),
                                       "--traces", str(out["tr.parquet"]), "--fig7", str(out["fig7.png"])])
     assert bad == 2
+    # a layer above: the tables were made of layer 0, now no longer the top one
+    write_store(folder, sentences, -states, layer=1)
+    figures = ["--top-contexts", str(top), "--activations", str(folder), "--table1", str(out["t1.parquet"]),
+               "--table1-csv", str(out["t1.csv"]), "--traces", str(out["tr.parquet"]), "--fig7", str(out["fig7.png"])]
+    assert run_cli(unit_figures.main, figures) == 2
+    assert "layer -1: is layer 1 of the store, but the top-contexts tables of m/p were made of layer(s) [0]" \
+        in capsys.readouterr().err
+    assert unit_figures.main([*figures, "--layer", "0"]) == 0
+    assert pl.read_parquet(out["tr.parquet"]).equals(traces)
 
 
 def test_fig5_finds_the_word_whose_omission_its_deprel_decides(tmp_path):

@@ -82,14 +82,15 @@ VOCAB_SIZE = 23
 IMAGE_DIM = 5
 WORDS = [f"w{i}" for i in range(VOCAB_SIZE - len(SPECIALS))]
 # Settings variants per family beyond its defaults (the authors' GRU for the caption models).
-VARIANTS = {"imaginet": [{}, {"gru": "authors"}]}
+VARIANTS = {"imaginet": [{}, {"gru": "authors"}], "sum": [{}, {"gru": "authors"}],
+            "lm": [{}, {"gru": "authors"}, {"cell": "lstm", "layers": 2}]}  # by kind
 # The omission path each kind's networks take; every kind not listed takes prefix reuse.
 OMISSION_PATHS = {"bilstm": omission.TWO_SIDED, "autoencoder": omission.GENERIC}
 
 
 def _cases():
     for kind in catalog.KINDS.values():
-        for variant in VARIANTS.get(kind.family, [{}]):
+        for variant in VARIANTS.get(kind.name, [{}]):
             for network in kind.networks:
                 label = "-".join([kind.name, network.name, *(f"{k}={v}" for k, v in variant.items())])
                 yield pytest.param(kind.name, network.name, variant, id=label)
@@ -382,7 +383,7 @@ def run_activations(model, network, path, files, tmp_path):
                                  str(root / "sentences.parquet"), "--vocab", str(root / "vocab.parquet"), "--device",
                                  "cpu", "--chunk-sentences", "7", "--batch-rows", "5", *gates, "--tokens-dir",
                                  str(tokens_dir), "--h-end-dir", str(h_end_dir)]) == 0
-        dumped = pq.read_table(tokens_dir)
+        dumped = pq.read_table(tokens_dir / f"layer={model.layers(network) - 1}")  # the top layer's partition
         states = np.stack(dumped.column("activation").to_numpy(zero_copy_only=False))
         reps = np.stack(pq.read_table(h_end_dir).column("activation").to_numpy(zero_copy_only=False))
         np.testing.assert_allclose(states, ref[m].numpy(), atol=1e-5, rtol=1e-5)

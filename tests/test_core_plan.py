@@ -139,8 +139,13 @@ def test_analysing_a_split_that_is_not_parsed():
             r"activations\.split is 'test' but parse\.splits\.coco does not parse it")
 
 
-def test_a_kadar_network_dropped():
-    refused(config(models__sum=None), r"the analyses of Kadar et al\. need the network 'Sum'")
+def test_a_kadar_network_dropped_takes_kadars_figures_out_of_the_run():
+    plan = Plan(config(models__sum=None))
+    plan.check()
+    rules = plan.analysis_rules()
+    assert not {"distributions", "ridge", "examples", "omission_words"} & set(rules)
+    assert {"training_summary", "probe", "mutual_information", "unit_figures", "sentiment_accuracy"} <= set(rules)
+    assert "Sum" not in [plan.display(n) for n in plan.networks()]
 
 
 def test_fig5_on_a_network_no_entry_gives():
@@ -257,3 +262,96 @@ def test_a_new_method_gets_its_row_from_the_catalog(monkeypatch):
     cells = cells_of(Plan(DEFAULT))
     assert cells[("surprisal", "LM")]["outputs"] == ["results/surprisal/lm.textual.parquet"]
     assert cells[("surprisal", "Visual")]["reason"] == readout_reason("surprisal")
+
+
+# --- corpora of the user's own (docs/data.md#your-own-corpus) ---------------------------------
+USER_CORPORA = {
+    "mr": {"format": "labelled", "path": "data/mr.tsv", "text": "sentence", "label": "polarity",
+           "split": {"val": 0.1, "test": 0.1, "seed": 1}, "tokenize": "spacy"},
+    "ptb": {"format": "text", "files": {"train": "data/ptb.train.txt", "val": "data/ptb.valid.txt",
+                                        "test": "data/ptb.test.txt"}, "tokenize": "whitespace"},
+}
+USER_MODELS = {
+    "mr_lstm": {"kind": "lstm", "corpus": "mr"},
+    "mr_bilstm": {"kind": "bilstm", "corpus": "mr"},
+    "ptb_lm": {"kind": "lm", "corpus": "ptb", "cell": "lstm", "layers": 2, "embedding_dim": 200, "hidden_dim": 200},
+}
+
+
+def user_config(drop_defaults: bool = True, **models) -> dict:
+    cfg = config()
+    cfg["corpora"] |= copy.deepcopy(USER_CORPORA)
+    if drop_defaults:
+        cfg["models"] = {name: None for name in cfg["models"]}
+    cfg["models"] |= copy.deepcopy(USER_MODELS) | models
+    return cfg
+
+
+def test_the_issues_config_plans_only_its_own_corpora_and_models():
+    plan = Plan(user_config())
+    plan.check()
+    assert plan.corpora() == ["mr", "ptb"]
+    assert [plan.corpus(m) for m in plan.models] == ["mr", "mr", "ptb"]
+    assert plan.data_tables("mr") == ("sentences", "phrases", "labels", "vocab")
+    assert plan.data_tables("ptb") == ("sentences", "vocab")
+    assert plan.parse_splits("mr") == ["val", "test"]
+    # Entries give only what differs: the rest are the settings classes' defaults.
+    assert plan.models["ptb_lm"].cell == "lstm" and plan.models["ptb_lm"].layers == 2
+    assert plan.models["mr_lstm"].embedding_dim == 60
+    # No phrase labels outside the SST: the sentiment kinds train on sentences.
+    assert plan.models["mr_lstm"].examples == "phrases"
+    assert plan.training_settings("mr_lstm").examples == "sentences"
+    assert not plan.sst_polarity("mr_lstm")
+    assert plan.describe_corpus("mr") == "mr (labelled: data/mr.tsv)"
+    rules = plan.analysis_rules()
+    assert {"sentiment_accuracy", "probe", "mutual_information", "unit_figures", "checks", "matrix"} <= set(rules)
+    assert not {"distributions", "ridge", "parse_accuracy", "poerner_figures", "autoencoder_figures"} & set(rules)
+    targets = plan.targets()
+    assert plan.paths.data("mr", "labels") in targets and plan.paths.tokens("ptb", "val") in targets
+    assert not any("/coco/" in t or "corpus=coco" in t for t in targets)
+    # The matrix covers the new kinds on the new corpora.
+    cells = plan.matrix_cells()
+    assert {(c["model"], c["pathway"]) for c in cells} == {("mr_lstm", "sentiment"), ("mr_bilstm", "sentiment"),
+                                                          ("ptb_lm", "textual")}
+    filled = {(c["method"], c["model"]) for c in cells if c["outputs"]}
+    assert ("omission", "ptb_lm") in filled and ("class saliency (Li et al. Figs. 5-8)", "mr_lstm") in filled
+
+
+def test_user_corpora_beside_the_default_models():
+    plan = Plan(user_config(drop_defaults=False))
+    plan.check()
+    assert plan.corpora() == ["coco", "sst", "wmt", "mr", "ptb"]
+    assert plan.has_kadar()
+    assert plan.display(("ptb_lm", "textual")) == "ptb_lm/textual"
+
+
+@pytest.mark.parametrize("model, pattern", [
+    ({"kind": "lstm", "corpus": "ptb"}, r"models\.bad\.corpus is 'ptb', a text corpus; kind 'lstm' trains on"),
+    ({"kind": "imaginet", "corpus": "mr"}, r"models\.bad\.corpus is 'mr', a labelled corpus; kind 'imaginet'"),
+    ({"kind": "lm", "corpus": "nowhere"}, r"models\.bad\.corpus is 'nowhere', which corpora: does not declare"),
+    ({"kind": "lstm", "corpus": "mr", "examples": "phrases"}, r"models\.bad\.examples is 'phrases', but 'mr' has "
+                                                              r"no phrase labels"),
+    ({"kind": "lm", "corpus": "ptb", "cell": "rnn"}, r"models\.bad\.cell"),
+])
+def test_a_model_on_a_corpus_it_cannot_train_on(model, pattern):
+    with pytest.raises(PlanError, match=pattern):
+        Plan(user_config(bad=model))
+
+
+@pytest.mark.parametrize("entry, pattern", [
+    ({"format": "csv", "path": "x.csv"}, r"corpora\.mine\.format: must be one of \['labelled', 'text'\]"),
+    ({"format": "text"}, r"corpora\.mine: give either path .* or files"),
+    ({"format": "text", "path": "a.txt", "files": {"train": "a", "val": "b", "test": "c"}}, r"not both"),
+    ({"format": "labelled", "path": "x.xlsx"}, r"a labelled corpus is read from \.csv, \.tsv, \.parquet, \.jsonl"),
+    ({"format": "text", "files": {"train": "a", "val": "b"}}, r"corpora\.mine\.files: must map exactly train, val"),
+    ({"format": "text", "path": "a.txt", "split": {"val": 0.6, "test": 0.5}}, r"val \+ test must leave some train"),
+    ({"format": "text", "path": "a.txt", "split": {"val": 0}}, r"corpora\.mine\.split\.val: must be a share"),
+    ({"format": "text", "path": "a.txt", "tokenize": "nltk"}, r"corpora\.mine\.tokenize"),
+    ({"format": "text", "path": "a.txt", "label": "y"}, r"corpora\.mine\.label: only a labelled corpus has columns"),
+    ({"format": "text", "path": "a.txt", "colour": "red"}, r"corpora\.mine\.colour: unknown key"),
+])
+def test_a_user_corpus_entry_that_cannot_be_read(entry, pattern):
+    cfg = user_config()
+    cfg["corpora"]["mine"] = entry
+    with pytest.raises(PlanError, match=pattern):
+        Plan(cfg)

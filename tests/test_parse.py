@@ -97,6 +97,7 @@ def _sentences_table(path, token_lists, split="val"):
                       "image_id": [1] * n, "label": pa.nulls(n, pa.int8()), "text": [" ".join(t) for t in token_lists],
                       "tokens": token_lists}, schema=SENTENCES)
     pq.write_table(table, path)
+    return table
 
 
 def test_shards_then_merge_equal_one_pass(tmp_path):
@@ -144,3 +145,114 @@ def test_accuracy_against_known_errors():
     assert case["n_tokens"] == 2 and case["uas"] == pytest.approx(0.5)
     root_upper = gold.with_columns(deprel=pl.col("deprel").str.replace("^root$", "ROOT"))
     assert accuracy.accuracy_table(gold, root_upper, "c", "v", "b", "m")["las"][0] == 1.0
+
+
+# ------------------------------------------------------------- one sentence, one root per row
+
+
+def _roots(rows):
+    return [i for i, r in enumerate(rows, start=1) if r[5] == 0]
+
+
+def test_spacy_does_not_split_a_row_into_two_sentences(spacy_parser):
+    # without preset sentence boundaries spaCy's parser started a second sentence at "it"
+    words = "that runtime remains a dud but it 's not a misfire .".split()
+    rows = next(spacy_parser.parse([words]))
+    assert _roots(rows) == [3] and rows[2][4] == "root"  # "remains"
+    assert all(r[5] != 0 for i, r in enumerate(rows, start=1) if i != 3)
+
+
+MESSY_ROWS = [
+    "He left . She stayed .".split(),
+    "Stop ! Who goes there ? Nobody .".split(),
+    ['"', "I", "love", "it", ",", '"', "she", "said", ".", '"', "Really", ".", '"'],
+    ["The", "film", "-LRB-", "released", "in", "2001", "-RRB-", "was", "fine", ".", "[", "citation", "needed", "]"],
+    ["Dr.", "Smith", "arrived", "at", "5", "p.m.", ".", "Then", "he", "left", "."],
+    ["Café", "“", "naïve", "”", "—", "Zoë", "'s", "résumé", "…", "très", "bien", "!", "😀"],
+    ["東京", "is", "big", ".", "Москва", "too", "."],
+    ["ok"],
+    [".", ".", "."],
+]
+
+
+def test_messy_rows_each_parse_as_one_sentence(spacy_parser, tmp_path):
+    table = _sentences_table(tmp_path / "s.parquet", MESSY_ROWS)
+    tokens = pl.from_arrow(shard.parse_table(table, spacy_parser, unescape=True))
+    assert tokens["form"].to_list() == [t for row in MESSY_ROWS for t in row]
+    per_sentence = tokens.group_by("sentence_id").agg(
+        roots=(pl.col("head") == 0).sum(), root_labels=(pl.col("deprel") == "root").sum())
+    assert per_sentence.height == len(MESSY_ROWS)
+    assert per_sentence["roots"].to_list() == [1] * len(MESSY_ROWS)
+    assert per_sentence["root_labels"].to_list() == [1] * len(MESSY_ROWS)
+
+
+class _TwoRootParser:
+    def parse(self, sentences):
+        for tokens in sentences:
+            yield [(t, None, "NN", "NOUN", "root" if i < 2 else "dep", 0 if i < 2 else 1) for i, t in enumerate(tokens)]
+
+
+def test_a_parse_without_exactly_one_root_is_an_error(tmp_path):
+    sentences = tmp_path / "sentences.parquet"
+    _sentences_table(sentences, [["a", "dog"], ["he", "left", ".", "she", "stayed"]])
+    with pytest.raises(RuntimeError, match=r"coco/val sentence_id 100: the parse has 2 roots \(at token positions \[1, 2\]\)"):
+        shard.parse_table(pq.read_table(sentences), _TwoRootParser())
+
+
+def test_shard_writes_no_table_when_a_parse_has_two_roots(tmp_path, monkeypatch):
+    sentences = tmp_path / "sentences.parquet"
+    _sentences_table(sentences, [["a", "dog", "runs"]])
+    monkeypatch.setattr(shard, "make_parser", lambda *a, **k: _TwoRootParser())
+    out = tmp_path / "out.parquet"
+    with pytest.raises(RuntimeError, match="coco/val sentence_id 100"):
+        shard.main(["--sentences", str(sentences), "--split", "val", "--shard", "0", "--n-shards", "1", "--out", str(out)])
+    assert not out.exists()
+
+
+def test_stanza_pipeline_is_configured_never_to_split_a_row(monkeypatch):
+    import stanza
+
+    seen = {}
+
+    class FakePipeline:
+        def __init__(self, lang, **kwargs):
+            seen.update(kwargs)
+
+        def __call__(self, batch):
+            seen["input"] = batch
+            words = [[{"id": i, "text": t, "upos": "X", "xpos": "_", "head": 0 if i == 1 else 1, "deprel": "dep"}
+                      for i, t in enumerate(sent, start=1)] for sent in batch]
+            return stanza.Document(words)
+
+    monkeypatch.setattr(stanza, "Pipeline", FakePipeline)
+    parser = make_parser("stanza")
+    assert seen["tokenize_pretokenized"] is True and seen["tokenize_no_ssplit"] is True
+    rows = list(parser.parse([["He", "left", ".", "She", "stayed", "."], ["ok"]]))
+    assert seen["input"] == [["He", "left", ".", "She", "stayed", "."], ["ok"]]  # lists of tokens, one per sentence
+    assert [len(r) for r in rows] == [6, 1] and [_roots(r) for r in rows] == [[1], [1]]
+
+
+def test_every_default_synthetic_sst_sentence_parses_with_one_root(tmp_path):
+    """The default synthetic SST (config.yaml), each split through the workflow's shard job."""
+    import yaml
+
+    from lingscope.data import sst as data_sst
+    from lingscope.synth import sst as synth_sst
+
+    cfg = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())["corpora"]["sst"]["synthetic"]
+    synth_sst.generate(tmp_path / "trees", cfg["seed"], cfg["n_train"], cfg["n_val"], cfg["n_test"])
+    sentences = tmp_path / "sentences.parquet"
+    data_sst.ingest(tmp_path / "trees", sentences, tmp_path / "phrases.parquet")
+    table = pl.read_parquet(sentences)
+    assert table.height == cfg["n_train"] + cfg["n_val"] + cfg["n_test"]
+    for split in ("train", "val", "test"):
+        out = tmp_path / f"{split}.parquet"
+        assert shard.main(["--sentences", str(sentences), "--split", split, "--shard", "0", "--n-shards", "1",
+                           "--unescape-ptb", "--out", str(out)]) == 0
+        tokens = pl.read_parquet(out)
+        per_sentence = tokens.group_by("sentence_id").agg(
+            roots=(pl.col("head") == 0).sum(), root_labels=(pl.col("deprel") == "root").sum())
+        expected = table.filter(pl.col("split") == split)
+        assert per_sentence.height == expected.height
+        bad = per_sentence.filter((pl.col("roots") != 1) | (pl.col("root_labels") != 1))
+        assert bad.height == 0, bad.join(expected, on="sentence_id").select("sentence_id", "text").rows()

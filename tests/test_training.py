@@ -258,7 +258,8 @@ def test_dump_rows_schema_and_h_end(corpus, trained, tmp_path):
                                   "--row-group-rows", "50", "--rows-per-file", "400")
     sentences = pq.read_table(corpus["sentences"], filters=[("split", "=", "val")])
     n_tokens = sum(len(t) + 1 for t in sentences.column("tokens").to_pylist())
-    files = sorted(tokens_dir.glob("part-*.parquet"))
+    assert [p.name for p in tokens_dir.iterdir()] == ["layer=0"]  # one layer: its partition only
+    files = sorted((tokens_dir / "layer=0").glob("part-*.parquet"))
     assert len(files) == -(-n_tokens // 400)  # parts cut at rows_per_file
     table = pq.read_table(tokens_dir)
     assert table.num_rows == n_tokens
@@ -272,8 +273,8 @@ def test_dump_rows_schema_and_h_end(corpus, trained, tmp_path):
     # h_end is the state at <eos> and equals a fresh forward run.
     con = duckdb.connect()
     root = tokens_dir.parent.parent
-    eos = con.sql(f"select sentence_id, activation from read_parquet('{root}/*/*/*.parquet', hive_partitioning=true) "
-                  "where token = '<eos>' and model = 'imaginet' order by sentence_id").fetchall()
+    eos = con.sql(f"select sentence_id, activation from read_parquet('{root}/*/*/*/*.parquet', hive_partitioning=true) "
+                  "where token = '<eos>' and model = 'imaginet' and layer = 0 order by sentence_id").fetchall()
     h_end = con.sql(f"select sentence_id, activation from read_parquet('{h_end_dir}/*.parquet') order by sentence_id").fetchall()
     assert [r[0] for r in eos] == [r[0] for r in h_end] == sorted(sentences.column("sentence_id").to_pylist())
     np.testing.assert_array_equal(np.array([r[1] for r in eos]), np.array([r[1] for r in h_end]))
@@ -282,13 +283,13 @@ def test_dump_rows_schema_and_h_end(corpus, trained, tmp_path):
     first = sentences.slice(0, 1).to_pylist()[0]
     ids = torch.tensor([[vocab.get(t.lower(), 1) for t in first["tokens"]] + [2]])
     ref = model.states("visual", model.embed(ids), torch.tensor([ids.shape[1]]))[0].detach().numpy()
-    rows = con.sql(f"select position, token, activation from read_parquet('{tokens_dir}/*.parquet') "
+    rows = con.sql(f"select position, token, activation from read_parquet('{tokens_dir}/layer=0/*.parquet') "
                    f"where sentence_id = {first['sentence_id']} order by position").fetchall()
     assert [r[0] for r in rows] == list(range(1, len(first["tokens"]) + 2))
     assert [r[1] for r in rows[:-1]] == [t.lower() for t in first["tokens"]]
     np.testing.assert_allclose(np.array([r[2] for r in rows]), ref, atol=1e-5)
     # DuckDB indexes lists from 1.
-    sixth = con.sql(f"select activation[6] from read_parquet('{tokens_dir}/*.parquet') where sentence_id = {first['sentence_id']} and position = 1").fetchall()[0][0]
+    sixth = con.sql(f"select activation[6] from read_parquet('{tokens_dir}/layer=0/*.parquet') where sentence_id = {first['sentence_id']} and position = 1").fetchall()[0][0]
     assert sixth == pytest.approx(float(ref[0, 5]))
 
 
@@ -297,7 +298,7 @@ def test_dump_float16(corpus, trained, tmp_path):
     table = pq.read_table(tokens_dir)
     field_type = table.schema.field("activation").type
     assert (field_type.value_type, field_type.list_size) == (pa.float16(), 24)
-    meta = pq.ParquetFile(next(tokens_dir.glob("*.parquet"))).metadata
+    meta = pq.ParquetFile(next(tokens_dir.glob("layer=0/*.parquet"))).metadata
     encodings = meta.row_group(0).column(3).encodings
     assert "PLAIN_DICTIONARY" not in encodings and "RLE_DICTIONARY" not in encodings
 

@@ -190,8 +190,8 @@ def test_activations_cover_the_analysis_split(tiny_run):
     n_tokens = val["tokens"].list.len().sum() + val.height  # one <eos> each
     con = duckdb.connect()
     counts = dict(con.sql(
-        f"select model || '.' || pathway, count(*) from read_parquet('{d}/activations/tokens/*/*/*.parquet', "
-        "hive_partitioning=true) group by all").fetchall())
+        f"select model || '.' || pathway, count(*) from read_parquet('{d}/activations/tokens/*/*/*/*.parquet', "
+        "hive_partitioning=true, union_by_name=true) where layer = 0 group by all").fetchall())  # layers: same rows
     sst_val = pl.read_parquet(d / "data/sst/sentences.parquet").filter(pl.col("split") == "val")
     n_sst = sst_val["tokens"].list.len().sum()  # the sentiment networks read no <eos>
     wmt_val = pl.read_parquet(d / "data/wmt/sentences.parquet").filter(pl.col("split") == "val")
@@ -201,7 +201,7 @@ def test_activations_cover_the_analysis_split(tiny_run):
         | {"autoencoder.encoder": n_wmt}
     h_end = con.sql(f"select count(*) from read_parquet('{d}/activations/h_end/*/*/*.parquet', hive_partitioning=true)").fetchall()
     assert h_end[0][0] == 5 * val.height + 3 * sst_val.height + wmt_val.height
-    dims = con.sql(f"select distinct len(activation) from read_parquet('{d}/activations/tokens/model=sum/pathway=visual/*.parquet')").fetchall()
+    dims = con.sql(f"select distinct len(activation) from read_parquet('{d}/activations/tokens/model=sum/pathway=visual/layer=0/*.parquet')").fetchall()
     assert dims == [(12,)]  # SUM's visual "state" is the running sum of 12-d embeddings
 
 

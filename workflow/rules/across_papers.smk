@@ -67,7 +67,7 @@ rule checks:
         distribution=settings_args("analysis"),
         settings=settings_args("analysis.checks"),
     shell:
-        "python -m lingscope.analysis.across_papers.checks {params.corpora} --tokens {input.tokens}"
+        "python -m lingscope.analysis.across_papers.checks {params.corpora}"
         " --analysis-split '{params.split}' --evaluation {input.evaluation}"
         " {params.distribution} {params.settings} --table {output.table} --csv {output.csv} > {log} 2>&1"
 

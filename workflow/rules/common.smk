@@ -3,6 +3,7 @@
 # this file only asks it. Keep heavy imports out: it runs every time snakemake plans the DAG.
 import csv
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -151,6 +152,12 @@ def raw_inputs(corpus):
     return lambda wildcards: PLAN.raw_inputs(corpus)
 
 
+def user_corpora_pattern(fmt):
+    """The {corpus} wildcard of the ingest of a format of the user's own, the names of its
+    corpora (a pattern that matches nothing when there are none)."""
+    return "|".join(PLAN.user_corpora_of(fmt)) or "(?!)"
+
+
 # --- parsing ---------------------------------------------------------------------------------
 def parse_shard_paths(wildcards):
     n = lookup(dpath="parse/shards", within=config)
@@ -176,10 +183,13 @@ def corpus_data(corpus):
 
 
 def model_data(wildcards):
-    """The corpus tables a model trains and is evaluated on (its kind's corpus), and its extra
-    data tables (the image features of a model with an image readout)."""
-    kind = PLAN.kind(wildcards.model)
-    return corpus_data(kind.corpus) | {t: P.data(kind.corpus, t) for t in kind.tables}
+    """The corpus tables a model trains and is evaluated on (its corpus), and its extra data
+    tables (the image features of a model with an image readout, the labels of a classifier).
+    """
+    corpus = PLAN.corpus(wildcards.model)
+    return corpus_data(corpus) | {
+        t: P.data(corpus, t) for t in PLAN.kind(wildcards.model).tables
+    }
 
 
 def table_args(wildcards, input):
@@ -245,23 +255,32 @@ def retrieval_inputs(wildcards):
 def checks_inputs(wildcards):
     """Every corpus's sentences and vocabulary, the parse of the analysis split, and every
     model's evaluation."""
-    inputs = {
-        "tokens": P.tokens("coco", PLAN.analysis_split),
-        "evaluation": [P.model(m, "evaluation.parquet") for m in MODELS],
-    }
-    for c in CORPORA:
+    inputs = {"evaluation": [P.model(m, "evaluation.parquet") for m in MODELS]}
+    if PLAN.has_kadar():  # the parse labels of Figs. 2-3
+        inputs["tokens"] = P.tokens("coco", PLAN.analysis_split)
+    for c in PLAN.corpora():
         inputs |= {f"{c}_{k}": v for k, v in corpus_data(c).items()}
     return inputs
 
 
 def checks_corpus_args(wildcards, input):
     def one(c):
-        min_count = lookup(dpath=f"vocab/{c}/min_count", within=config)
+        min_count = PLAN.vocab_settings(c).min_count
         return (
             f"--corpus {c}={input[f'{c}_sentences']},{input[f'{c}_vocab']},{min_count}"
         )
 
-    return " ".join(one(c) for c in CORPORA)
+    tokens = f"--tokens {input.tokens}" if "tokens" in input.keys() else ""
+    corpora = " ".join(one(c) for c in PLAN.corpora())
+    return f"{corpora} {tokens}"
+
+
+def li_data_args():
+    """``MODEL=DESCRIPTION`` of each class network's corpus, for the accuracy table."""
+    return " ".join(
+        shlex.quote(f"{m}={PLAN.describe_corpus(PLAN.corpus(m))}")
+        for m in PLAN.li_models()
+    )
 
 
 def autoencoder_inputs(wildcards):

@@ -143,6 +143,63 @@ rule data_wmt:
         " --max-lines {params.max_lines} --sentences {output.sentences} > {log} 2>&1"
 
 
+# A corpus of the user's own (corpora.<name> with a format; lingscope.core.corpora): labelled
+# sentences get a class-labels table and a one-phrase-per-sentence targets table beside them.
+rule data_labelled:
+    input:
+        unpack(lambda w: PLAN.user_corpus(w.corpus).inputs()),
+        code=code("lingscope.data.labelled"),
+    output:
+        sentences=P.data("{corpus}", "sentences"),
+        phrases=P.data("{corpus}", "phrases"),
+        labels=P.data("{corpus}", "labels"),
+        report=P.ingest_report("{corpus}"),
+    log:
+        P.log("data_{corpus}"),
+    benchmark:
+        P.benchmark("data_{corpus}")
+    wildcard_constraints:
+        corpus=user_corpora_pattern("labelled"),
+    conda:
+        env("lingscope")
+    threads: 1
+    resources:
+        mem_mb=mem_mb(1500, 20),
+        runtime=runtime(60),
+    params:
+        args=lambda w: PLAN.user_corpus(w.corpus).ingest_args(),
+    shell:
+        "python -m lingscope.data.labelled {params.args} --sentences {output.sentences}"
+        " --phrases {output.phrases}"
+        " --labels {output.labels} --report {output.report} > {log} 2>&1"
+
+
+rule data_text:
+    input:
+        unpack(lambda w: PLAN.user_corpus(w.corpus).inputs()),
+        code=code("lingscope.data.text"),
+    output:
+        sentences=P.data("{corpus}", "sentences"),
+        report=P.ingest_report("{corpus}"),
+    log:
+        P.log("data_{corpus}"),
+    benchmark:
+        P.benchmark("data_{corpus}")
+    wildcard_constraints:
+        corpus=user_corpora_pattern("text"),
+    conda:
+        env("lingscope")
+    threads: 1
+    resources:
+        mem_mb=mem_mb(2000),
+        runtime=runtime(120),
+    params:
+        args=lambda w: PLAN.user_corpus(w.corpus).ingest_args(),
+    shell:
+        "python -m lingscope.data.text {params.args} --sentences {output.sentences}"
+        " --report {output.report} > {log} 2>&1"
+
+
 rule vocab:
     input:
         sentences=P.data("{corpus}", "sentences"),
@@ -158,7 +215,7 @@ rule vocab:
         mem_mb=mem_mb(1500, 10),
         runtime=runtime(30),
     params:
-        settings=lambda w: settings_args(f"vocab.{w.corpus}"),
+        settings=lambda w: PLAN.vocab_settings(w.corpus).command_line(),
     shell:
         "python -m lingscope.data.vocab --sentences {input.sentences} --out {output.vocab}"
         " {params.settings} > {log} 2>&1"

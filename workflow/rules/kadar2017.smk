@@ -12,7 +12,7 @@ localrules:
 
 rule distributions:
     input:
-        omission=tables("omission", PLAN.kadar_networks()),
+        omission=lambda w: tables("omission", PLAN.kadar_networks()),
         tokens=P.tokens("coco", PLAN.analysis_split),
         code=code("lingscope.analysis.kadar2017.distributions"),
     output:
@@ -66,7 +66,7 @@ rule distributions:
 
 rule ridge:
     input:
-        omission=tables("omission", PLAN.kadar_networks()),
+        omission=lambda w: tables("omission", PLAN.kadar_networks()),
         tokens=P.tokens("coco", PLAN.analysis_split),
         code=code("lingscope.analysis.kadar2017.ridge"),
     output:
@@ -106,7 +106,7 @@ rule ridge:
 
 rule examples:
     input:
-        omission=tables("omission", PLAN.kadar_pair()),
+        omission=lambda w: tables("omission", PLAN.kadar_pair()),
         retrieval=rules.retrieval_examples.output.table,
         code=code("lingscope.analysis.kadar2017.examples"),
     output:
@@ -133,7 +133,7 @@ rule examples:
 
 rule omission_words:
     input:
-        omission=P.network_table("omission", *PLAN.fig5_network()),
+        omission=lambda w: P.network_table("omission", *PLAN.fig5_network()),
         tokens=P.tokens("coco", PLAN.analysis_split),
         code=code("lingscope.analysis.kadar2017.omission_words"),
     output:

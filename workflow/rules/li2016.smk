@@ -39,10 +39,10 @@ rule sentiment_accuracy:
         mem_mb=mem_mb(1000, 4),
         runtime=runtime(10),
     params:
-        data=PLAN.li_data_label(),
+        data=lambda w: li_data_args(),
     shell:
         "python -m lingscope.analysis.li2016.sentiment_accuracy --predictions {input.predictions}"
-        " --evaluation {input.evaluation} --data '{params.data}' --out {output.table}"
+        " --evaluation {input.evaluation} --data {params.data} --out {output.table}"
         " --out-mcnemar {output.mcnemar} > {log} 2>&1"
 
 

@@ -10,7 +10,7 @@ localrules:
 rule poerner_figures:
     input:
         results=PLAN.io_tables(),
-        tokens=P.tokens("coco", PLAN.analysis_split),
+        tokens=lambda w: PLAN.io_tokens(),
         code=code("lingscope.analysis.poerner2018.poerner_figures"),
     output:
         fig1=report(

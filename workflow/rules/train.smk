@@ -21,7 +21,7 @@ rule train:
         runtime=runtime(720),
         gpu=gpus(),
     params:
-        settings=lambda w: PLAN.models[w.model].command_line(),
+        settings=lambda w: PLAN.training_settings(w.model).command_line(),
         tables=table_args,
         # Not an output: Snakemake must not delete it when a job dies, so a rerun resumes.
         checkpoints=lambda w: P.model(w.model, "checkpoints"),
@@ -53,9 +53,10 @@ rule evaluate:
     params:
         tables=table_args,
         splits=lambda w: " ".join(PLAN.kind(w.model).evaluate_on),
+        polarity=lambda w: "--sst-polarity" if PLAN.sst_polarity(w.model) else "",
         runtime=runtime_args(),
     shell:
         "OMP_NUM_THREADS={threads} python -m lingscope.training.evaluate --model {input.model}"
-        " --sentences {input.sentences} --vocab {input.vocab} {params.tables} --split {params.splits}"
+        " --sentences {input.sentences} --vocab {input.vocab} {params.tables} --split {params.splits} {params.polarity}"
         " {params.runtime} --threads {threads} --out {output.table}"
         " --predictions {output.predictions} --reconstructions {output.reconstructions} > {log} 2>&1"

@@ -9,6 +9,15 @@ import dataclasses
 
 from lingscope.core.settings import Settings, option
 
+# The unit-level analyses read one layer of a network's activation store (layer=K partitions).
+LAYER_HELP = "layer of the activation store to read: 0 the bottom, -1 the top (default)"
+
+
+def layer_option():
+    """The ``layer`` field of the analyses that read the activation store (-1, the top layer)."""
+    return option(-1, LAYER_HELP)
+
+
 @dataclasses.dataclass(frozen=True)
 class DistributionSettings(Settings):
     """Figs. 2 and 3 (``analysis.min_count`` in the config)."""
@@ -71,6 +80,7 @@ class TopContextSettings(Settings):
     k: int = option(20, "tokens kept per unit, ranked by absolute activation (the paper: 20)", minimum=1)
     batch_rows: int = option(4096, "token rows read per batch from the activation store: bounds the memory",
                              minimum=1)
+    layer: int = layer_option()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +97,7 @@ class UnitFigureSettings(Settings):
                                      "tokens (the paper: top decile)",
                                minimum=0, maximum=100)
     seed: int = option(1, "Fig. 7: seed of the draw among the qualifying captions", minimum=0)
+    layer: int = layer_option()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +116,7 @@ class ProbeSettings(Settings):
     min_count: int = option(20, "deprels with fewer training tokens are merged into 'other'", minimum=1)
     control: bool = option(True, "also fit the control task (Hewitt and Liang 2019) and report selectivity")
     seed: int = option(1, "seed of the split, the folds and the control labels", minimum=0)
+    layer: int = layer_option()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,6 +129,7 @@ class MutualInformationSettings(Settings):
     bootstrap: int = option(5000, "bootstrap replicates over units", minimum=100)
     confidence: float = option(0.95, "bootstrap interval level", positive=True, maximum=0.999)
     seed: int = option(1, "bootstrap seed", minimum=0)
+    layer: int = layer_option()
 
 
 @dataclasses.dataclass(frozen=True)

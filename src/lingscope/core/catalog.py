@@ -33,13 +33,31 @@ from lingscope.core.settings import TrainingSettings, option
 class CaptionModelSettings(TrainingSettings):
     """IMAGINET, SUM and LM (Kadar et al. 2017, sec. 3): one ``models.<name>`` entry."""
 
-    kind: str = option("imaginet", "imaginet, sum or lm", choices=("imaginet", "sum", "lm"))
+    kind: str = option("imaginet", "imaginet or sum", choices=("imaginet", "sum"))
     embedding_dim: int = option(64, "word embedding size (the paper: 1024)", minimum=1)
     hidden_dim: int = option(128, "GRU state size (the paper: 1024)", minimum=1)
     gru: str = option("fused", "fused: torch.nn.GRU; authors: clipped-ReLU candidate, steep sigmoid gates",
                       choices=("fused", "authors"))
     alpha: float = option(0.1, "weight of the textual loss (or its sampling probability)", minimum=0.0, maximum=1.0)
     task_sampling: bool = option(False, "the authors' code: one task per batch, textual with probability alpha")
+
+
+@dataclass(frozen=True)
+class LanguageModelSettings(CaptionModelSettings):
+    """The stand-alone language model (``kind: lm``): the paper's one-layer GRU by default, or a
+    stack of GRU or LSTM layers (``cell``, ``layers``, ``dropout``) on any corpus with text."""
+
+    kind: str = option("lm", "lm", choices=("lm",))
+    cell: str = option("gru", "gru (the paper's) or lstm", choices=("gru", "lstm"))
+    layers: int = option(1, "stacked recurrent layers (the paper: 1)", minimum=1)
+    dropout: float = option(0.0, "dropout between stacked layers and before the vocabulary readout", minimum=0.0,
+                            maximum=0.9)
+    alpha: float = option(1.0, "unused: a language model has only the textual loss", minimum=0.0, maximum=1.0)
+
+    def check(self, label) -> None:
+        if self.gru == "authors" and (self.cell != "gru" or self.layers != 1):
+            raise InputError(None, label("gru"), f"authors (the authors' GRU cell) needs cell: gru and layers: 1, got "
+                                                 f"cell: {self.cell}, layers: {self.layers}; use gru: fused")
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,11 @@ class SentimentModelSettings(TrainingSettings):
     says 0.1); the kept epoch is the one with the best dev accuracy (theirs: test accuracy)."""
 
     kind: str = option("lstm", "rnn, lstm or bilstm", choices=("rnn", "lstm", "bilstm"))
+    # The authors' code's schedule, so an entry that gives only its kind and corpus trains as theirs.
+    batch_size: int = option(100, "examples per batch (the authors: 1000 phrases of the real SST's 215k)", minimum=1)
+    learning_rate: float = option(0.1, "learning rate (the authors' code: 0.1 with AdaGrad, 0.05 for the BiLSTM)",
+                                  positive=True)
+    patience: int = option(3, "epochs without validation improvement before stopping", minimum=1)
     embedding_dim: int = option(60, "word embedding size (the paper: 60)", minimum=1)
     hidden_dim: int = option(60, "state size of each direction (the paper: 60)", minimum=1)
     dropout: float = option(0.2, "dropout on the input and the recurrent input of every step (the paper: 0.1; "
@@ -117,6 +140,10 @@ class Kind:
     settings: type[TrainingSettings]
     reads_eos: bool = True  # sentences are read with <eos> after the last word
     evaluate_on: tuple[str, ...] = ("val",)  # the splits its evaluation scores
+    # The corpus formats it can train on (a model entry's ``corpus:`` must be of one of them):
+    # coco (captions with images), sst (treebank), wmt and text (running text), labelled (sentences
+    # with a class label).
+    formats: tuple[str, ...] = ("coco", "sst", "wmt", "labelled", "text")
 
     @property
     def module(self) -> str:
@@ -159,6 +186,7 @@ _TEXTUAL = ("vocabulary",)
 _VISUAL = ("image",)
 _SENTIMENT = ("sentiment",)
 _RECONSTRUCTION = SEQUENCE_READOUTS
+LABELLED = ("sst", "labelled")  # corpus formats with a class label per sentence
 
 KINDS: dict[str, Kind] = {
     kind.name: kind
@@ -166,22 +194,22 @@ KINDS: dict[str, Kind] = {
         Kind("imaginet", "imaginet", "shared embedding; a VISUAL GRU predicts the image, a TEXTUAL GRU the next word",
              "coco", ("image_features",),
              (Network("textual", "Textual", "#ff7f0e", _TEXTUAL), Network("visual", "Visual", "#1f77b4", _VISUAL)),
-             CaptionModelSettings),
+             CaptionModelSettings, formats=("coco",)),
         Kind("sum", "imaginet", "IMAGINET with the VISUAL GRU replaced by a sum of word embeddings",
              "coco", ("image_features",),
              (Network("textual", "Sum textual", "#bcbd22", _TEXTUAL), Network("visual", "Sum", "#7f7f7f", _VISUAL)),
-             CaptionModelSettings),
-        Kind("lm", "imaginet", "a stand-alone GRU language model",
-             "coco", (), (Network("textual", "LM", "#9467bd", _TEXTUAL),), CaptionModelSettings),
+             CaptionModelSettings, formats=("coco",)),
+        Kind("lm", "imaginet", "a stand-alone language model (a GRU, or a stack of GRU or LSTM layers)",
+             "coco", (), (Network("textual", "LM", "#9467bd", _TEXTUAL),), LanguageModelSettings),
         Kind("rnn", "sentiment", "a tanh RNN; a linear softmax classifier on its last state",
              "sst", ("phrases",), (Network("sentiment", "RNN", "#2ca02c", _SENTIMENT),), SentimentModelSettings,
-             reads_eos=False, evaluate_on=("val", "test")),
+             reads_eos=False, evaluate_on=("val", "test"), formats=LABELLED),
         Kind("lstm", "sentiment", "an LSTM; a linear softmax classifier on its last state",
              "sst", ("phrases",), (Network("sentiment", "LSTM", "#d62728", _SENTIMENT),), SentimentModelSettings,
-             reads_eos=False, evaluate_on=("val", "test")),
+             reads_eos=False, evaluate_on=("val", "test"), formats=LABELLED),
         Kind("bilstm", "sentiment", "a BiLSTM; a linear softmax classifier on both directions' final states",
              "sst", ("phrases",), (Network("sentiment", "BiLSTM", "#8c564b", _SENTIMENT),), SentimentModelSettings,
-             reads_eos=False, evaluate_on=("val", "test")),
+             reads_eos=False, evaluate_on=("val", "test"), formats=LABELLED),
         Kind("autoencoder", "autoencoder", "an LSTM encoder-decoder that reproduces its input sentence (Sutskever et al. "
              "2014); the encoder reads the words reversed", "wmt", (),
              (Network("encoder", "Autoencoder", "#17becf", _RECONSTRUCTION),), AutoencoderSettings,
@@ -263,7 +291,9 @@ def check_models(models: dict) -> dict[str, TrainingSettings]:
         if name in KINDS and kind_name != name:
             raise InputError(None, f"{where}.kind", f"an entry named after the kind {name!r} must be of that kind, "
                                                     f"got {kind_name!r}; rename the entry")
-        out[name] = KINDS[kind_name].settings.from_config(entry, where)
+        # Keys an entry leaves out take its settings class's defaults: {kind: lstm, corpus: mr} is a
+        # whole entry.
+        out[name] = KINDS[kind_name].settings.from_config(entry, where, defaults=True)
     return out
 
 

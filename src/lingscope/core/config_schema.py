@@ -285,7 +285,10 @@ def _models(defs: dict[str, Any]) -> dict[str, Any]:
         by_class.setdefault(entry.settings, []).append(name)
     branches = []
     for cls, kinds in by_class.items():
-        defs[_def_name(cls)] = _object(cls, {}, [])
+        entry = _object(cls, {}, [])
+        # Every key but kind may be left out: it takes the field's default (catalog.check_models).
+        entry["required"] = ["kind"]
+        defs[_def_name(cls)] = entry
         test = {"const": kinds[0]} if len(kinds) == 1 else {"enum": kinds}
         branches.append({"if": {"required": ["kind"], "properties": {"kind": test}},
                          "then": {"$ref": f"#/$defs/{_def_name(cls)}"}})
@@ -326,6 +329,7 @@ def schema() -> dict[str, Any]:
 
     top = build(tree)
     top["properties"]["models"] = _models(defs)
+    _open_to_user_corpora(top["properties"], defs)
     top["properties"] = dict(sorted(top["properties"].items()))
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -335,6 +339,37 @@ def schema() -> dict[str, Any]:
         "properties": top["properties"],
         "$defs": dict(sorted(defs.items())),
     }
+
+
+def _open_to_user_corpora(properties: dict[str, Any], defs: dict[str, Any]) -> None:
+    """``corpora``, ``vocab`` and ``parse.splits`` take entries under names the user picks: a
+    corpus of the user's own (lingscope.core.corpora), its vocabulary and its parsed splits."""
+    from lingscope.core import corpora
+
+    text = {"type": "string", "minLength": 1}
+    split = {"type": "object", "additionalProperties": False, "properties": {
+        "val": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "test": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "seed": {"type": "integer", "minimum": 0}}}
+    files = {"type": "object", "additionalProperties": False, "required": list(corpora.SPLITS),
+             "properties": {s: text for s in corpora.SPLITS}}
+    values = {"format": {"enum": list(corpora.FORMATS)}, "path": text, "files": files, "text": text, "label": text,
+              "split": split, "tokenize": {"enum": list(corpora.TOKENIZERS)}}
+    defs["user_corpus"] = {
+        "description": "A corpus of your own (docs/data.md#your-own-corpus), under a name you pick: labelled "
+                       "sentences or running text in plain files.",
+        "type": "object", "additionalProperties": False, "required": ["format"],
+        "properties": {k: {"description": corpora.KEYS[k], **v} for k, v in values.items()},
+        "oneOf": [{"required": ["path"]}, {"required": ["files"]}]}
+    name = {"pattern": f"^{corpora.NAME_PATTERN}$"}
+    properties["corpora"]["propertyNames"] = name
+    properties["corpora"]["additionalProperties"] = {"if": {"type": "null"}, "else": {"$ref": "#/$defs/user_corpus"}}
+    properties["vocab"]["propertyNames"] = name
+    properties["vocab"]["additionalProperties"] = {"$ref": "#/$defs/vocab_settings"}
+    splits = properties["parse"]["properties"]["splits"]
+    first = next(iter(splits["properties"].values()))
+    splits["propertyNames"] = name
+    splits["additionalProperties"] = first
 
 
 class _Dumper(yaml.SafeDumper):

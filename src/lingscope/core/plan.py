@@ -14,21 +14,27 @@ config, a *network* one ``(model, pathway)`` pair of it, a *display name* how fi
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 from lingscope.core import carve, catalog
+from lingscope.core.corpora import BUILTIN, NAME_PATTERN, UserCorpus
 from lingscope.core.errors import InputError
 from lingscope.core.settings import TrainingSettings
 
-CORPORA = ("coco", "sst", "wmt")
+CORPORA = BUILTIN  # the corpora in their published formats; a config may declare its own (UserCorpus)
 SPLITS = ("train", "val", "test")
 Network = tuple[str, str]  # (model, pathway)
 # Input optimisation's methods (Poerner et al. 2018), each a section input_optimisation.<method>.
 IO_METHODS = ("crp", "emb", "logit", "smx", "gbl")
+
+
+_CATALOG_DISPLAYS = {n.display for k in catalog.KINDS.values() for n in k.networks}
 
 
 class PlanError(Exception):
@@ -84,6 +90,10 @@ class Paths:
         """A file of the analyses: ``results/analysis[/folder]/name``."""
         return f"{self.results}/analysis/{folder}/{name}" if folder else f"{self.results}/analysis/{name}"
 
+    def ingest_report(self, corpus: str) -> str:
+        """What the ingest of a corpus of the user's own read: rows per split, blank lines skipped."""
+        return f"{self.results}/data/{corpus}/ingest.json"
+
     def log(self, name: str) -> str:
         return f"{self.results}/logs/{name}.log"
 
@@ -106,19 +116,87 @@ class Plan:
         self.paths = Paths(str(config["results"]))
         try:
             self.models: dict[str, TrainingSettings] = catalog.check_models(config["models"])
+            self.user_corpora: dict[str, UserCorpus] = {
+                name: UserCorpus.from_config(name, entry) for name, entry in config["corpora"].items()
+                if name not in BUILTIN and entry is not None}
         except InputError as err:
             raise PlanError(f"config: {err}") from None
+        for name in self.user_corpora:
+            if not re.fullmatch(NAME_PATTERN, name):
+                raise PlanError(f"config: corpora.{name}: a corpus name is a letter, then letters, digits or _ "
+                                "(it names folders and tables)")
+        for model in self.models:
+            self._check_corpus(model)
 
     def get(self, dotted: str):
         """A config value by its dotted key (``parse.splits.coco``)."""
         return _get(self.config, dotted)
 
     # --- corpora ----------------------------------------------------------------------------
+    def corpora(self) -> list[str]:
+        """The corpora a run ingests: each published-format corpus a model trains on, then every
+        corpus of the user's own (each is ingested, parsed and summarised, used or not)."""
+        used = {self.corpus(m) for m in self.models}
+        return [c for c in BUILTIN if c in used] + list(self.user_corpora)
+
+    def corpus_format(self, corpus: str) -> str:
+        """coco, sst, wmt (the published formats, each its own), labelled or text."""
+        if corpus in BUILTIN:
+            return corpus
+        if corpus in self.user_corpora:
+            return self.user_corpora[corpus].format
+        raise PlanError(f"config: no corpus {corpus!r} under corpora: (it has {sorted(self.config['corpora'])})")
+
+    def data_tables(self, corpus: str) -> tuple[str, ...]:
+        """The data tables of a corpus: its ingest's, then the vocabulary."""
+        if corpus in self.user_corpora:
+            return (*self.user_corpora[corpus].tables(), "vocab")
+        extra = {"coco": ("image_features",), "sst": ("phrases",), "wmt": ()}[corpus]
+        return ("sentences", *extra, "vocab")
+
+    def describe_corpus(self, corpus: str) -> str:
+        """How tables and figures name a corpus's data (a synthetic corpus says so)."""
+        if corpus in self.user_corpora:
+            return self.user_corpora[corpus].describe()
+        if corpus == "sst":
+            return self.li_data_label()
+        source = self.source(corpus)
+        return f"{corpus} ({'synthetic, lingscope.synth.' + corpus if source == 'synthetic' else source})"
+
     def source(self, corpus: str) -> str:
         return self.get(f"corpora.{corpus}.source")
 
+    def vocab_settings(self, corpus: str):
+        """vocab.<corpus>; a corpus of the user's own that it does not name keeps every train type
+        (min_count 1, no cap). The class is the config schema's for every corpus's vocabulary
+        (looked up by name: the plan imports no stage)."""
+        from lingscope.core import config_schema
+
+        section = self.get("vocab").get(corpus) or {}
+        cls = config_schema.settings_class(f"vocab.{BUILTIN[0]}")
+        try:
+            return cls.from_config(section, f"vocab.{corpus}", defaults=corpus not in BUILTIN)
+        except InputError as err:
+            raise PlanError(f"config: {err}") from None
+
+    def user_corpus(self, corpus: str) -> UserCorpus:
+        return self.user_corpora[corpus]
+
+    def user_corpora_of(self, fmt: str) -> list[str]:
+        return [c for c, entry in self.user_corpora.items() if entry.format == fmt]
+
+    def io_tokens(self) -> str:
+        """The parse whose function words Poerner's summary counts: the analysis split of the
+        first input-optimised network's corpus."""
+        model = self.io_networks()[0][0]
+        return self.paths.tokens(self.corpus(model), self.analysis_split)
+
     def parse_splits(self, corpus: str) -> list[str]:
-        return list(self.get(f"parse.splits.{corpus}"))
+        """parse.splits.<corpus>; a corpus of the user's own that it does not name parses val and test."""
+        splits = self.get("parse.splits")
+        if corpus in splits:
+            return list(splits[corpus])
+        return ["val", "test"] if corpus in self.user_corpora else []
 
     @property
     def analysis_split(self) -> str:
@@ -191,7 +269,7 @@ class Plan:
 
     def has_parse_accuracy(self) -> bool:
         """Gold trees exist only for the synthetic captions."""
-        return self.source("coco") == "synthetic" and bool(self.parse_splits("coco"))
+        return "coco" in self.corpora() and self.source("coco") == "synthetic" and bool(self.parse_splits("coco"))
 
     # --- models and networks ----------------------------------------------------------------
     def kind(self, model: str) -> catalog.Kind:
@@ -199,7 +277,41 @@ class Plan:
         return catalog.kind(self.models[model].kind)
 
     def corpus(self, model: str) -> str:
-        return self.kind(model).corpus
+        """The corpus model ``model`` trains and is analysed on: its entry's ``corpus``, else its
+        kind's."""
+        return self.models[model].corpus or self.kind(model).corpus
+
+    def _check_corpus(self, model: str) -> None:
+        corpus, kind = self.corpus(model), self.kind(model)
+        if corpus not in BUILTIN and corpus not in self.user_corpora:
+            raise PlanError(f"config: models.{model}.corpus is {corpus!r}, which corpora: does not declare; declare "
+                            f"it there (format: labelled or text) or use one of {sorted(self.corpora_declared())}")
+        fmt = self.corpus_format(corpus)
+        if fmt not in kind.formats:
+            raise PlanError(f"config: models.{model}.corpus is {corpus!r}, a {fmt} corpus; kind {kind.name!r} trains "
+                            f"on corpora of the formats {list(kind.formats)} (the sentiment kinds need a label per "
+                            "sentence, IMAGINET and SUM captions with images)")
+        settings = self.models[model]
+        if getattr(settings, "examples", None) == "phrases" and fmt != "sst":
+            entry = self.config["models"][model]
+            if isinstance(entry, Mapping) and entry.get("examples") == "phrases":
+                raise PlanError(f"config: models.{model}.examples is 'phrases', but {corpus!r} has no phrase labels "
+                                "(only the SST's trees do); use examples: sentences or leave the key out")
+
+    def corpora_declared(self) -> list[str]:
+        return [*BUILTIN, *self.user_corpora]
+
+    def training_settings(self, model: str) -> TrainingSettings:
+        """The model's settings as its training job takes them: on a corpus without phrase labels
+        the sentiment kinds train on sentences."""
+        settings = self.models[model]
+        if getattr(settings, "examples", None) == "phrases" and self.corpus_format(self.corpus(model)) != "sst":
+            return dataclasses.replace(settings, examples="sentences")
+        return settings
+
+    def sst_polarity(self, model: str) -> bool:
+        """The SST's fine (5 labels) and coarse (polarity) granularities apply: the model is on the SST."""
+        return self.corpus_format(self.corpus(model)) == "sst"
 
     def networks(self, method: str = "activations") -> list[Network]:
         """Every (model, network) of the config that catalog method ``method`` applies to."""
@@ -218,10 +330,15 @@ class Plan:
                         f"under models: gives; keep the entries named {sorted(catalog.KINDS)}")
 
     def _by_display(self, chosen, candidates: list[Network], key: str, what: str) -> list[Network]:
-        """The networks of the config list ``key`` (display names), each one of ``candidates``."""
+        """The networks of the config list ``key`` (display names), each one of ``candidates``. A
+        catalog network whose model entry the config dropped (``imaginet: null``) is left out: the
+        analyses that need it leave the run."""
         by_display = {self.display(n): n for n in candidates}
+        present = {self.display(n) for n in self.networks()}
         out = []
         for display in chosen:
+            if display in _CATALOG_DISPLAYS and display not in present:
+                continue
             if display not in by_display:
                 raise PlanError(f"config: {key} names {display!r}, {what}{sorted(by_display)}")
             out.append(by_display[display])
@@ -299,6 +416,15 @@ class Plan:
         """The network whose image readout retrieves the Fig. 1 images (Visual)."""
         return self.network_of(catalog.KADAR_PAIR[0])
 
+    def has_kadar(self) -> bool:
+        """Kadar et al.'s figures run when the config keeps the four networks they compare
+        (models imaginet, sum and lm on the captions): a config that drops one leaves them out."""
+        try:
+            networks = [self.network_of(name) for name in catalog.KADAR_NETWORKS]
+        except PlanError:
+            return False
+        return all(self.corpus(m) == "coco" for m, _ in networks)
+
     def kadar_networks(self) -> list[Network]:
         """The paper's four networks (Figs. 2-4 and 6), in the paper's order."""
         return [self.network_of(name) for name in catalog.KADAR_NETWORKS]
@@ -314,13 +440,14 @@ class Plan:
     def check(self) -> None:
         """Every cross-check of the config, in the order a run meets them; the first problem
         raises :class:`PlanError`."""
-        self.check_coco_splits()
-        if self.analysis_split not in self.parse_splits("coco"):
-            split = self.analysis_split
-            raise PlanError(f"config: activations.split is {split!r} but parse.splits.coco does not parse it; "
-                            f"add {split!r} there so the analyses can join the omission scores with the parse")
-        self.kadar_networks()
-        self.fig5_network()
+        if "coco" in self.corpora():
+            self.check_coco_splits()
+        if self.has_kadar():
+            if self.analysis_split not in self.parse_splits("coco"):
+                split = self.analysis_split
+                raise PlanError(f"config: activations.split is {split!r} but parse.splits.coco does not parse it; "
+                                f"add {split!r} there so the analyses can join the omission scores with the parse")
+            self.fig5_network()
         self.probe_networks()
         self.io_other_networks()  # and io_networks
 
@@ -357,8 +484,13 @@ class Plan:
 
     def analysis_rules(self) -> list[str]:
         """The analysis rules whose outputs a run asks for (the others have no network to read)."""
-        rules = ["training_summary", "distributions", "ridge", "examples", "omission_words", "checks",
-                 "unit_figures", "probe", "mutual_information"]
+        rules = ["training_summary", "checks", "unit_figures"]
+        if self.has_kadar():
+            rules += ["distributions", "ridge", "examples", "omission_words"]
+        if self.parsed_networks():
+            rules += ["mutual_information"]
+        if self.probe_networks():
+            rules += ["probe"]
         if self.li_networks():
             rules += ["sentiment_accuracy", "sentiment_figures"]
         if self.io_networks():
@@ -374,9 +506,8 @@ class Plan:
     def targets(self) -> list[str]:
         """The files of a run besides its analysis rules' outputs (:meth:`analysis_rules`)."""
         p = self.paths
-        out = [p.data(c, t) for c in CORPORA for t in ("sentences", "vocab")]
-        out += [p.data("coco", "image_features"), p.data("sst", "phrases")]
-        out += [p.tokens(c, s) for c in CORPORA for s in self.parse_splits(c)]
+        out = [p.data(c, t) for c in self.corpora() for t in self.data_tables(c)]
+        out += [p.tokens(c, s) for c in self.corpora() for s in self.parse_splits(c)]
         for m in self.models:
             out += [p.model(m), p.model(m, "evaluation.parquet")]
         for m, n in self.networks("activations"):

@@ -50,6 +50,17 @@ VOCAB = pa.schema(
     ]
 )
 
+LABELS = pa.schema(
+    [
+        _f("label_id", pa.int32(), "the class id the models use (sentences.label)"),
+        _f("label", pa.string(), "the label as the data gives it; string labels are numbered in sorted order, "
+                                 "integer labels keep their value as their id"),
+        _f("train", pa.int64(), "train sentences with this label"),
+        _f("val", pa.int64(), "val sentences with this label"),
+        _f("test", pa.int64(), "test sentences with this label"),
+    ]
+)
+
 SST_LABELS = 5  # the treebank's sentiment labels, 0 (very negative) to 4 (very positive)
 
 SST_PHRASES = pa.schema(
@@ -144,11 +155,12 @@ PREDICTIONS = pa.schema(
         _f("readout", pa.string(), "the class readout (sentiment)"),
         _f("split", pa.string(), "val or test"),
         _f("sentence_id", pa.int64(), "joins sentences.sentence_id"),
-        _f("label", pa.int8(), "the sentence's gold label (SST: 0-4)"),
+        _f("label", pa.int8(), "the sentence's gold label id (SST: 0-4; a labelled corpus: its labels table)"),
         _f("predicted", pa.int8(), "the label of the highest score"),
-        _f("coarse_label", pa.int8(), "gold polarity: 0 negative (labels 0-1), 1 positive (3-4); null for neutral (2)",
-           nullable=True),
-        _f("coarse_predicted", pa.int8(), "predicted polarity: 1 when p(3) + p(4) > p(0) + p(1) under the softmax"),
+        _f("coarse_label", pa.int8(), "SST only: gold polarity, 0 negative (labels 0-1), 1 positive "
+           "(3-4); null for neutral (2), and on every other corpus", nullable=True),
+        _f("coarse_predicted", pa.int8(), "SST only: predicted polarity, 1 when p(3) + p(4) > p(0) + p(1) under the "
+           "softmax; null on every other corpus", nullable=True),
         _f("scores", pa.list_(pa.float32()), "the readout's unnormalised score of every label"),
     ]
 )
@@ -448,18 +460,19 @@ SENTIMENT_ACCURACY = pa.schema(
         _f("pathway", pa.string(), "the network"),
         _f("network", pa.string(), "how figures label it (RNN, LSTM, BiLSTM for the catalog's entries)"),
         _f("split", pa.string(), "val (the SST's dev) or test"),
-        _f("granularity", pa.string(), "fine (5 labels) or coarse (negative 0-1 vs positive 3-4, neutral left out)"),
+        _f("granularity", pa.string(), "on the SST: fine (5 labels) or coarse (negative 0-1 vs positive 3-4, neutral "
+           "left out); on any other labelled corpus: labels (its own labels)"),
         _f("n", pa.int64(), "sentences scored"),
         _f("correct", pa.int64(), "sentences predicted right"),
         _f("accuracy", pa.float64(), "correct / n"),
         _f("ci_low", pa.float64(), "95% Wilson score interval, lower bound (statsmodels proportion_confint)"),
         _f("ci_high", pa.float64(), "95% Wilson score interval, upper bound"),
-        _f("majority", pa.float64(), "accuracy of predicting the train sentences' most frequent label (fine) or "
-           "polarity (coarse)", nullable=True),
-        _f("published_test", pa.float64(), "Li et al. (2016)'s test accuracy for the network of this name; null "
-           "elsewhere", nullable=True),
-        _f("data", pa.string(), "the treebank: the synthetic one is not the real SST, so its accuracies are not "
-           "comparable with the published ones"),
+        _f("majority", pa.float64(), "accuracy of predicting the train sentences' most frequent label (fine, labels) "
+           "or polarity (coarse)", nullable=True),
+        _f("published_test", pa.float64(), "Li et al. (2016)'s test accuracy for the network of this name, on the "
+           "SST's granularities only; null elsewhere", nullable=True),
+        _f("data", pa.string(), "the corpus the model was trained and tested on, as the config declares it (the "
+           "synthetic treebank is not the real SST, so its accuracies are not comparable with the published ones)"),
     ]
 )
 
@@ -554,12 +567,15 @@ IO_TABLE1 = pa.schema(
 # --- Kadar et al. 2017: the unit-level analyses (sec. 5.4-5.6) ------------------------------------
 
 _UNIT_DOC = "index of the unit: a dimension of the network's per-token state, from 0"
+_LAYER_DOC = ("the layer of the activation store read (layer=K, 0 the bottom; the settings' layer, -1 the top, "
+              "resolved)")
 
 TOP_CONTEXTS = pa.schema(
     [
         _f("network", pa.string(), _NETWORK_DOC + ", or model/pathway for a network the paper does not name"),
         _f("model", pa.string(), "model name from the config"),
         _f("pathway", pa.string(), "the model's network (lingscope.core.catalog)"),
+        _f("layer", pa.int16(), _LAYER_DOC),
         _f("unit", pa.int32(), _UNIT_DOC),
         _f("rank", pa.int16(), "1 for the largest |activation| of the unit over the split's word tokens; ties keep "
                                "store order"),
@@ -605,6 +621,7 @@ PROBE_F1 = pa.schema(
         _f("corpus", pa.string(), "the corpus whose analysis split's parse gives the labels (the word and 4-gram "
            "rows are per corpus)"),
         _f("network", pa.string(), "the network whose states are features; null for word and 4-gram", nullable=True),
+        _f("layer", pa.int16(), _LAYER_DOC + "; null for word and 4-gram", nullable=True),
         _f("feature_set", pa.string(), "word, 4-gram, state or state+4-gram (Kadar et al. 2017, Table 2)"),
         _f("task", pa.string(), "deprel, or control (each word type's random label, Hewitt and Liang 2019)"),
         _f("C", pa.float64(), "inverse L2 penalty chosen by sentence-grouped cross-validation on the training part "
@@ -638,6 +655,7 @@ PROBE_UNITS = pa.schema(
 MI_UNITS = pa.schema(
     [
         _f("network", pa.string(), _NETWORK_DOC),
+        _f("layer", pa.int16(), _LAYER_DOC),
         _f("context", pa.string(), "word or deprel"),
         _f("n", pa.int16(), "the context is the n-gram ending at the token, left-padded"),
         _f("unit", pa.int32(), _UNIT_DOC),
@@ -729,10 +747,14 @@ GATE_COLUMNS = {
 
 
 def activations_schema(dim: int, dtype: str = "float32", gates: Mapping[str, int] | None = None) -> pa.Schema:
-    """Per-token hidden states; files live under ``activations/tokens/model=M/pathway=P/``.
+    """Per-token hidden states of one layer; files live under
+    ``activations/tokens/model=M/pathway=P/layer=K/`` (hive-partitioned by layer: K = 0 the bottom
+    .. layers - 1 the top; a one-layer network has ``layer=0`` only). ``layer`` is a partition key,
+    not a column of the files: a hive-partitioned read of the pathway folder adds it.
 
     ``gates`` (``{column: size}``, names from :data:`GATE_COLUMNS`) adds the network's gate
-    columns, which only a dump with ``activations.gates: true`` of a network with gates has."""
+    columns, which only a dump with ``activations.gates: true`` of a network with gates has, and
+    only in the top layer's partition (the gates are the top layer's)."""
     value = pa.float16() if dtype == "float16" else pa.float32()
     gates = dict(gates or {})
     unknown = sorted(set(gates) - set(GATE_COLUMNS))
@@ -778,6 +800,7 @@ def image_features_schema(dim: int) -> pa.Schema:
 TABLES: dict[str, pa.Schema] = {
     "sentences": SENTENCES,
     "vocab": VOCAB,
+    "labels": LABELS,
     "sst_phrases": SST_PHRASES,
     "tokens": TOKENS,
     "parse_accuracy": PARSE_ACCURACY,

@@ -119,9 +119,12 @@ class Settings:
 
     # --- config ---------------------------------------------------------------------------
     @classmethod
-    def from_config(cls, mapping: Mapping[str, Any], where: str, ignore: tuple[str, ...] = ()) -> Settings:
+    def from_config(cls, mapping: Mapping[str, Any], where: str, ignore: tuple[str, ...] = (),
+                    defaults: bool = False) -> Settings:
         """The settings of one config section; an unknown or missing key, a wrong type or an
-        out-of-range value is an :class:`InputError` naming ``where.key``."""
+        out-of-range value is an :class:`InputError` naming ``where.key``. With ``defaults`` a
+        missing key takes the field's default (a ``models.<name>`` entry need give only what
+        differs)."""
         if not isinstance(mapping, Mapping):
             raise InputError(None, where, f"expected a mapping of settings, got {mapping!r}")
         names = cls.config_keys()
@@ -129,12 +132,13 @@ class Settings:
         if unknown:
             raise InputError(None, f"{where}.{unknown[0]}", f"unknown setting; expected one of {names}")
         missing = [n for n in names if n not in mapping]
-        if missing:
+        if missing and not defaults:
             raise InputError(None, f"{where}.{missing[0]}", "missing setting")
         types = cls._types()
         values = {f.name: f.default for f in cls.fields()}
         for name in names:
-            values[name] = _coerce(mapping[name], types[name], f"{where}.{name}")
+            if name in mapping:
+                values[name] = _coerce(mapping[name], types[name], f"{where}.{name}")
         return cls._build(values, lambda n: f"{where}.{n}")
 
     @classmethod
@@ -228,6 +232,9 @@ class TrainingSettings(Settings):
     """Optimisation settings every model family shares; a family's settings add its architecture."""
 
     kind: str = option("", "model kind (lingscope.core.catalog)", empty=True)
+    corpus: str = option("", "the corpus it trains on and is analysed on: a name under corpora: (empty: its kind's "
+                         "corpus, coco for imaginet, sum and lm, sst for the sentiment kinds, wmt for the autoencoder)",
+                         empty=True, pattern=r"([A-Za-z][A-Za-z0-9_]*)?")
     batch_size: int = option(64, "sentences per batch", minimum=1)
     learning_rate: float = option(1e-3, "learning rate of the optimiser", positive=True)
     grad_clip: float = option(5.0, "max gradient norm; 0 disables", minimum=0)

@@ -3,8 +3,14 @@ docs/poerner2018.md#input-optimisation, docs/beyond.md#input-optimisation-on-eve
 
 For a target unit f (a unit of one of a network's readouts: a dimension of an image-feature
 prediction, a vocabulary logit of a language model, a class score; or a unit of the network's
-sentence representation, its hidden units, under the target name ``representation``), find the n-gram (n = 5, no start or end
-symbol; f read from the state after its last token) that maximises it. Five methods:
+sentence representation, its hidden units, under the target name ``representation``), find the n-gram (n = 5, no start
+symbol; f read after the whole input) that maximises it. The network reads the n-gram as it reads a
+sentence of those n words: with no end symbol (Poerner et al.'s input), except where the model says the network
+reads a word sequence as a sentence only with ``<eos>`` after it (:meth:`Model.needs_end`: a network that
+reads the words reversed and then ``<eos>``). There the fixed ``<eos>`` follows the n optimised
+positions in every method (it is not optimised, and the reported n-gram is the n words), so the network reads
+``w1 .. wn <eos>``, the reading of :meth:`Model.representation` and the readouts for the sentence ``w1 .. wn``.
+Five methods:
 
 | method  | free variables (init uniform +-init) | what the network reads          | read-off                 |
 |---------|--------------------------------------|---------------------------------|--------------------------|
@@ -39,9 +45,9 @@ readout decodes a whole sentence, so it has no unit to read after the n-th token
 The representation gives ``hidden_per_draw`` drawn units per draw (0: none), so every network,
 whatever its readouts, has targets.
 
-Methods reach the model only through the contract: ``embedding_matrix``, ``representation``
-(for a REGRESSION or CLASSES readout and the hidden units), ``states`` (the state after the last
-token, for a NEXT_TOKEN readout) and ``readout``.
+Methods reach the model only through the contract: ``embedding_matrix``, ``embed``, ``needs_end``,
+``representation`` (for a REGRESSION or CLASSES readout and the hidden units), ``states`` (the
+state after the last token, for a NEXT_TOKEN readout) and ``readout``.
 """
 
 from __future__ import annotations
@@ -66,11 +72,11 @@ from lingscope.core.errors import InputError, run_cli
 from lingscope.core.io import write_parquet
 from lingscope.core.schemas import INPUT_OPTIMISATION
 from lingscope.core.settings import Runtime
-from lingscope.encoding.ids import SPECIALS, id_to_token, load_vocab_checked
+from lingscope.encoding.ids import EOS_ID, SPECIALS, id_to_token, load_vocab_checked
 from lingscope.encoding.stream import encode_chunk, iter_sentence_chunks
 from lingscope.methods.settings import (CorpusSearchSettings, GradientSettings, GumbelSettings,
                                         InputOptimisationSettings)
-from lingscope.models.base import CLASSES, NEXT_TOKEN, REGRESSION, Model, open_network
+from lingscope.models.base import CLASSES, NEXT_TOKEN, REGRESSION, Model, last, open_network
 
 METHODS = ("crp", "emb", "logit", "smx", "gbl")
 GRADIENT_METHODS = ("emb", "logit", "smx", "gbl")
@@ -87,11 +93,29 @@ def draw_units(n_units: int, draws: int = 2, per_draw: int = 80, seed: int = 123
     return np.concatenate([rng.choice(pool, min(per_draw, pool), replace=False) for _ in range(draws)]).astype(np.int64)
 
 
+def needs_end(model: Model, network: str) -> bool:
+    """Whether the network reads a word sequence as a sentence only with ``<eos>`` after it (the
+    model's :meth:`Model.needs_end`)."""
+    return bool(model.needs_end(network))
+
+
+def network_input(model: Model, network: str, emb: torch.Tensor) -> torch.Tensor:
+    """What the network reads for the n-grams ``emb`` ``(batch, n, dim)``: the words as they
+    are, or, where it :func:`needs_end`, the words and then the fixed ``<eos>`` embedding
+    ``(batch, n + 1, dim)``, as it reads the sentence of those words."""
+    if not needs_end(model, network):
+        return emb
+    end = model.embed(torch.full((emb.shape[0], 1), EOS_ID, dtype=torch.long, device=emb.device))
+    return torch.cat([emb, end.to(emb.dtype)], 1)
+
+
 def unit_activations(model: Model, network: str, readout: str, emb: torch.Tensor) -> torch.Tensor:
-    """``(batch, readout units)``: the readout after the whole of each (unpadded) input ``emb``
-    ``(batch, n, dim)``: of the representation, or for a NEXT_TOKEN readout of the state after
-    the last token (its prediction of the next word). ``readout`` :data:`REPRESENTATION`: the
-    representation's own units."""
+    """``(batch, readout units)``: the readout after the whole of each (unpadded) n-gram ``emb``
+    ``(batch, n, dim)``, read as the sentence of its words (:func:`network_input`: ``<eos>``
+    follows it where the network needs the end symbol): of the representation, or for a
+    NEXT_TOKEN readout of the state after the last token read (its prediction of the next word).
+    ``readout`` :data:`REPRESENTATION`: the representation's own units."""
+    emb = network_input(model, network, emb)
     lengths = torch.full((emb.shape[0],), emb.shape[1], dtype=torch.long, device=emb.device)
     if readout == REPRESENTATION:
         return model.representation(network, emb, lengths)
@@ -100,6 +124,34 @@ def unit_activations(model: Model, network: str, readout: str, emb: torch.Tensor
     else:
         h = model.representation(network, emb, lengths)
     return model.readout(network, readout, h)
+
+
+class LayerHidden:
+    """The network with its hidden units (target :data:`REPRESENTATION`) read from one layer's
+    state after the last word read (``input_optimisation.layer``) instead of its representation;
+    everything else is the model's. Used for that target only, so the readouts are untouched."""
+
+    def __init__(self, model: Model, network: str, layer: int):
+        layers = model.layers(network)
+        if not -layers <= layer < layers:
+            raise InputError(None, "input_optimisation.layer", f"is {layer}, but network {network!r} has {layers} "
+                                                               f"layer(s) (0 .. {layers - 1}, or -1 .. -{layers})")
+        self._model, self._layer = model, layer
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def representation(self, network: str, emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return last(self._model.layer_states(network, emb, lengths)[self._layer], lengths)
+
+    def representation_dim(self, network: str) -> int:
+        return self._model.state_dim(network)
+
+
+def hidden_target_model(model: Model, network: str, layer: int):
+    """What the hidden units are read from: the representation (``layer`` -1, the default), or
+    :class:`LayerHidden` of layer ``layer``."""
+    return model if layer == -1 else LayerHidden(model, network, layer)
 
 
 def check_units(model: Model, network: str, readout: str, units: np.ndarray) -> None:
@@ -313,7 +365,8 @@ class CorpusNgrams:
     appended to a Parquet file on disk, and DuckDB's DISTINCT and ORDER BY, which spill to disk
     beyond ``memory_mb``, give the distinct n-grams in lexicographic order, fetched in batches.
     Words are read as the model reads them (a word outside the vocabulary is ``<unk>``), without
-    ``<eos>``: the input has no start or end symbol."""
+    ``<eos>``: an n-gram is n words (where the network needs the end symbol, scoring appends it:
+    :func:`unit_activations`)."""
 
     def __init__(self, sentences: Path, splits: tuple[str, ...], vocab: dict[str, int], n: int,
                  chunk_sentences: int, folder: Path, memory_mb: int = 1024):
@@ -409,17 +462,19 @@ def targets(model: Model, network: str, vocab: dict[str, int], settings: InputOp
         units = draw_units(readout.units, settings.draws, settings.per_draw, settings.unit_seed, settings.unit_limit)
         draw = np.repeat(np.arange(settings.draws), len(units) // settings.draws)
         if readout.kind == NEXT_TOKEN and settings.targets:
+            # Named targets are words of one corpus (the paper's "umbrella" is a caption word): a
+            # network on another corpus optimises those its vocabulary has, and says which it skips.
             missing = [w for w in settings.targets if w.lower() not in vocab]
             if missing:
-                raise InputError(vocab_path, "input_optimisation.targets",
-                                 f"named targets {missing} are not in the vocabulary, which the {name!r} readout "
-                                 "predicts; name words the corpus has")
-            ids = np.array([vocab[w.lower()] for w in settings.targets], dtype=np.int64)
+                print(f"note: {vocab_path}: input_optimisation.targets {missing} are not in the vocabulary the "
+                      f"{name!r} readout predicts; left out for this network", file=sys.stderr)
+            ids = np.array([vocab[w.lower()] for w in settings.targets if w.lower() in vocab], dtype=np.int64)
             units = np.concatenate([units, ids])
             draw = np.concatenate([draw, np.full(len(ids), -1)])
         out[name] = (units, draw)
     if settings.hidden_per_draw:
-        units = draw_units(model.representation_dim(network), settings.draws, settings.hidden_per_draw,
+        hidden = hidden_target_model(model, network, settings.layer)
+        units = draw_units(hidden.representation_dim(network), settings.draws, settings.hidden_per_draw,
                            settings.unit_seed, settings.unit_limit)
         out[REPRESENTATION] = (units, np.repeat(np.arange(settings.draws), len(units) // settings.draws))
     if not out:
@@ -474,8 +529,9 @@ def run(model_path: Path, network: str, sentences: Path, vocab_path: Path, metho
                                   method_settings.chunk_sentences, Path(folder))
         for readout_name, (units, draw) in targets(model, network, vocab, settings, vocab_path).items():
             kind = None if readout_name == REPRESENTATION else model.readouts(network)[readout_name].kind
+            target = hidden_target_model(model, network, settings.layer) if readout_name == REPRESENTATION else model
             if method == "crp":
-                ids, act, seen = corpus_search(model, network, readout_name, units,
+                ids, act, seen = corpus_search(target, network, readout_name, units,
                                                corpus.batches(method_settings.batch_size), method_settings.batch_size)
                 print(f"{name}/{network}/{readout_name}: crp scored {seen:,} distinct {settings.n}-grams "
                       f"({corpus.windows:,} windows) for {len(units)} units", file=sys.stderr)
@@ -486,7 +542,7 @@ def run(model_path: Path, network: str, sentences: Path, vocab_path: Path, metho
             if isinstance(method_settings, GumbelSettings):
                 gumbel = dict(samples=method_settings.samples, tau_start=method_settings.tau_start,
                               tau_decay=method_settings.tau_decay, tau_min=method_settings.tau_min)
-            result = optimise(model, network, readout_name, units, method, schedule, n=settings.n,
+            result = optimise(target, network, readout_name, units, method, schedule, n=settings.n,
                               learning_rate=method_settings.learning_rate, init=settings.init, seed=settings.seed,
                               max_elements=settings.max_elements, **gumbel)
             tables.append(result_table(name, network, readout_name, kind, method, units, draw, result.ids,

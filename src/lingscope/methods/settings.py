@@ -92,6 +92,9 @@ class InputOptimisationSettings(Settings):
     unit_limit: int = option(1024, "units are drawn from 0 .. unit_limit - 1 (the authors: 1024)", minimum=1)
     targets: tuple[str, ...] = option(("umbrella",), "named targets: words whose next-word logit is optimised as "
                                       "well, in every network with a vocabulary readout")
+    layer: int = option(-1, "whose state the hidden units (target representation) are: -1 the network's sentence "
+                        "representation (default); K the state of layer K (0 the bottom, -2 the one below the top) "
+                        "after the last word read")
     hidden_per_draw: int = option(20, "distinct units of the network's sentence representation (its hidden units) "
                                   "per draw, target 'representation'; 0: none", minimum=0)
     seed: int = option(1, "seed of the initial values and the Gumbel noise", minimum=0)

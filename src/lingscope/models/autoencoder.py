@@ -80,6 +80,14 @@ class Autoencoder(Model):
         self.check_network(network)
         return 2 * self.arch.layers * self.arch.hidden_dim
 
+    def needs_end(self, network: str) -> bool:
+        """True: the encoder reads a sentence's words (reversed, with ``reverse_source``) and then
+        ``<eos>``, the last position, which :meth:`_source` keeps in place; so a word sequence is a
+        sentence to it only with its end symbol after it (without one, its last word would be read
+        in the ``<eos>`` step, after the others reversed)."""
+        self.check_network(network)
+        return True
+
     def _source(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The encoder's reading order of right-padded ``x``: the words reversed, ``<eos>`` (the
         last position) in place; an involution, so it also maps states back to their tokens."""
@@ -96,6 +104,23 @@ class Autoencoder(Model):
         out, _, _ = self._encode(emb, lengths)
         out = pad_packed_sequence(out, batch_first=True, total_length=emb.shape[1])[0]
         return self._source(out, lengths)
+
+    def layers(self, network: str) -> int:
+        self.check_network(network)
+        return self.arch.layers
+
+    def layer_states(self, network: str, emb: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
+        """Every encoder layer's ``h`` at each token's own position, as :meth:`states` maps the top
+        layer's: the layers below the top stepped in the encoder's reading order with its own
+        weights (no dropout between them; right padding stays behind every sentence, so it never
+        reaches a real token's state), then :meth:`states` itself."""
+        self.check_network(network)
+        out, x = [], self._source(emb, lengths)
+        for k in range(self.arch.layers - 1):
+            x = lstm_layer_states(self.encoder, x, k)
+            out.append(self._source(x, lengths))
+        out.append(self.states(network, emb, lengths))
+        return out
 
     def representation(self, network: str, emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         self.check_network(network)

@@ -172,6 +172,25 @@ class Model(nn.Module, ABC):
         """``(batch, time, state_dim)``: the state after every token of right-padded ``emb``
         ``(batch, time, embedding_dim)``; rows past a sentence's length are unspecified."""
 
+    def layers(self, network: str) -> int:
+        """How many stacked layers the network's per-token states come from (1 by default);
+        :meth:`states` is the top layer's."""
+        self.check_network(network)
+        return 1
+
+    def layer_states(self, network: str, emb: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
+        """Every layer's per-token states, bottom first, each ``(batch, time, state_dim)`` and
+        aligned with :meth:`states` (the last is :meth:`states` itself, to float rounding). The
+        activation store keeps them all (``layer=k``); the default is the one layer."""
+        return [self.states(network, emb, lengths)]
+
+    def needs_end(self, network: str) -> bool:
+        """Whether the network reads a sequence of words as a sentence only with the end symbol after
+        it (an encoder that reads the words reversed, then <eos>); input optimisation then appends
+        <eos> to its n-gram. False by default."""
+        self.check_network(network)
+        return False
+
     def representation_dim(self, network: str) -> int:
         return self.state_dim(network)
 

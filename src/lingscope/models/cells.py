@@ -79,33 +79,39 @@ def make_gru(kind: str, input_size: int, hidden_size: int) -> nn.Module:
     raise ValueError(f"unknown GRU kind {kind!r}; expected 'fused' or 'authors'")
 
 
-def _weights(layer: nn.Module):
+def _weights(layer: nn.Module, k: int = 0):
+    """``(w_ih, b_ih, w_hh, b_hh, steep)`` of layer ``k`` of a GRU (the authors' has one layer)."""
     if isinstance(layer, AuthorsGRU):
+        if k != 0:
+            raise ValueError("the authors' GRU has one layer")
         return layer.weight_ih, layer.bias_ih, layer.weight_hh, layer.bias_hh, STEEP
-    return layer.weight_ih_l0, layer.bias_ih_l0, layer.weight_hh_l0, layer.bias_hh_l0, None
+    return (*(getattr(layer, f"{name}_l{k}") for name in ("weight_ih", "bias_ih", "weight_hh", "bias_hh")), None)
 
 
-def step_inputs(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def step_inputs(layer: nn.Module, x: torch.Tensor, k: int = 0) -> torch.Tensor:
     """``x W_ih + b_ih`` plus the recurrent biases of the r and z gates, for every input.
 
     This is the part of a GRU step that does not depend on the state, so it is computed
     once per token and shared by every run that reads that token (see
     :func:`recurrent_step`). The candidate's recurrent bias stays apart: it is gated by r.
+    ``k``: the layer of a stacked GRU.
     """
-    w_ih, b_ih, _, b_hh, _ = _weights(layer)
+    w_ih, b_ih, _, b_hh, _ = _weights(layer, k)
     size = layer.hidden_size
     bias = torch.cat([b_ih[: 2 * size] + b_hh[: 2 * size], b_ih[2 * size :]])
     return F.linear(x, w_ih, bias)
 
 
-def recurrent_step(layer: nn.Module, x_in: torch.Tensor, h: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+def recurrent_step(layer: nn.Module, x_in: torch.Tensor, h: torch.Tensor, out: torch.Tensor | None = None,
+                   k: int = 0) -> torch.Tensor:
     """One GRU step from :func:`step_inputs`; the same arithmetic as ``layer`` itself.
 
     ``x_in`` is overwritten (callers pass a fresh gather) and the new state may be written
     over ``h`` (``out=h``): working in place keeps a step to one GEMM plus a few passes over
-    memory, which matters when the omission scores run it millions of times.
+    memory, which matters when the omission scores run it millions of times. ``k``: the layer
+    of a stacked GRU.
     """
-    _, _, w_hh, b_hh, steep = _weights(layer)
+    _, _, w_hh, b_hh, steep = _weights(layer, k)
     size = h.shape[1]
     h_proj = torch.mm(h, w_hh.t())
     gates = x_in[:, : 2 * size].add_(h_proj[:, : 2 * size])
@@ -133,15 +139,15 @@ def previous(states: torch.Tensor) -> torch.Tensor:
     return torch.cat([states.new_zeros(states.shape[0], 1, states.shape[2]), states[:, :-1]], 1)
 
 
-def gru_gates(layer: nn.Module, x: torch.Tensor, h_prev: torch.Tensor) -> dict[str, torch.Tensor]:
-    """``gate_r, gate_z, gate_n`` of every step of a one-layer GRU from its inputs ``x`` (batch, time,
+def gru_gates(layer: nn.Module, x: torch.Tensor, h_prev: torch.Tensor, k: int = 0) -> dict[str, torch.Tensor]:
+    """``gate_r, gate_z, gate_n`` of every step of layer ``k`` of a GRU from its inputs ``x`` (batch, time,
     input) and the state before each step ``h_prev`` (batch, time, hidden). torch.nn.GRU's equations:
 
         r = sigmoid(W_ir x + b_ir + W_hr h + b_hr),  z = sigmoid(W_iz x + b_iz + W_hz h + b_hz),
         n = tanh(W_in x + b_in + r * (W_hn h + b_hn)),  h' = (1 - z) * n + z * h;
 
     the authors' variant (:class:`AuthorsGRU`) takes sigmoid(3.75 .) and clips n as ReLU at 5."""
-    w_ih, b_ih, w_hh, b_hh, steep = _weights(layer)
+    w_ih, b_ih, w_hh, b_hh, steep = _weights(layer, k)
     xr, xz, xn = F.linear(x, w_ih, b_ih).chunk(3, -1)
     hr, hz, hn = F.linear(h_prev, w_hh, b_hh).chunk(3, -1)
     scale = 1.0 if steep is None else steep
@@ -199,6 +205,27 @@ def lstm_layer_states(layer: nn.LSTM, x: torch.Tensor, k: int) -> torch.Tensor:
     return torch.stack(out, 1) if out else x.new_zeros(x.shape[0], 0, layer.hidden_size)
 
 
+def gru_layer_states(layer: nn.Module, x: torch.Tensor, k: int) -> torch.Tensor:
+    """``(batch, time, hidden)``: ``h`` after every step of layer ``k`` of a (stacked) GRU ``layer``
+    over ``x`` from the zero state, stepped with torch.nn.GRU's equations (:func:`gru_gates`; the
+    evaluation function: no dropout between layers)."""
+    w_ih, b_ih, w_hh, b_hh, steep = _weights(layer, k)
+    scale = 1.0 if steep is None else steep
+    x_proj = F.linear(x, w_ih, b_ih)
+    h = x.new_zeros(x.shape[0], layer.hidden_size)
+    out = []
+    for x_t in x_proj.unbind(1):
+        xr, xz, xn = x_t.chunk(3, -1)
+        hr, hz, hn = F.linear(h, w_hh, b_hh).chunk(3, -1)
+        r = torch.sigmoid(scale * (xr + hr))
+        z = torch.sigmoid(scale * (xz + hz))
+        candidate = xn + r * hn
+        n = torch.tanh(candidate) if steep is None else candidate.clamp(0.0, CLIP)
+        h = n + z * (h - n)
+        out.append(h)
+    return torch.stack(out, 1) if out else x.new_zeros(x.shape[0], 0, layer.hidden_size)
+
+
 class GRUCell(Cell):
     """The cell of a one-layer GRU (fused or the authors'): the same arithmetic as the layer."""
 
@@ -224,3 +251,52 @@ class RunningSumCell(Cell):
 
     def step(self, x_in: torch.Tensor, state: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         return torch.add(state, x_in, out=out)
+
+
+class StackedCell(Cell):
+    """The cell of a stacked ``torch.nn.LSTM`` or ``torch.nn.GRU`` (one layer or more; the
+    evaluation function, no dropout between layers): :meth:`project` is layer 0's input
+    projection, :meth:`step` layer 0's recurrent step and then every layer above it, each reading
+    the new ``h`` of the layer below. The state is every layer's state concatenated, bottom first:
+    ``[h_0 ; c_0 ; h_1 ; c_1 ; ...]`` for an LSTM, ``[h_0 ; h_1 ; ...]`` for a GRU;
+    :meth:`output` is the top layer's ``h``, what the network's states are."""
+
+    def __init__(self, layer: nn.Module):
+        if not isinstance(layer, (nn.LSTM, nn.GRU)) or layer.bidirectional or not layer.batch_first \
+                or getattr(layer, "proj_size", 0):
+            raise ValueError("a StackedCell needs a one-directional batch-first torch.nn.LSTM or torch.nn.GRU")
+        self.layer = layer
+        self.lstm = isinstance(layer, nn.LSTM)
+        self.layers, self.hidden = layer.num_layers, layer.hidden_size
+        self.width = (2 if self.lstm else 1) * self.hidden  # one layer's share of the state
+        self.state_size = self.layers * self.width
+
+    def _project(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        if not self.lstm:
+            return step_inputs(self.layer, x, k)
+        w_ih, b_ih, _, b_hh = _lstm_weights(self.layer, k)
+        return F.linear(x, w_ih, b_ih + b_hh)
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        return self._project(x, 0)
+
+    def step(self, x_in: torch.Tensor, state: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        parts = []
+        for k in range(self.layers):
+            if k:
+                x_in = self._project(parts[-1][:, : self.hidden], k)
+            old = state[:, k * self.width : (k + 1) * self.width]
+            if self.lstm:
+                w_hh = _lstm_weights(self.layer, k)[2]
+                h, c = lstm_update(torch.addmm(x_in, old[:, : self.hidden], w_hh.t()), old[:, self.hidden :])
+                parts.append(torch.cat([h, c], 1))
+            else:
+                parts.append(recurrent_step(self.layer, x_in, old, k=k))
+        # Every layer's new state is computed before ``out`` (which may be ``state``) is written.
+        if out is None:
+            return torch.cat(parts, 1)
+        return torch.cat(parts, 1, out=out)
+
+    def output(self, state: torch.Tensor) -> torch.Tensor:
+        top = (self.layers - 1) * self.width
+        return state[..., top : top + self.hidden].contiguous()

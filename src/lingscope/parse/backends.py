@@ -3,6 +3,11 @@
 Input is parsed *as tokenized* so positions line up 1:1 with the models' tokens
 (Kádár et al. 2017 parsed captions with spaCy in their released code; §5.1 of the paper).
 A backend yields, per sentence, a list of ``(form, lemma, xpos, upos, deprel, head)``.
+
+Each input row is parsed as exactly one sentence, so its tree has exactly one root
+(``head == 0``): both backends are told the sentence boundaries rather than left to find them
+(spaCy's parser would otherwise start a second sentence inside a row such as
+"that runtime remains a dud but it 's not a misfire .").
 """
 
 from __future__ import annotations
@@ -34,9 +39,15 @@ class SpacyParser:
         self.lemmatize = lemmatize
 
     def parse(self, sentences: Iterable[list[str]]) -> Iterator[list[Row]]:
+        """One parse per sentence. Every token but the first is preset as "cannot start a
+        sentence" (``Token.is_sent_start = False``, via ``Doc(sent_starts=...)``); spaCy's
+        arc-eager parser never breaks a sentence before such a token (its Break transition is
+        invalid there) and never leaves the root alone on the stack before one (Reduce is
+        invalid), so the Doc comes back as one tree with one root, at the same speed."""
         from spacy.tokens import Doc
 
-        docs = (Doc(self.nlp.vocab, words=list(tokens)) for tokens in sentences)
+        docs = (Doc(self.nlp.vocab, words=list(tokens), sent_starts=[i == 0 for i in range(len(tokens))])
+                for tokens in sentences)
         for doc in self.nlp.pipe(docs, batch_size=self.batch_size):
             rows = []
             for tok in doc:
@@ -61,6 +72,10 @@ def stanza_rows(doc) -> list[list[Row]]:
 class StanzaParser:
     """stanza's tagger, lemmatizer and parser with UD labels, on pre-tokenized input.
 
+    Each list of tokens is one sentence: pre-tokenized input is never re-split
+    (``tokenize_pretokenized``; ``tokenize_no_ssplit`` says so again), and stanza's parser
+    decodes one tree with a single root per sentence (Chu-Liu-Edmonds, one root).
+
     Its models download on first use where a network exists; offline, point ``model_dir``
     at a folder that holds them.
     """
@@ -72,7 +87,8 @@ class StanzaParser:
         kwargs = {"dir": model_dir} if model_dir else {}
         try:
             self.nlp = stanza.Pipeline(
-                lang, package=package, processors="tokenize,pos,lemma,depparse", tokenize_pretokenized=True,
+                lang, package=package, processors="tokenize,pos,lemma,depparse",
+                tokenize_pretokenized=True, tokenize_no_ssplit=True,
                 pos_batch_size=batch_size * 20, depparse_batch_size=batch_size * 20, use_gpu=use_gpu,
                 logging_level="WARN", **kwargs)
         except Exception as err:  # stanza raises many types when models are missing and offline

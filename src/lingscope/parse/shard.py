@@ -30,7 +30,7 @@ def shard_bounds(n_rows: int, shard: int, n_shards: int) -> tuple[int, int]:
 
 def read_split(path: Path, split: str) -> pa.Table:
     try:
-        table = pq.read_table(path, columns=["split", "sentence_id", "tokens"])
+        table = pq.read_table(path, columns=["corpus", "split", "sentence_id", "tokens"])
     except (FileNotFoundError, pa.ArrowInvalid) as err:
         raise InputError(path, None, f"cannot read the sentences table: {err}") from None
     table = table.filter(pc.equal(table["split"], split))
@@ -42,17 +42,34 @@ def read_split(path: Path, split: str) -> pa.Table:
 def parse_table(sentences: pa.Table, parser, unescape: bool = False) -> pa.Table:
     """The TOKENS rows of ``sentences``. With ``unescape``, the parser reads the characters
     that Penn Treebank escapes stand for (``-LRB-`` as ``(``), and ``form`` keeps the
-    sentence's own token, so the table joins the sentences and the activations 1:1."""
+    sentence's own token, so the table joins the sentences and the activations 1:1.
+
+    Each row is one sentence, so its parse must be one tree: a row whose parse has a token
+    count other than the row's, or not exactly one root (``head == 0``), raises an error that
+    names the corpus, split and sentence, and no table is returned."""
+    n = sentences.num_rows
+    names = sentences.column_names
+    corpora = sentences["corpus"].to_pylist() if "corpus" in names else ["?"] * n
+    splits = sentences["split"].to_pylist() if "split" in names else ["?"] * n
     ids = sentences["sentence_id"].to_pylist()
     token_lists = sentences["tokens"].to_pylist()
     parsed = [[unescape_ptb(t) for t in tokens] for tokens in token_lists] if unescape else token_lists
     cols: dict[str, list] = {name: [] for name in TOKENS.names}
-    for sentence_id, tokens, rows in zip(ids, token_lists, parser.parse(parsed)):
+    n_parsed = 0
+    for corpus, split, sentence_id, tokens, rows in zip(corpora, splits, ids, token_lists, parser.parse(parsed)):
+        n_parsed += 1
+        where = f"{corpus}/{split} sentence_id {sentence_id}"
         if len(rows) != len(tokens):
-            raise RuntimeError(f"sentence {sentence_id}: parser returned {len(rows)} tokens for {len(tokens)}")
+            raise RuntimeError(f"{where}: the parser returned {len(rows)} tokens for {len(tokens)}")
+        roots = [position for position, row in enumerate(rows, start=1) if row[5] == 0]
+        if len(roots) != 1:
+            raise RuntimeError(f"{where}: the parse has {len(roots)} roots (at token positions {roots}), "
+                               f"expected exactly 1 for the sentence {' '.join(tokens)!r}")
         for position, (form, (_, lemma, xpos, upos, deprel, head)) in enumerate(zip(tokens, rows), start=1):
             for key, value in zip(TOKENS.names, (sentence_id, position, form, lemma, xpos, upos, deprel, head)):
                 cols[key].append(value)
+    if n_parsed != n:
+        raise RuntimeError(f"the parser returned {n_parsed} sentences for {n}")
     return pa.table(cols, schema=TOKENS)
 
 

@@ -150,13 +150,18 @@ def class_predictions(scores: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     return scores.argmax(1).numpy(), (p[:, 3:].sum(1) > p[:, :2].sum(1)).numpy().astype(np.int64)
 
 
-def class_rows(base: dict, labels: np.ndarray, fine: np.ndarray, polarity: np.ndarray,
+def class_rows(base: dict, labels: np.ndarray, fine: np.ndarray, polarity: np.ndarray | None,
                train_labels: np.ndarray) -> list[dict]:
     """Fine and coarse accuracy of one readout on one split, and the baselines that predict the
-    train sentences' most frequent label (fine) and most frequent polarity (coarse)."""
+    train sentences' most frequent label (fine) and most frequent polarity (coarse). Without
+    ``polarity`` (a corpus other than the SST) the accuracy over the corpus's own labels and its
+    majority baseline (metrics ``accuracy`` and ``majority``)."""
+    majority = int(np.bincount(train_labels).argmax())
+    if polarity is None:
+        return [base | {"metric": "accuracy", "value": float((fine == labels).mean()), "n": len(labels)},
+                base | {"metric": "majority", "value": float((labels == majority).mean()), "n": len(labels)}]
     gold = coarse(labels)
     polar = gold >= 0
-    majority = int(np.bincount(train_labels).argmax())
     train_polarity = coarse(train_labels)
     majority_polarity = int(np.bincount(train_polarity[train_polarity >= 0], minlength=2).argmax())
     return [base | {"metric": "accuracy_fine", "value": float((fine == labels).mean()), "n": len(labels)},
@@ -178,8 +183,9 @@ def _target_table(tables: dict, network: str, readout: str):
 
 def evaluate(model: Model, extra: dict, sentences: Sentences, tables: dict[str, Path | None], split: str,
              device, collected: list | None = None, id_to_token: list[str] | None = None,
-             reconstructed: list | None = None) -> list[dict]:
-    """The metric rows of every readout of every network on one split; a class readout's
+             reconstructed: list | None = None, sst_polarity: bool = False) -> list[dict]:
+    """The metric rows of every readout of every network on one split (a class readout on the SST,
+    ``sst_polarity``, gets the fine and coarse granularities); a class readout's
     per-sentence predictions (PREDICTIONS tables) are appended to ``collected``, a sequence
     readout's reconstructions (RECONSTRUCTIONS tables; the decoded words need ``id_to_token``)
     to ``reconstructed``."""
@@ -225,16 +231,19 @@ def evaluate(model: Model, extra: dict, sentences: Sentences, tables: dict[str, 
                 examples, labels = load_labels(path, split, sentences, phrases=False)
                 scores = sentence_outputs(model, network, readout.name, examples, device)
                 fine, polarity = class_predictions(scores)
+                if not sst_polarity:
+                    polarity = None
                 rows += class_rows(base, labels, fine, polarity, train_sentence_labels(path))
                 if collected is not None:
-                    gold = coarse(labels)
+                    gold = coarse(labels) if sst_polarity else np.full(len(labels), -1)
                     collected.append(pa.table({
                         "model": [name] * len(labels), "pathway": [network] * len(labels),
                         "readout": [readout.name] * len(labels), "split": [split] * len(labels),
                         "sentence_id": examples.sentence_ids, "label": labels.astype(np.int8),
                         "predicted": fine.astype(np.int8),
                         "coarse_label": pa.array(gold.astype(np.int8), mask=gold < 0),
-                        "coarse_predicted": polarity.astype(np.int8),
+                        "coarse_predicted": (pa.array(polarity.astype(np.int8)) if sst_polarity
+                                             else pa.nulls(len(labels), pa.int8())),
                         "scores": pa.array(list(scores.numpy()), pa.list_(pa.float32())),
                     }, schema=PREDICTIONS))
     return rows
@@ -260,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
                                                     "class readout (no rows for a model without one)")
     p.add_argument("--reconstructions", type=Path, help="RECONSTRUCTIONS Parquet table: every sentence's "
                    "reconstruction by each sequence readout (no rows for a model without one)")
+    p.add_argument("--sst-polarity", action="store_true", help="the SST's granularities: fine (5 labels) and coarse "
+                   "(negative 0-1 against positive 3-4); without it, accuracy over the corpus's own labels")
     Runtime.add_arguments(p, "runtime (config: training)")
     args = p.parse_args(argv)
     device = use_runtime(Runtime.from_args(args))
@@ -272,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     rows, collected, reconstructed = [], [], []
     for split in args.split:
         sentences = load_sentences(args.sentences, vocab, split, eos=model.reads_eos)
-        rows += evaluate(model, extra, sentences, tables, split, device, collected, id_to_token, reconstructed)
+        rows += evaluate(model, extra, sentences, tables, split, device, collected, id_to_token, reconstructed,
+                         args.sst_polarity)
     for row in rows:
         print(f"{row['model']} {row['pathway']} {row['split']} {row['metric']}: {row['value']:.4f}")
     write_parquet(pa.Table.from_pylist(rows), Path(args.out), EVALUATION, "evaluation")

@@ -160,6 +160,13 @@ def load_labels(path: Path, split: str, sentences: Sentences, phrases: bool,
     return sentences.spans(rows, starts, ends), labels
 
 
+def _is_user_labels(path: Path) -> bool:
+    """Whether a phrases table is a labelled corpus's (one phrase per sentence, from
+    lingscope.data.user), whose labels table decides the classes, rather than the SST's."""
+    labels = Path(path).with_name("labels.parquet")
+    return labels.exists()
+
+
 def load_targets(names: list[str], tables: dict[str, Path | None], splits: dict[str, Sentences],
                  device: torch.device, phrases: bool = False, partial: tuple[str, ...] = ()
                  ) -> tuple[dict[str, Sentences], Targets]:
@@ -182,7 +189,8 @@ def load_targets(names: list[str], tables: dict[str, Path | None], splits: dict[
                                                         split in partial)
                 per_split[split][name] = torch.from_numpy(labels).to(device)
                 n_labels = max(n_labels, int(labels.max()) + 1)
-            units[name] = max(n_labels, SST_LABELS)
+            # The data decide the classes; a treebank's labels table holds all five of the SST's.
+            units[name] = n_labels if _is_user_labels(path) else max(n_labels, SST_LABELS)
             continue
         images: Images = load_images(path)
         mean, std = zscore_stats(images.features[images.splits == "train"])

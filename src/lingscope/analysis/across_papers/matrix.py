@@ -6,7 +6,8 @@ the config) and hands them over as a JSON file: per cell the method, the network
 that fill it or the reason it is blank. This module checks the run against that plan: every
 listed file must exist, and the cell counts the network's own rows in it (a shared table, such as
 the probe's Table 2, is filtered to the network by its ``model``/``pathway`` or ``network``
-column; an activation store is counted as a Parquet dataset). A planned cell whose files hold no
+column; an activation store is counted as a Parquet dataset, the rows of one of its ``layer=K``
+partitions, the top one, as every layer holds the same tokens). A planned cell whose files hold no
 row of its network is marked ``empty``, not ``ran``: the page shows what the run holds, not what
 was asked for.
 
@@ -21,6 +22,7 @@ import argparse
 import html
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -79,7 +81,11 @@ def row_counts(path: Path) -> dict | int:
     except (OSError, ValueError, pa.ArrowException) as err:  # what pyarrow raises for what is not Parquet
         raise InputError(path, None, f"not a readable Parquet file or dataset ({err})") from None
     if dataset is not None:
-        # An activation store is one network's (model=M/pathway=P), its partition keys included.
+        # An activation store is one network's (model=M/pathway=P), its partition keys included; its
+        # layer=K partitions hold the same tokens, so the top layer's rows are the network's rows.
+        layers = {int(m.group(1)) for f in dataset.files if (m := re.search(r"(?:^|/)layer=(\d+)/", f))}
+        if layers and "layer" in dataset.schema.names:
+            return dataset.count_rows(filter=ds.field("layer") == max(layers))
         return dataset.count_rows()
     if "model" in names and "pathway" in names:
         counts = pl.read_parquet(path, columns=["model", "pathway"]).group_by("model", "pathway").len()

@@ -28,7 +28,8 @@ For every unit of a network's per-token state (the ``<eos>`` step left out):
    median_V)`` and ``ln(median_LM / median_T)``, with a percentile bootstrap interval over
    units (each network's units resampled independently, ``scipy.stats.bootstrap``, seeded).
 
-One network's states are in memory at a time.
+One network's states are in memory at a time: those of the ``layer`` setting's layer of its
+activation store (-1, the top, by default; MI_UNITS' ``layer`` column says which, 0 the bottom).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from lingscope.analysis.kadar2017.units import (
     load_states,
     network_of,
     ngram_codes,
+    resolve_layer,
     tokens_per_folder,
 )
 from lingscope.core.catalog import colour, network_display
@@ -217,22 +219,24 @@ def unit_mi(states: np.ndarray, context_list: list[Context], settings: MutualInf
 # --- one network ------------------------------------------------------------------------------
 
 def network_mi(folder: Path, tokens: Path, settings: MutualInformationSettings) -> tuple[str, pl.DataFrame]:
-    """(display name, MI_UNITS rows) of one network's activation folder."""
+    """(display name, MI_UNITS rows) of one network's activation folder, at the settings' layer."""
     model, pathway = network_of(folder)
     name = network_display(model, pathway)
-    states = load_states(folder, tokens)
+    layer = resolve_layer(folder, settings.layer)
+    states = load_states(folder, tokens, layer)
     check_sorted(states.sentence_id, states.position, str(folder))
     context_list = contexts(states.sentence_id, states.position, states.form, states.deprel, settings.max_n)
     mi = unit_mi(states.states, context_list, settings)
     n_units = mi.shape[1]
     frame = pl.DataFrame({
         "network": [name] * mi.size,
+        "layer": np.full(mi.size, layer, dtype=np.int16),
         "context": np.repeat([c.name for c in context_list], n_units),
         "n": np.repeat([c.n for c in context_list], n_units).astype(np.int16),
         "unit": np.tile(np.arange(n_units, dtype=np.int32), len(context_list)),
         "mi": mi.ravel(),
     })
-    print(f"{name}: {len(states)} word tokens, {n_units} units ({folder})", flush=True)
+    print(f"{name}: {len(states)} word tokens, {n_units} units (layer {layer} of {folder})", flush=True)
     return name, frame
 
 

@@ -26,6 +26,10 @@ so it is a statement about the probe as well as the states.
 Labels, n-gram and word categories come from the training part only: a held-out word or n-gram
 never seen in training gets no column, and a deprel with fewer than ``min_count`` training
 tokens is merged into ``other``.
+
+The states are those of the ``layer`` setting's layer of each network's activation store (-1, the
+top, by default; Table 2's ``layer`` column says which, 0 the bottom); the units' top contexts are
+taken from top-contexts tables of that same layer.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from lingscope.analysis.kadar2017.units import (
     network_of,
     ngram_codes,
     read_top_contexts,
+    resolve_layer,
     tokens_per_folder,
 )
 from lingscope.core import catalog
@@ -257,10 +262,10 @@ def top_units(fit: ProbeFit, n_units: int, k: int) -> list[dict]:
 
 
 def top_trigrams(paths: list[Path]) -> pl.DataFrame:
-    """(model, pathway, unit) -> the unit's top trigrams by rank, joined with ' | '."""
-    frame = read_top_contexts(paths, ["model", "pathway", "unit", "rank", "trigram"])
-    return (frame.filter(pl.col("rank") <= CONTEXTS_SHOWN).sort("model", "pathway", "unit", "rank")
-            .group_by("model", "pathway", "unit", maintain_order=True)
+    """(model, pathway, layer, unit) -> the unit's top trigrams by rank, joined with ' | '."""
+    frame = read_top_contexts(paths, ["model", "pathway", "layer", "unit", "rank", "trigram"])
+    return (frame.filter(pl.col("rank") <= CONTEXTS_SHOWN).sort("model", "pathway", "layer", "unit", "rank")
+            .group_by("model", "pathway", "layer", "unit", maintain_order=True)
             .agg(pl.col("trigram").str.join(" | ").alias("top_contexts")))
 
 
@@ -300,8 +305,9 @@ def _deprel_row(rows: list[dict], network: str, feature_set: str) -> dict:
                 and r["task"] == "deprel")
 
 
-def _row(corpus, network, feature_set, task, fit: ProbeFit) -> dict:
-    return {"corpus": corpus, "network": network, "feature_set": feature_set, "task": task, "C": fit.C, "cv_accuracy": fit.cv_accuracy,
+def _row(corpus, network, feature_set, task, fit: ProbeFit, layer: int | None = None) -> dict:
+    return {"corpus": corpus, "network": network, "layer": layer, "feature_set": feature_set, "task": task, "C": fit.C,
+            "cv_accuracy": fit.cv_accuracy,
             "f1_micro": fit.f1_micro, "selectivity": None,
             "published": PUBLISHED.get((feature_set, network)) if task == "deprel" else None,
             "n_train": fit.n_train, "n_test": fit.n_test, "n_features": fit.n_features,
@@ -343,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     shared: dict[Path, tuple] = {}  # per parse: the first network's tokens and what they give every network
     for folder, tokens_path, (model, pathway) in zip(args.activations, parses, networks):
         t0 = time.perf_counter()
-        tokens = load_states(folder, tokens_path)
+        layer = resolve_layer(folder, settings.layer)
+        tokens = load_states(folder, tokens_path, layer)
         name = network_display(model, pathway)
         corpus = corpus_of(tokens_path)
         if tokens_path not in shared:
@@ -366,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
                 grid = settings.c_grid if task == "deprel" else (fits["deprel", feature_set].C,)
                 fit = fit_probe(designs[feature_set], target, train, folds, grid, settings.max_iter, tol=settings.tol)
                 fits[task, feature_set] = fit
-                rows.append(_row(corpus, name, feature_set, task, fit))
+                rows.append(_row(corpus, name, feature_set, task, fit, layer))
                 if task == "control":
                     deprel_row = _deprel_row(rows, name, feature_set)
                     deprel_row["selectivity"] = deprel_row["f1_micro"] - fit.f1_micro
@@ -375,6 +382,10 @@ def main(argv: list[str] | None = None) -> int:
             deprel_row = _deprel_row(rows, name, feature_set)
             print(f"{name:14s} {feature_set:13s} selectivity {deprel_row['selectivity']:+.3f}")
         found = contexts.filter((pl.col("model") == model) & (pl.col("pathway") == pathway))
+        if not found.is_empty() and not (found["layer"] == layer).any():
+            print(f"note: {name}: the top-contexts tables are of layer(s) {sorted(set(found['layer']))}, the probe "
+                  f"reads layer {layer}; PROBE_UNITS.top_contexts is left empty for it")
+        found = found.filter(pl.col("layer") == layer)
         shown = dict(zip(found["unit"].to_list(), found["top_contexts"].to_list()))
         for unit_row in top_units(fits["deprel", "state+4-gram"], states.shape[1], settings.top_units):
             unit_rows.append({"network": name, **unit_row, "top_contexts": shown.get(unit_row["unit"], "")})

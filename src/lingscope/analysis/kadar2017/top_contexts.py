@@ -14,7 +14,10 @@ descending, store order ascending): ties go to the earlier token, whatever the b
 A second streaming pass reads only the ``token`` column of the sentences that hold a kept
 token and builds their contexts.
 
-    python -m lingscope.analysis.kadar2017.top_contexts --activations DIR --out TABLE.parquet [--k 20]
+The store's ``layer`` setting picks the layer read (-1, the top, by default); the table's
+``layer`` column says which (0 the bottom).
+
+    python -m lingscope.analysis.kadar2017.top_contexts --activations DIR --out TABLE.parquet [--k 20] [--layer -1]
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from lingscope.analysis.kadar2017.units import (
     iter_states,
     network_of,
     open_parquet,
+    resolve_layer,
     state_dim,
 )
 from lingscope.core.catalog import network_display
@@ -103,21 +107,22 @@ class TopK:
         })
 
 
-def top_k(folder: str | Path, k: int, batch_rows: int = 4096) -> pl.DataFrame:
-    """The ranked top-K tokens of every unit of the network stored in ``folder``."""
-    best = TopK(k, state_dim(folder))
-    for meta, states in iter_states(folder, batch_rows):
+def top_k(folder: str | Path, k: int, batch_rows: int = 4096, layer: int = -1) -> pl.DataFrame:
+    """The ranked top-K tokens of every unit of ``layer`` (-1 the top) of the network stored in ``folder``."""
+    best = TopK(k, state_dim(folder, layer))
+    for meta, states in iter_states(folder, batch_rows, layer=layer):
         best.add(meta, states, str(folder))
     if best.rows == 0:
         raise InputError(folder, None, "holds no word tokens")
     return best.ranked()
 
 
-def sentence_tokens(folder: str | Path, sentences: np.ndarray, batch_rows: int) -> pl.DataFrame:
-    """``sentence_id, position, token`` of the given sentences only (a streamed, filtered read)."""
+def sentence_tokens(folder: str | Path, sentences: np.ndarray, batch_rows: int, layer: int = -1) -> pl.DataFrame:
+    """``sentence_id, position, token`` of the given sentences only (a streamed, filtered read of
+    ``layer``'s files: every layer holds the same tokens)."""
     wanted = pa.array(np.unique(sentences))
     parts = []
-    for path in activation_files(folder):
+    for path in activation_files(folder, layer):
         for batch in open_parquet(path).iter_batches(batch_size=batch_rows,
                                                      columns=["sentence_id", "position", "token"]):
             keep = pc.and_(pc.is_in(batch.column("sentence_id"), value_set=wanted),
@@ -154,12 +159,13 @@ def with_contexts(ranked: pl.DataFrame, tokens: pl.DataFrame, sizes=(3, 5)) -> p
 
 def run(folder: Path, out: Path, settings: TopContextSettings) -> pl.DataFrame:
     model, pathway = network_of(folder)
-    ranked = top_k(folder, settings.k, settings.batch_rows)
-    tokens = sentence_tokens(folder, ranked["sentence_id"].to_numpy(), settings.batch_rows)
+    layer = resolve_layer(folder, settings.layer)
+    ranked = top_k(folder, settings.k, settings.batch_rows, layer)
+    tokens = sentence_tokens(folder, ranked["sentence_id"].to_numpy(), settings.batch_rows, layer)
     table = with_contexts(ranked, tokens).sort(["unit", "rank"]).select(
         pl.lit(network_display(model, pathway)).alias("network"), pl.lit(model).alias("model"),
-        pl.lit(pathway).alias("pathway"), *[c for c in TOP_CONTEXTS.names if c not in ("network", "model",
-                                                                                      "pathway")])
+        pl.lit(pathway).alias("pathway"), pl.lit(layer, dtype=pl.Int16).alias("layer"),
+        *[c for c in TOP_CONTEXTS.names if c not in ("network", "model", "pathway", "layer")])
     write_parquet(table.to_arrow(), out, TOP_CONTEXTS, "top_contexts")
     return table
 
@@ -175,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     table = run(args.activations, args.out, settings)
     units = table["unit"].n_unique()
     first = table.filter(pl.col("unit") == 0).head(3)
-    print(f"{table['network'][0]}: top {settings.k} of {units} units; unit 0: "
+    print(f"{table['network'][0]} layer {table['layer'][0]}: top {settings.k} of {units} units; unit 0: "
           + "; ".join(f"{a:+.3f} '{t}'" for a, t in zip(first["activation"], first["trigram"])))
     return 0
 

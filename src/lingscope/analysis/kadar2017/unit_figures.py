@@ -12,7 +12,8 @@ example captions, one coloured cell per token (the original interpolated between
 reviewers objected). A caption qualifies when one of its tokens reaches the unit's
 ``percentile`` over every word token of the split (the top decile by default), the
 activation read in the direction of the unit's top-K tokens (their summed sign); the examples are a seeded draw among the qualifying captions. The activation
-store is streamed for the shown units only.
+store is streamed for the shown units only, at the ``layer`` setting's layer (-1, the top, by
+default), which must be the layer the top-contexts tables were made of (their ``layer`` column).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from lingscope.analysis.kadar2017.units import (
     iter_states,
     network_of,
     read_top_contexts,
+    resolve_layer,
     state_dim,
 )
 from lingscope.core.catalog import network_display
@@ -80,17 +82,18 @@ def table1(top: pl.DataFrame, chosen: pl.DataFrame) -> pl.DataFrame:
 
 
 def traces(folder: Path, units: list[int], signs: list[float], percentile: float, captions: int, seed: int,
-           batch_rows: int = 65536) -> tuple[np.ndarray, pl.DataFrame]:
+           batch_rows: int = 65536, layer: int = -1) -> tuple[np.ndarray, pl.DataFrame]:
     """Per unit of ``units``, the ``percentile`` of its activation oriented by ``signs`` (the
     sign of its top-K tokens, so a unit whose extremes are negative is read downwards) over
     every word token, and the tokens of ``captions`` drawn captions with a token at or beyond
-    it: ``unit, threshold, sentence_id, position, token, activation``."""
-    dim = state_dim(folder)
+    it: ``unit, threshold, sentence_id, position, token, activation``; the states of ``layer``
+    (-1 the top)."""
+    dim = state_dim(folder, layer)
     bad = [u for u in units if not 0 <= u < dim]
     if bad:
         raise InputError(folder, f"units {bad}", f"not units of a {dim}-dimensional state")
     metas, parts = [], []
-    for meta, states in iter_states(folder, batch_rows, units=np.asarray(units)):
+    for meta, states in iter_states(folder, batch_rows, units=np.asarray(units), layer=layer):
         metas.append(pl.from_arrow(meta))
         parts.append(states)
     meta, values = pl.concat(metas), np.concatenate(parts)
@@ -157,6 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     missing = sorted(set(top["network"]) - set(folders))
     if missing:
         raise InputError(None, "--activations", f"no activation folder for the networks {missing}")
+    for (network,), group in top.group_by("network", maintain_order=True):
+        made_of, reading = sorted(set(group["layer"])), resolve_layer(folders[network], settings.layer)
+        if made_of != [reading]:
+            raise InputError(folders[network], f"layer {settings.layer}", f"is layer {reading} of the store, but the "
+                             f"top-contexts tables of {network} were made of layer(s) {made_of}; give the same layer")
     if settings.units == ("auto",):
         chosen = selective_units(top, settings.table_units)
         shown = chosen.group_by("network", maintain_order=True).head(1)
@@ -170,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     for (network,), group in shown.group_by("network", maintain_order=True):
         units = group["unit"].to_list()
         signs = [s if s != 0 else 1.0 for s in group["sign"]]
-        _, trace = traces(folders[network], units, signs, settings.percentile, settings.captions, settings.seed)
+        _, trace = traces(folders[network], units, signs, settings.percentile, settings.captions, settings.seed,
+                          layer=settings.layer)
         rules = dict(zip(group["unit"], group["rule"]))
         parts.append(trace.with_columns(network=pl.lit(network),
                                         rule=pl.col("unit").replace_strict(rules, return_dtype=pl.String)))

@@ -2,11 +2,17 @@
 of Kadar et al. (2017, sec. 5.4-5.6): top-K contexts, activation through time, the
 grammatical-function probe and mutual information.
 
-The store is ``activations/tokens/model=M/pathway=P/part-k.parquet`` (schema
+The store is ``activations/tokens/model=M/pathway=P/layer=K/part-k.parquet`` (schema
 ``activations_schema``): ``sentence_id, position, token, activation`` with the state as a
-fixed-size list. The analysed sequence is ``w_1 .. w_n``: the ``<eos>`` step, where a network
-reads one, is left out everywhere here (docs/kadar2017.md#top-k-contexts).
+fixed-size list, one ``layer=K`` partition per stacked layer of the network (0 the bottom; a
+one-layer network has ``layer=0`` only). Every reader here takes the network's folder
+``.../model=M/pathway=P`` and a ``layer``, Python-style: -1 (the default) the top layer, -2 the one
+below, 0 the bottom (:func:`layer_folder`). A folder of the older layout, part files directly in
+the pathway folder, reads as its one layer 0. The analysed sequence is ``w_1 .. w_n``: the
+``<eos>`` step, where a network reads one, is left out everywhere here
+(docs/kadar2017.md#top-k-contexts).
 
+- :func:`store_layers` and :func:`layer_folder` find the layers and resolve a layer to its folder;
 - :func:`iter_states` streams the store in record batches (memory bounded by the batch);
 - :func:`load_states` reads one network whole, sorted by sentence and position, optionally
   joined with the parse of the same split (the deprels and the word forms);
@@ -35,15 +41,61 @@ PAD = "<s>"  # what left-pads a context near the sentence start
 META = ("sentence_id", "position", "token")
 
 
-def activation_files(folder: str | Path) -> list[Path]:
-    """The ``part-k.parquet`` files of one network's store, in k order; none is an error."""
+TOP = -1  # the layer the readers read unless told: the top one
+
+
+def _part_files(folder: Path) -> list[Path]:
+    files = [p for p in folder.glob("part-*.parquet") if re.fullmatch(r"part-\d+\.parquet", p.name)]
+    return sorted(files, key=lambda p: int(p.stem.split("-")[1]))
+
+
+def store_layers(folder: str | Path) -> dict[int, Path]:
+    """``{K: folder}`` of the ``layer=K`` partitions of one network's store, by K (0 the bottom);
+    the layers must run 0 .. L-1. A folder of the older layout (part files directly in it, no
+    ``layer=`` partition) is ``{0: folder}``."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(folder, None, "no such activation folder; expected activations/tokens/model=M/pathway=P")
-    files = [p for p in folder.glob("part-*.parquet") if re.fullmatch(r"part-\d+\.parquet", p.name)]
+    layers = {}
+    for sub in folder.iterdir():
+        match = re.fullmatch(r"layer=(\d+)", sub.name)
+        if match and sub.is_dir():
+            layers[int(match.group(1))] = sub
+    if not layers:
+        if _part_files(folder):
+            return {0: folder}
+        raise InputError(folder, None, "holds no layer=K partition (nor part-k.parquet file); was the activations "
+                                       "job finished?")
+    if sorted(layers) != list(range(len(layers))):
+        raise InputError(folder, None, f"its layer partitions are {sorted(layers)}; expected layer=0 .. "
+                                       f"layer={len(layers) - 1}")
+    return dict(sorted(layers.items()))
+
+
+def resolve_layer(folder: str | Path, layer: int = TOP) -> int:
+    """The index (0 the bottom) of ``layer`` in the store, which counts from the top when negative
+    (-1 the top layer); a layer the store does not have is an error naming the folder, the layer
+    asked for and the layers present."""
+    layers = store_layers(folder)
+    index = layer + len(layers) if layer < 0 else layer
+    if index not in layers:
+        raise InputError(Path(folder), f"layer {layer}", f"not in the store: its layers are {sorted(layers)} "
+                                                         f"(0 the bottom, -1 the top)")
+    return index
+
+
+def layer_folder(folder: str | Path, layer: int = TOP) -> Path:
+    """The folder of the part files of ``layer`` (see :func:`resolve_layer`)."""
+    return store_layers(folder)[resolve_layer(folder, layer)]
+
+
+def activation_files(folder: str | Path, layer: int = TOP) -> list[Path]:
+    """The ``part-k.parquet`` files of one layer of one network's store, in k order; none is an error."""
+    where = layer_folder(folder, layer)
+    files = _part_files(where)
     if not files:
-        raise InputError(folder, None, "holds no part-k.parquet file; was the activations job finished?")
-    return sorted(files, key=lambda p: int(p.stem.split("-")[1]))
+        raise InputError(where, None, "holds no part-k.parquet file; was the activations job finished?")
+    return files
 
 
 def network_of(folder: str | Path) -> tuple[str, str]:
@@ -61,10 +113,10 @@ def open_parquet(path: Path) -> pq.ParquetFile:
     return pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 22)
 
 
-def state_dim(folder: str | Path) -> int:
-    """The length of the ``activation`` lists (every part must agree)."""
+def state_dim(folder: str | Path, layer: int = TOP) -> int:
+    """The length of the ``activation`` lists of ``layer`` (every part must agree)."""
     dims = set()
-    for path in activation_files(folder):
+    for path in activation_files(folder, layer):
         try:
             schema = pq.read_schema(path)
         except Exception as err:  # noqa: BLE001 (pyarrow raises several types for a file that is not Parquet)
@@ -77,17 +129,18 @@ def state_dim(folder: str | Path) -> int:
             raise InputError(path, "column 'activation'", f"is {kind}; expected a fixed-size list of floats")
         dims.add(kind.list_size)
     if len(dims) != 1:
-        raise InputError(Path(folder), "column 'activation'", f"lists of different lengths {sorted(dims)} across parts")
+        raise InputError(layer_folder(folder, layer), "column 'activation'",
+                         f"lists of different lengths {sorted(dims)} across parts")
     return dims.pop()
 
 
-def iter_states(folder: str | Path, batch_rows: int = 65536, units: np.ndarray | None = None
-                ) -> Iterator[tuple[pa.Table, np.ndarray]]:
-    """Stream ``(meta, states)`` batches: ``meta`` the META columns, ``states`` float32
-    ``(rows, dim)`` (or only the columns ``units``); ``<eos>`` rows are dropped, and a
+def iter_states(folder: str | Path, batch_rows: int = 65536, units: np.ndarray | None = None,
+                layer: int = TOP) -> Iterator[tuple[pa.Table, np.ndarray]]:
+    """Stream ``(meta, states)`` batches of ``layer``: ``meta`` the META columns, ``states``
+    float32 ``(rows, dim)`` (or only the columns ``units``); ``<eos>`` rows are dropped, and a
     non-finite activation is an error naming the file and the token."""
-    dim = state_dim(folder)
-    for path in activation_files(folder):
+    dim = state_dim(folder, layer)
+    for path in activation_files(folder, layer):
         for batch in open_parquet(path).iter_batches(batch_size=batch_rows, columns=[*META, "activation"]):
             keep = pc.not_equal(batch.column("token"), EOS)
             batch = batch.filter(keep)
@@ -138,12 +191,13 @@ def tokens_per_folder(folders: list[Path], tokens: list[Path]) -> list[Path]:
     return list(tokens)
 
 
-def load_states(folder: str | Path, tokens: str | Path | None = None) -> TokenStates:
-    """Every word token of one network with its state; with ``tokens`` (the parse of the same
-    split, ``TOKENS``) each gets its deprel and form, and a token missing from the parse, or a
-    parse word that is not the word the model read, is an error naming both files."""
+def load_states(folder: str | Path, tokens: str | Path | None = None, layer: int = TOP) -> TokenStates:
+    """Every word token of one network with its state at ``layer`` (-1 the top); with ``tokens``
+    (the parse of the same split, ``TOKENS``) each gets its deprel and form, and a token missing
+    from the parse, or a parse word that is not the word the model read, is an error naming both
+    files."""
     metas, parts = [], []
-    for meta, states in iter_states(folder):
+    for meta, states in iter_states(folder, layer=layer):
         metas.append(meta)
         parts.append(states)
     if not metas:

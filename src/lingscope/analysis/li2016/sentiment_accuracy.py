@@ -34,7 +34,8 @@ from lingscope.core.schemas import EVALUATION, MCNEMAR, PREDICTIONS, SENTIMENT_A
 
 # Li et al. (2016), sentence-level test accuracy: (fine, coarse), by the catalog's display name.
 PUBLISHED = {"RNN": (0.429, 0.850), "LSTM": (0.469, 0.870), "BiLSTM": (0.488, 0.878)}
-GRANULARITIES = ("fine", "coarse")
+GRANULARITIES = ("fine", "coarse")  # the SST's; any other corpus: "labels" (its own N labels)
+SST_GRANULARITIES = GRANULARITIES
 ALPHA = 0.05
 
 
@@ -50,46 +51,72 @@ def read_predictions(paths: list[Path]) -> pl.DataFrame:
     return table
 
 
+def is_sst(evaluation: pl.DataFrame, model: str) -> bool:
+    """The model's evaluation has the SST's granularities (evaluate --sst-polarity)."""
+    return evaluation.filter((pl.col("model") == model) & (pl.col("metric") == "accuracy_fine")).height > 0
+
+
 def correctness(predictions: pl.DataFrame, granularity: str) -> pl.DataFrame:
     """One row per (model, pathway, split, sentence) with ``correct``; coarse leaves out neutral sentences."""
-    if granularity == "fine":
+    if granularity in ("fine", "labels"):
         return predictions.with_columns(correct=pl.col("predicted") == pl.col("label"))
     return predictions.filter(pl.col("coarse_label").is_not_null()).with_columns(
         correct=pl.col("coarse_predicted") == pl.col("coarse_label"))
 
 
-def accuracy_table(predictions: pl.DataFrame, evaluation: pl.DataFrame, data: str) -> pl.DataFrame:
+def granularities(predictions: pl.DataFrame, evaluation: pl.DataFrame):
+    """(granularity, the predictions it scores): fine and coarse for the models on the SST, labels
+    for the others."""
+    sst = [m for m in predictions["model"].unique().to_list() if is_sst(evaluation, m)]
+    on_sst = predictions.filter(pl.col("model").is_in(sst))
+    others = predictions.filter(~pl.col("model").is_in(sst))
+    out = [(g, on_sst) for g in SST_GRANULARITIES if on_sst.height]
+    return out + ([("labels", others)] if others.height else [])
+
+
+def accuracy_table(predictions: pl.DataFrame, evaluation: pl.DataFrame, data: dict[str, str] | str) -> pl.DataFrame:
+    """``data``: how each model's corpus is named (by model; one string names every model's)."""
     rows = []
-    for granularity in GRANULARITIES:
-        scored = correctness(predictions, granularity)
+    for granularity, subset in granularities(predictions, evaluation):
+        scored = correctness(subset, granularity)
+        metric = "majority" if granularity == "labels" else f"majority_{granularity}"
         for (model, pathway, split), part in scored.group_by(["model", "pathway", "split"], maintain_order=True):
             n, k = part.height, int(part["correct"].sum())
             low, high = proportion_confint(k, n, alpha=ALPHA, method="wilson")
             name = network_name(model, pathway)
             majority = evaluation.filter((pl.col("model") == model) & (pl.col("pathway") == pathway)
-                                         & (pl.col("split") == split) & (pl.col("metric") == f"majority_{granularity}"))
-            published = PUBLISHED.get(name)
+                                         & (pl.col("split") == split) & (pl.col("metric") == metric))
+            published = PUBLISHED.get(name) if granularity != "labels" else None
             rows.append({
                 "model": model, "pathway": pathway, "network": name, "split": split, "granularity": granularity,
                 "n": n, "correct": k, "accuracy": k / n, "ci_low": float(low), "ci_high": float(high),
                 "majority": float(majority["value"][0]) if majority.height else None,
                 "published_test": (published[GRANULARITIES.index(granularity)]
                                    if published is not None and split == "test" else None),
-                "data": data,
+                "data": data if isinstance(data, str) else data.get(model, model),
             })
     return pl.DataFrame(rows, schema=pl.from_arrow(SENTIMENT_ACCURACY.empty_table()).schema).sort(
         ["split", "granularity", "model"], descending=[True, False, False])
 
 
-def mcnemar_table(predictions: pl.DataFrame) -> pl.DataFrame:
-    """McNemar's exact test for every pair of networks on the sentences both predicted."""
+def mcnemar_table(predictions: pl.DataFrame, evaluation: pl.DataFrame,
+                  data: dict[str, str] | str = "") -> pl.DataFrame:
+    """McNemar's exact test for every pair of networks on the sentences both predicted; networks
+    on different corpora (``data``, as :func:`accuracy_table` takes it) are not compared, their
+    sentence ids being another corpus's."""
+
+    def corpus(model: str) -> str:
+        return data if isinstance(data, str) else data.get(model, model)
+
     rows = []
-    for granularity in GRANULARITIES:
-        scored = correctness(predictions, granularity)
+    for granularity, subset in granularities(predictions, evaluation):
+        scored = correctness(subset, granularity)
         for split in scored["split"].unique().sort().to_list():
             part = scored.filter(pl.col("split") == split)
             networks = part.select("model", "pathway").unique(maintain_order=True).sort(["model", "pathway"]).rows()
             for a, b in itertools.combinations(networks, 2):
+                if corpus(a[0]) != corpus(b[0]):
+                    continue
                 left = part.filter((pl.col("model") == a[0]) & (pl.col("pathway") == a[1])).select("sentence_id", "correct")
                 right = part.filter((pl.col("model") == b[0]) & (pl.col("pathway") == b[1])).select("sentence_id", "correct")
                 joined = left.join(right, on="sentence_id", suffix="_b")
@@ -109,14 +136,22 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--predictions", type=Path, nargs="+", required=True, help="PREDICTIONS tables")
     ap.add_argument("--evaluation", type=Path, nargs="+", required=True, help="EVALUATION tables of the same models")
-    ap.add_argument("--data", required=True, help="which treebank the models were trained and tested on")
+    ap.add_argument("--data", required=True, nargs="+", metavar="MODEL=DESCRIPTION",
+                    help="each model's corpus, as the table names it (one DESCRIPTION alone names every model's)")
     ap.add_argument("--out", type=Path, required=True, help="SENTIMENT_ACCURACY Parquet table (a CSV beside it)")
     ap.add_argument("--out-mcnemar", type=Path, required=True, help="MCNEMAR Parquet table (a CSV beside it)")
     args = ap.parse_args(argv)
     predictions = read_predictions(args.predictions)
     evaluation = pl.concat([read_table(p, EVALUATION, EVALUATION.names) for p in args.evaluation])
-    accuracy = accuracy_table(predictions, evaluation, args.data)
-    tests = mcnemar_table(predictions)
+    if len(args.data) == 1 and "=" not in args.data[0]:
+        data: dict[str, str] | str = args.data[0]
+    else:
+        bad = [d for d in args.data if "=" not in d]
+        if bad:
+            raise InputError(None, "--data", f"expected MODEL=DESCRIPTION, got {bad[0]!r}")
+        data = dict(d.split("=", 1) for d in args.data)
+    accuracy = accuracy_table(predictions, evaluation, data)
+    tests = mcnemar_table(predictions, evaluation, data)
     for table, out, schema, name in ((accuracy, args.out, SENTIMENT_ACCURACY, "sentiment_accuracy"),
                                      (tests, args.out_mcnemar, MCNEMAR, "mcnemar")):
         arrow = conform(table.to_arrow(), schema, name)
