@@ -539,7 +539,9 @@ def run_input_optimisation(model, network, path, files, tmp_path):
             with torch.no_grad():
                 act = input_optimisation.unit_activations(model, network, row["readout"], model.embed(ids))
                 if row["readout"] == "representation":  # the contract's own representation, not the method's
-                    act = model.representation(network, model.embed(ids), torch.tensor([5]))
+                    # of the sentence of those 5 words, read with its end symbol where the network needs one
+                    sentence = torch.cat([ids, torch.tensor([[EOS_ID]])], 1) if model.needs_end(network) else ids
+                    act = model.representation(network, model.embed(sentence), torch.tensor([sentence.shape[1]]))
             assert abs(act[0, row["unit"]].item() - row["activation"]) < 1e-5
             if row["method"] == "crp":
                 with torch.no_grad():

@@ -355,3 +355,24 @@ def test_a_user_corpus_entry_that_cannot_be_read(entry, pattern):
     cfg["corpora"]["mine"] = entry
     with pytest.raises(PlanError, match=pattern):
         Plan(cfg)
+
+
+def test_an_entry_named_after_a_kind_stays_on_its_corpus():
+    """``lm: {corpus: ptb}`` would still be called "LM" and enter the papers' figures and their
+    published numbers: the model goes on another corpus under a name of its own."""
+    cfg = user_config(drop_defaults=False)
+    cfg["models"]["lm"]["corpus"] = "ptb"
+    with pytest.raises(PlanError, match=r"models\.lm\.corpus is 'ptb', but the entry named after the kind 'lm'.*"
+                                        r"ptb_lm: \{kind: lm, corpus: ptb\}"):
+        Plan(cfg)
+
+
+def test_a_user_corpus_vocabulary_may_give_part_of_its_settings():
+    from lingscope.core import config as config_check
+
+    cfg = user_config()
+    cfg["vocab"]["ptb"] = {"min_count": 2}
+    config_check.check(cfg, source="test")  # the schema takes a partial entry for a corpus of your own
+    plan = Plan(cfg)
+    assert (plan.vocab_settings("ptb").min_count, plan.vocab_settings("ptb").max_size) == (2, 0)
+    assert plan.vocab_settings("mr").min_count == 1  # no entry: every train type

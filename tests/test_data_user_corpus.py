@@ -368,3 +368,20 @@ def test_cli_flags_checked(tmp_path):
     fails(tmp_path, [*common, "--format", "text", "--train", src], "--val")
     fails(tmp_path, [*common, "--format", "text", "--path", src, "--split-val", "0.6", "--split-test", "0.5"],
           "--split")
+
+
+def test_an_unclosed_csv_quote_is_named_where_its_record_starts(tmp_path):
+    path = tmp_path / "quotes.csv"
+    path.write_text('text,label\nfine,pos\n"never closed,neg\nthird,pos\nfourth,neg\n', encoding="utf-8")
+    out = _outs(tmp_path)
+    fails(tmp_path, ["--corpus", "mine", "--format", "labelled", "--path", path, "--sentences", out["sentences"],
+                     "--phrases", out["phrases"], "--labels", out["labels"]],
+          str(path), "data row 2 (line 3)", "unclosed quote")
+
+
+def test_a_split_column_may_say_validation(tmp_path):
+    path = tmp_path / "hf.csv"
+    rows = [f"sentence {i},{'pos' if i % 2 else 'neg'},{['train', 'validation', 'test'][i % 3]}" for i in range(12)]
+    path.write_text("text,label,split\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    tables = read(labelled(tmp_path, "--path", path))
+    assert tables["report"]["rows"] == {"train": 4, "val": 4, "test": 4}

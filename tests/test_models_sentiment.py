@@ -180,9 +180,33 @@ def evaluated(trained, treebank, tmp_path_factory) -> dict[str, tuple[Path, Path
         assert evaluate.main(["--model", str(folder / "model.pt"), "--sentences", str(treebank["sentences"]),
                               "--vocab", str(treebank["vocab"]), "--phrases", str(treebank["phrases"]),
                               "--split", "val", "test", "--device", "cpu", "--out", str(table),
-                              "--predictions", str(predictions)]) == 0
+                              "--predictions", str(predictions), "--sst-polarity"]) == 0
         out[kind] = (table, predictions)
     return out
+
+
+def test_off_the_sst_only_the_corpuss_own_labels_are_scored(trained, treebank, tmp_path):
+    """Without --sst-polarity (a labelled corpus of the user's own): accuracy over its labels and
+    the majority baseline, no coarse polarity, and the accuracy table's granularity ``labels``
+    with no published number."""
+    table, predictions = tmp_path / "evaluation.parquet", tmp_path / "predictions.parquet"
+    assert evaluate.main(["--model", str(trained["lstm"] / "model.pt"), "--sentences", str(treebank["sentences"]),
+                          "--vocab", str(treebank["vocab"]), "--phrases", str(treebank["phrases"]),
+                          "--split", "test", "--device", "cpu", "--out", str(table),
+                          "--predictions", str(predictions)]) == 0
+    rows = {r["metric"]: r for r in pq.read_table(table).to_pylist()}
+    assert set(rows) == {"accuracy", "majority"}
+    pred = pl.read_parquet(predictions)
+    assert pred["coarse_label"].is_null().all() and pred["coarse_predicted"].is_null().all()
+    assert rows["accuracy"]["value"] == pytest.approx((pred["label"] == pred["predicted"]).mean())
+    out = tmp_path / "accuracy.parquet"
+    assert sentiment_accuracy.main(["--predictions", str(predictions), "--evaluation", str(table), "--data",
+                                    "lstm=mine (labelled: reviews.tsv)", "--out", str(out),
+                                    "--out-mcnemar", str(tmp_path / "mcnemar.parquet")]) == 0
+    accuracy = pl.read_parquet(out)
+    assert accuracy["granularity"].to_list() == ["labels"] and accuracy["published_test"].is_null().all()
+    assert accuracy["data"].to_list() == ["mine (labelled: reviews.tsv)"]
+    assert accuracy["majority"][0] == pytest.approx(rows["majority"]["value"])
 
 
 def test_evaluation_scores_fine_and_coarse_accuracy_from_the_predictions(evaluated, treebank):

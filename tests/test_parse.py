@@ -232,27 +232,20 @@ def test_stanza_pipeline_is_configured_never_to_split_a_row(monkeypatch):
     assert [len(r) for r in rows] == [6, 1] and [_roots(r) for r in rows] == [[1], [1]]
 
 
-def test_every_default_synthetic_sst_sentence_parses_with_one_root(tmp_path):
-    """The default synthetic SST (config.yaml), each split through the workflow's shard job."""
-    import yaml
-
-    from lingscope.data import sst as data_sst
-    from lingscope.synth import sst as synth_sst
-
-    cfg = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())["corpora"]["sst"]["synthetic"]
-    synth_sst.generate(tmp_path / "trees", cfg["seed"], cfg["n_train"], cfg["n_val"], cfg["n_test"])
-    sentences = tmp_path / "sentences.parquet"
-    data_sst.ingest(tmp_path / "trees", sentences, tmp_path / "phrases.parquet")
-    table = pl.read_parquet(sentences)
-    assert table.height == cfg["n_train"] + cfg["n_val"] + cfg["n_test"]
-    for split in ("train", "val", "test"):
-        out = tmp_path / f"{split}.parquet"
-        assert shard.main(["--sentences", str(sentences), "--split", split, "--shard", "0", "--n-shards", "1",
-                           "--unescape-ptb", "--out", str(out)]) == 0
-        tokens = pl.read_parquet(out)
+def test_every_sentence_of_every_parse_table_of_the_default_run_has_one_root(default_run):
+    """Every parse table the default run wrote (the captions, the treebank, whose default synthetic
+    version had 17 two-root sentences before, and the news text): each sentence of the sentences
+    table is in it with exactly one root (head 0, labelled root). The corpora of the user's own are
+    checked on their run (tests/test_planted_user_formats.py)."""
+    results = default_run / "results"
+    tables = sorted((results / "parse").glob("corpus=*/split=*/tokens.parquet"))
+    assert {p.parent.parent.name for p in tables} == {"corpus=coco", "corpus=sst", "corpus=wmt"}
+    for path in tables:
+        corpus, split = path.parent.parent.name.split("=")[1], path.parent.name.split("=")[1]
+        tokens = pl.read_parquet(path)
         per_sentence = tokens.group_by("sentence_id").agg(
             roots=(pl.col("head") == 0).sum(), root_labels=(pl.col("deprel") == "root").sum())
-        expected = table.filter(pl.col("split") == split)
-        assert per_sentence.height == expected.height
+        expected = pl.read_parquet(results / f"data/{corpus}/sentences.parquet").filter(pl.col("split") == split)
+        assert per_sentence.height == expected.height, path
         bad = per_sentence.filter((pl.col("roots") != 1) | (pl.col("root_labels") != 1))
-        assert bad.height == 0, bad.join(expected, on="sentence_id").select("sentence_id", "text").rows()
+        assert bad.height == 0, (path, bad.join(expected, on="sentence_id").select("sentence_id", "text").rows()[:5])

@@ -153,7 +153,7 @@ def test_fingerprint_covers_every_setting_and_the_content_of_every_input(corpus,
     base = train.fingerprint(settings, inputs)
     assert train.fingerprint(settings, inputs) == base
     changed = {"kind": "sum", "gru": "authors", "task_sampling": True, "learning_rate": 0.5, "alpha": 0.5,
-               "optimizer": "adagrad", "stop_on": "accuracy", "examples": "phrases"}
+               "optimizer": "adagrad", "stop_on": "accuracy", "examples": "phrases", "corpus": "mine"}
     for field in dataclasses.fields(settings):
         value = changed[field.name] if field.name in changed else getattr(settings, field.name) + 1
         assert train.fingerprint(dataclasses.replace(settings, **{field.name: value}), inputs) != base, field.name

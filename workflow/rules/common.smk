@@ -187,9 +187,11 @@ def model_data(wildcards):
     tables (the image features of a model with an image readout, the labels of a classifier).
     """
     corpus = PLAN.corpus(wildcards.model)
-    return corpus_data(corpus) | {
-        t: P.data(corpus, t) for t in PLAN.kind(wildcards.model).tables
-    }
+    tables = list(PLAN.kind(wildcards.model).tables)
+    # a labelled corpus's classes (lingscope.training.objectives reads them beside its phrases)
+    if "phrases" in tables and "labels" in PLAN.data_tables(corpus):
+        tables.append("labels")
+    return corpus_data(corpus) | {t: P.data(corpus, t) for t in tables}
 
 
 def table_args(wildcards, input):

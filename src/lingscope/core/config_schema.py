@@ -365,7 +365,9 @@ def _open_to_user_corpora(properties: dict[str, Any], defs: dict[str, Any]) -> N
     properties["corpora"]["propertyNames"] = name
     properties["corpora"]["additionalProperties"] = {"if": {"type": "null"}, "else": {"$ref": "#/$defs/user_corpus"}}
     properties["vocab"]["propertyNames"] = name
-    properties["vocab"]["additionalProperties"] = {"$ref": "#/$defs/vocab_settings"}
+    # A corpus of the user's own may give part of its vocabulary's settings: the rest are defaults.
+    defs["user_vocab_settings"] = {k: v for k, v in defs["vocab_settings"].items() if k != "required"}
+    properties["vocab"]["additionalProperties"] = {"$ref": "#/$defs/user_vocab_settings"}
     splits = properties["parse"]["properties"]["splits"]
     first = next(iter(splits["properties"].values()))
     splits["propertyNames"] = name

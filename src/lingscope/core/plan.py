@@ -286,6 +286,11 @@ class Plan:
         if corpus not in BUILTIN and corpus not in self.user_corpora:
             raise PlanError(f"config: models.{model}.corpus is {corpus!r}, which corpora: does not declare; declare "
                             f"it there (format: labelled or text) or use one of {sorted(self.corpora_declared())}")
+        if model in catalog.KINDS and corpus != kind.corpus:
+            raise PlanError(f"config: models.{model}.corpus is {corpus!r}, but the entry named after the kind "
+                            f"{model!r} is the paper's network on {kind.corpus!r} (its figures and published numbers "
+                            f"follow its name); put the model on {corpus!r} under a name of its own, e.g. "
+                            f"{corpus}_{model}: {{kind: {model}, corpus: {corpus}}}")
         fmt = self.corpus_format(corpus)
         if fmt not in kind.formats:
             raise PlanError(f"config: models.{model}.corpus is {corpus!r}, a {fmt} corpus; kind {kind.name!r} trains "

@@ -12,7 +12,7 @@ Two formats, one command (``python -m lingscope.data.user``):
   memory stays bounded however many lines the file holds (benchmarks/ingest_memory.py).
 
 Splits come from one file per split (``--train --val --test``), from a ``split`` column of
-a single labelled file (train, val, dev or test; dev means val), or from a seeded draw over a
+a single labelled file (train, val or test; dev, valid and validation mean val), or from a seeded draw over a
 single file: an ``int8`` array holding ``round(val * n)`` val codes, ``round(test * n)`` test
 codes and train codes for the rest, shuffled by ``numpy.random.default_rng(seed)``; row ``k``
 (the k-th non-blank record) takes code ``k``. The draw is a function of ``n`` and the seed only
@@ -65,7 +65,7 @@ from lingscope.core.io import atomic_path, conform
 from lingscope.core.schemas import LABELS, SENTENCES, SST_PHRASES
 
 SPLITS = ("train", "val", "test")
-SPLIT_NAMES = {"train": "train", "val": "val", "dev": "val", "test": "test"}
+SPLIT_NAMES = {"train": "train", "val": "val", "dev": "val", "valid": "val", "validation": "val", "test": "test"}
 GZIP_MAGIC = b"\x1f\x8b"
 LABELLED_TYPES = (".csv", ".tsv", ".parquet", ".jsonl")
 TOKENIZERS = ("whitespace", "spacy")
@@ -456,7 +456,10 @@ def _read_csv(path: Path, needed: list[str], optional: list[str]) -> _Records:
             else:
                 records.append((start, row))
     except csv.Error as err:
-        raise InputError(path, f"line {reader.line_num}", f"malformed CSV: {err}") from None
+        # The failing record starts on the line after the last one read whole (an unclosed quote
+        # runs to the end of the file, where the reader notices it).
+        raise InputError(path, f"data row {len(records) + 1} (line {end + 1})",
+                         f"malformed CSV record starting here: {err} (an unclosed quote?)") from None
     if header is None:
         raise InputError(path, None, "empty file, expected a header row")
     return _from_rows(path, header, iter(records), needed, optional, blank)
@@ -632,7 +635,7 @@ def ingest_labelled(sentences: str | Path, phrases: str | Path, labels: str | Pa
                 name = SPLIT_NAMES.get(str(value).strip().lower()) if value is not None else None
                 if name is None:
                     raise InputError(recs.path, recs.where(i), f"column 'split': {value!r} is not one of "
-                                                               "train, val, dev or test")
+                                                               "train, val (dev, valid, validation) or test")
                 members.append((name, recs, i))
             for name in SPLITS:
                 if not any(m[0] == name for m in members):

@@ -149,9 +149,12 @@ class LayerHidden:
 
 
 def hidden_target_model(model: Model, network: str, layer: int):
-    """What the hidden units are read from: the representation (``layer`` -1, the default), or
-    :class:`LayerHidden` of layer ``layer``."""
-    return model if layer == -1 else LayerHidden(model, network, layer)
+    """What the hidden units are read from: the representation (``layer`` -1, the default, or
+    any name of a one-layer network's only layer), or :class:`LayerHidden` of layer ``layer``."""
+    if layer == -1:
+        return model
+    hidden = LayerHidden(model, network, layer)  # checks the layer exists
+    return model if model.layers(network) == 1 else hidden
 
 
 def check_units(model: Model, network: str, readout: str, units: np.ndarray) -> None:
