@@ -7,6 +7,7 @@ only when the write completed, so an interrupted job never leaves a file that lo
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import os
 import tempfile
@@ -89,3 +90,23 @@ def require_columns(path: str | Path, needed: list[str]) -> None:
     missing = [c for c in needed if c not in names]
     if missing:
         raise InputError(path, None, f"missing column(s) {missing}; expected at least {needed}")
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def open_binary(path: str | Path):
+    """``path`` open for binary reading, through gzip when it starts with the gzip magic (told by
+    the bytes, not the suffix); a missing file, a folder or an unreadable file is an
+    :class:`InputError` naming it."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(2)
+        return gzip.open(path, "rb") if magic == GZIP_MAGIC else open(path, "rb")
+    except FileNotFoundError:
+        raise InputError(path, None, "file not found") from None
+    except IsADirectoryError:
+        raise InputError(path, None, "is a folder, expected a file") from None
+    except OSError as err:
+        raise InputError(path, None, f"cannot read: {err.strerror or err}") from None

@@ -61,12 +61,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lingscope.core.errors import InputError, run_cli
-from lingscope.core.io import atomic_path, conform
+from lingscope.core.io import atomic_path, conform, open_binary
 from lingscope.core.schemas import LABELS, SENTENCES, SST_PHRASES
 
 SPLITS = ("train", "val", "test")
 SPLIT_NAMES = {"train": "train", "val": "val", "dev": "val", "valid": "val", "validation": "val", "test": "test"}
-GZIP_MAGIC = b"\x1f\x8b"
 LABELLED_TYPES = (".csv", ".tsv", ".parquet", ".jsonl")
 TOKENIZERS = ("whitespace", "spacy")
 MAX_LABEL_ID = 127  # sentences.label is int8
@@ -78,20 +77,6 @@ _INTEGER = re.compile(r"[+-]?[0-9]+")  # not int()'s wider syntax: "٣" or "1_0"
 
 
 # --- reading bytes -----------------------------------------------------------------------
-
-
-def _open(path: Path):
-    """Open ``path`` for binary reading, through gzip when it starts with the gzip magic."""
-    try:
-        with open(path, "rb") as fh:
-            magic = fh.read(2)
-        return gzip.open(path, "rb") if magic == GZIP_MAGIC else open(path, "rb")
-    except FileNotFoundError:
-        raise InputError(path, None, "file not found") from None
-    except IsADirectoryError:
-        raise InputError(path, None, "is a folder, expected a file") from None
-    except OSError as err:
-        raise InputError(path, None, f"cannot read: {err.strerror or err}") from None
 
 
 def _decode(path: Path, data: bytes, first_line: int = 1) -> str:
@@ -107,7 +92,7 @@ def _decode(path: Path, data: bytes, first_line: int = 1) -> str:
 
 def _read_text(path: Path) -> str:
     """The whole file (gunzipped when gzip) decoded as UTF-8, without a leading BOM."""
-    with _open(path) as fh:
+    with open_binary(path) as fh:
         try:
             data = fh.read()
         except (EOFError, zlib.error, gzip.BadGzipFile) as err:
@@ -124,7 +109,7 @@ def text_blocks(path: str | Path) -> Iterator[tuple[int, list[str]]]:
     """
     path = Path(path)
     lineno, first, pending = 1, True, []
-    with _open(path) as fh:
+    with open_binary(path) as fh:
         try:
             while True:
                 block = fh.read(BLOCK_BYTES)

@@ -21,12 +21,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lingscope.core.errors import InputError, run_cli
-from lingscope.core.io import atomic_path, conform
+from lingscope.core.io import GZIP_MAGIC, atomic_path, conform, open_binary  # noqa: F401 (GZIP_MAGIC: kept as wmt.GZIP_MAGIC)
 from lingscope.core.schemas import SENTENCES
 
 CORPUS = "wmt"
 SPLITS = ("train", "val", "test")
-GZIP_MAGIC = b"\x1f\x8b"
 # Rows per Parquet row group; module-level so tests can shrink it to force several batches.
 BATCH_ROWS = 65_536
 
@@ -64,18 +63,6 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN_RE.findall(text)
 
 
-def _open(path: Path):
-    """Open ``path`` for binary reading, through gzip when it starts with the gzip magic."""
-    try:
-        with open(path, "rb") as fh:
-            magic = fh.read(2)
-        return gzip.open(path, "rb") if magic == GZIP_MAGIC else open(path, "rb")
-    except FileNotFoundError:
-        raise InputError(path, None, "file not found") from None
-    except OSError as err:
-        raise InputError(path, None, f"cannot read: {err.strerror or err}") from None
-
-
 def read_lines(path: str | Path, max_lines: int | None = None) -> Iterator[str]:
     """Yield the sentences of ``path`` without their line endings, checking each one.
 
@@ -84,7 +71,7 @@ def read_lines(path: str | Path, max_lines: int | None = None) -> Iterator[str]:
     """
     path = Path(path)
     n = 0
-    with _open(path) as fh:
+    with open_binary(path) as fh:
         try:
             for n, raw in enumerate(itertools.islice(fh, max_lines), start=1):
                 try:
