@@ -262,14 +262,27 @@ def test_schema_and_settings_reject_the_same_values(schema, section):
             config_schema.settings(section, section_of(config, section))
 
 
+# An entry of each kind config.yaml has none of.
+SAMPLE_ENTRIES = {"pretrained": {"kind": "pretrained", "corpus": "coco", "checkpoint": "lm.pt",
+                                 "vocabulary": "vocab.txt"}}
+
+
 def test_model_settings_and_schema_reject_the_same_values(schema):
     for name, kind in catalog.KINDS.items():
+        groups = {f: (g, sub) for g, subs in kind.settings.GROUPS.items() for sub, f in subs.items()}
         for field, value in violations(kind.settings):
             if field == "kind":
                 continue  # the kind picks the branch: tested above
             config = default_config()
-            config["models"][name][field] = value
+            entry = config["models"].setdefault(name, SAMPLE_ENTRIES.get(name))
+            key = field
+            if field in groups:  # a key of a nested mapping (architecture: {cell: ...})
+                group, sub = groups[field]
+                entry.setdefault(group, {})[sub] = value
+                key = f"{group}.{sub}"
+            else:
+                entry[field] = value
             found = problems(config, schema)
-            assert len(found) == 1 and found[0].startswith(f"models.{name}.{field}"), (name, field, found)
-            with pytest.raises(InputError, match=rf"^models\.{name}\.{field}: "):
-                catalog.check_models({name: config["models"][name]})
+            assert len(found) == 1 and found[0].startswith(f"models.{name}.{key}"), (name, field, found)
+            with pytest.raises(InputError, match=rf"^models\.{name}\.{re.escape(key)}: "):
+                catalog.check_models({name: entry})

@@ -13,7 +13,7 @@ localrules:
 
 rule training_summary:
     input:
-        metrics=expand(rules.train.output.metrics, model=MODELS),
+        metrics=expand(rules.train.output.metrics, model=PLAN.trained_models()),
         evaluation=expand(rules.evaluate.output.table, model=MODELS),
         code=code("lingscope.analysis.across_papers.training_summary"),
     output:

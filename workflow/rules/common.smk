@@ -54,8 +54,8 @@ except PlanError as err:
 P = PLAN.paths
 RESULTS = P.results
 MODELS = list(PLAN.models)
-# Every network name any kind has: the {pathway} wildcard.
-PATHWAYS = sorted({n.name for k in catalog.KINDS.values() for n in k.networks})
+# Every network name any kind or model has: the {pathway} wildcard.
+PATHWAYS = PLAN.pathways()
 
 
 def checked(make):
@@ -191,7 +191,13 @@ def model_data(wildcards):
     # a labelled corpus's classes (lingscope.training.objectives reads them beside its phrases)
     if "phrases" in tables and "labels" in PLAN.data_tables(corpus):
         tables.append("labels")
-    return corpus_data(corpus) | {t: P.data(corpus, t) for t in tables}
+    return PLAN.model_corpus(wildcards.model) | {t: P.data(corpus, t) for t in tables}
+
+
+def pretrained_inputs(wildcards):
+    """A checked model's files (PLAN.pretrained_files) and the code."""
+    code = model_code("lingscope.models.pretrained")(wildcards)
+    return PLAN.pretrained_files(wildcards.model) | {"code": code}
 
 
 def table_args(wildcards, input):
@@ -204,7 +210,7 @@ def method_inputs(module, corpus_tables=("sentences", "vocab")):
     """A network method's inputs: the model's corpus tables, the model, and the code."""
 
     def inputs(wildcards):
-        corpus = corpus_data(PLAN.corpus(wildcards.model))
+        corpus = PLAN.model_corpus(wildcards.model)
         return {t: corpus[t] for t in corpus_tables} | {
             "model": P.model(wildcards.model),
             "code": model_code(module)(wildcards),
@@ -244,7 +250,7 @@ def unit_inputs(networks, top_contexts=False, tokens=False):
 def retrieval_inputs(wildcards):
     model, _ = PLAN.retrieval_network()
     corpus = PLAN.corpus(model)
-    return corpus_data(corpus) | {
+    return PLAN.model_corpus(model) | {
         "image_features": P.data(corpus, "image_features"),
         "model": P.model(model),
         "omission": P.network_table("omission", *PLAN.retrieval_network()),

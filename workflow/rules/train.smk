@@ -13,6 +13,8 @@ rule train:
         P.log("train/{model}"),
     benchmark:
         P.benchmark("train/{model}")
+    wildcard_constraints:
+        model=PLAN.models_pattern(trained=True),
     conda:
         env("lingscope")
     threads: lookup(dpath="training/threads", within=config)
@@ -32,10 +34,39 @@ rule train:
         " --checkpoint-dir {params.checkpoints} --out-model {output.model} --out-metrics {output.metrics} > {log} 2>&1"
 
 
+rule pretrained:
+    input:
+        unpack(pretrained_inputs),
+    output:
+        model=P.model("{model}"),
+        vocab=P.model("{model}", "vocab.parquet"),
+        report=P.model("{model}", "check.json"),
+    log:
+        P.log("train/{model}-check"),
+    wildcard_constraints:
+        model=PLAN.models_pattern(trained=False),
+    conda:
+        env("lingscope")
+    threads: 1
+    resources:
+        mem_mb=mem_mb(2000, 3),
+        runtime=runtime(60),
+    params:
+        settings=lambda w: PLAN.models[w.model].command_line(),
+        corpus_labels=lambda w, input: (
+            f"--corpus-labels {input.corpus_labels}"
+            if "corpus_labels" in input.keys()
+            else ""
+        ),
+    shell:
+        "python -m lingscope.models.pretrained --name {wildcards.model} {params.settings} {params.corpus_labels}"
+        " --out-model {output.model} --out-vocab {output.vocab} --out-report {output.report} > {log} 2>&1"
+
+
 rule evaluate:
     input:
         unpack(model_data),
-        model=rules.train.output.model,
+        model=P.model("{model}"),
         code=model_code("lingscope.training.evaluate"),
     output:
         table=P.model("{model}", "evaluation.parquet"),

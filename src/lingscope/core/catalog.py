@@ -21,6 +21,7 @@ then add its kinds (with their settings class) to :data:`KINDS` below. Adding a 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lingscope.core.errors import InputError
@@ -114,6 +115,57 @@ class AutoencoderSettings(TrainingSettings):
                                    positive=True)
 
 
+@dataclass(frozen=True)
+class PretrainedSettings(TrainingSettings):
+    """A network trained outside lingscope (``kind: pretrained``): a torch ``state_dict`` in the
+    layout of PyTorch's word-language-model example (an embedding, a ``torch.nn.LSTM``, ``GRU`` or
+    ``RNN``, a linear head), its vocabulary, and how to read them. It is checked, never trained
+    (docs/extending.md#a-model-you-trained)."""
+
+    GROUPS = {"architecture": {"cell": "cell", "layers": "layers", "bidirectional": "bidirectional", "head": "head"},
+              "keys": {"embedding": "key_embedding", "rnn": "key_rnn", "head": "key_head"},
+              "specials": {"unk": "unk", "eos": "eos"}}
+
+    kind: str = option("pretrained", "pretrained", choices=("pretrained",))
+    checkpoint: str = option("", "the torch state_dict (torch.save(model.state_dict(), PATH)), relative to the "
+                             "working directory", empty=True)
+    vocabulary: str = option("", "the vocabulary: one token per line, line i (from 0) is token id i; UTF-8",
+                             empty=True)
+    labels: str = option("", "a classes head's label names, one per line, line i naming class i (empty: class i "
+                         "is the corpus's label id i)", empty=True)
+    cell: str = option("lstm", "the recurrent layer: lstm, gru (torch.nn.LSTM, torch.nn.GRU) or rnn "
+                       "(torch.nn.RNN, tanh)", choices=("lstm", "gru", "rnn"))
+    layers: int = option(1, "stacked recurrent layers", minimum=1)
+    bidirectional: bool = option(False, "the recurrent layer reads both directions (a classes head only)")
+    head: str = option("next_token", "next_token: a linear layer from each state to the vocabulary's logits; "
+                       "classes: a linear layer from the sentence's final state(s) to class scores",
+                       choices=("next_token", "classes"))
+    key_embedding: str = option("encoder.weight", "the embedding matrix's key (vocabulary x embedding size)")
+    key_rnn: str = option("rnn", "the prefix of the recurrent layer's torch parameter names (rnn.weight_ih_l0, ...)")
+    key_head: str = option("decoder", "the prefix of the head's weight and bias (decoder.weight, decoder.bias)")
+    unk: str = option("<unk>", "the vocabulary's token for a word outside it")
+    eos: str = option("<eos>", "the vocabulary's end-of-sentence token, read after every sentence's last word; "
+                      "empty: the network reads no end symbol", empty=True)
+    # Nothing here is trained: the optimisation settings keep their defaults and leave the entry.
+    batch_size: int = option(64, "sentences per batch of the evaluation", minimum=1, in_config=False)
+    learning_rate: float = option(1e-3, "unused: a pretrained network is not trained", positive=True,
+                                  in_config=False)
+    grad_clip: float = option(5.0, "unused", minimum=0, in_config=False)
+    max_epochs: int = option(10, "unused", minimum=1, in_config=False)
+    patience: int = option(2, "unused", minimum=1, in_config=False)
+    max_train_sentences: int = option(0, "unused", minimum=0, in_config=False)
+    seed: int = option(1, "unused", in_config=False)
+
+    def check(self, label) -> None:
+        for name in ("corpus", "checkpoint", "vocabulary"):
+            if not getattr(self, name):
+                raise InputError(None, label(name), "missing: a pretrained network needs the corpus it is "
+                                                    "analysed on, its checkpoint and its vocabulary file")
+        if self.bidirectional and self.head == "next_token":
+            raise InputError(None, label("bidirectional"), "a next_token head needs a one-directional network: "
+                                                           "a bidirectional state has already read the next token")
+
+
 # --- networks, kinds, methods --------------------------------------------------------------------
 
 
@@ -144,10 +196,18 @@ class Kind:
     # coco (captions with images), sst (treebank), wmt and text (running text), labelled (sentences
     # with a class label).
     formats: tuple[str, ...] = ("coco", "sst", "wmt", "labelled", "text")
+    trained: bool = True  # False: checked and loaded from the user's files, not trained (pretrained)
+    # The kind as one entry's settings make it (networks that depend on the entry's head); None:
+    # every entry of the kind is the same.
+    specialise: Callable[[Kind, TrainingSettings], Kind] | None = None
 
     @property
     def module(self) -> str:
         return f"lingscope.models.{self.family}"
+
+    def of(self, settings: TrainingSettings) -> Kind:
+        """This kind as the entry ``settings`` builds it."""
+        return self if self.specialise is None else self.specialise(self, settings)
 
     def network(self, name: str) -> Network:
         for network in self.networks:
@@ -187,6 +247,19 @@ _VISUAL = ("image",)
 _SENTIMENT = ("sentiment",)
 _RECONSTRUCTION = SEQUENCE_READOUTS
 LABELLED = ("sst", "labelled")  # corpus formats with a class label per sentence
+# A pretrained network's pathway and readout, by its head.
+PRETRAINED_NETWORKS = {"next_token": ("textual", ("vocabulary",)), "classes": ("classifier", ("classes",))}
+
+
+def _pretrained(kind: Kind, settings: TrainingSettings) -> Kind:
+    """A pretrained entry's network is its head's: a language model's ``textual`` with the
+    ``vocabulary`` readout, or a classifier's ``classifier`` with ``classes``; a classifier is
+    scored on a labelled corpus, and the end symbol is read only when ``specials.eos`` is set."""
+    pathway, readouts = PRETRAINED_NETWORKS[settings.head]
+    formats = kind.formats if settings.head == "next_token" else LABELLED
+    tables = () if settings.head == "next_token" else ("phrases",)  # a classifier is scored on the labels
+    return dataclasses.replace(kind, networks=(Network(pathway, pathway, "#555555", readouts),), formats=formats,
+                               tables=tables, reads_eos=bool(settings.eos), specialise=None)
 
 KINDS: dict[str, Kind] = {
     kind.name: kind
@@ -214,6 +287,9 @@ KINDS: dict[str, Kind] = {
              "2014); the encoder reads the words reversed", "wmt", (),
              (Network("encoder", "Autoencoder", "#17becf", _RECONSTRUCTION),), AutoencoderSettings,
              evaluate_on=("val", "test")),
+        Kind("pretrained", "pretrained", "a network trained outside lingscope: an embedding, a torch LSTM, GRU or "
+             "RNN and a linear head, read from a state_dict", "", (), (), PretrainedSettings,
+             evaluate_on=("val", "test"), trained=False, specialise=_pretrained),
     )
 }
 
@@ -226,10 +302,10 @@ METHODS: dict[str, Method] = {
                "images retrieved with and without a caption's most important word (Fig. 1)", needs_readout="image"),
         Method("saliency", "lingscope.methods.saliency",
                "first-derivative saliency of the predicted class's score and variance salience, every token of a "
-               "split and the example sentences (Li et al. 2016, Figs. 5-8)", needs_readout="sentiment", settings="lingscope.methods.settings:SaliencySettings"),
+               "split and the example sentences (Li et al. 2016, Figs. 5-8)", needs_readout=("sentiment", "classes"), settings="lingscope.methods.settings:SaliencySettings"),
         Method("representations", "lingscope.methods.representations",
                "representations of the example phrases and states of the concessive sentences (Li et al. 2016, "
-               "Figs. 1-4)", needs_readout="sentiment"),
+               "Figs. 1-4)", needs_readout=("sentiment", "classes")),
         Method("input_optimisation", "lingscope.methods.input_optimisation",
                "the 5-gram that maximises each drawn unit of a readout (image, vocabulary, class scores) and of "
                "the representation (hidden units), and named words, by corpus search and four gradient methods "

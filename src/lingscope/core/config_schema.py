@@ -251,9 +251,20 @@ def _object(cls: type[Settings] | None, children: dict[str, Any], required: list
     properties: dict[str, Any] = {}
     if cls is not None:
         types = typing.get_type_hints(cls)
+        groups = {f: (g, sub) for g, subs in cls.GROUPS.items() for sub, f in subs.items()}
         for field in cls.fields():
-            if field.metadata["in_config"]:
-                properties[field.name] = _value(types[field.name], field.metadata)
+            if not field.metadata["in_config"]:
+                continue
+            value = _value(types[field.name], field.metadata)
+            if field.name in groups:  # a key of a nested mapping (Settings.GROUPS)
+                group, sub = groups[field.name]
+                if group not in properties:
+                    properties[group] = {"type": "object", "additionalProperties": False, "properties": {}}
+                    required = [*required, group]
+                properties[group]["properties"][sub] = value
+                properties[group].setdefault("required", []).append(sub)
+            else:
+                properties[field.name] = value
                 required = [*required, field.name]
     properties |= children
     order = list(properties)
@@ -288,6 +299,8 @@ def _models(defs: dict[str, Any]) -> dict[str, Any]:
         entry = _object(cls, {}, [])
         # Every key but kind may be left out: it takes the field's default (catalog.check_models).
         entry["required"] = ["kind"]
+        for group in cls.GROUPS:  # and every key of a nested mapping
+            entry["properties"][group].pop("required", None)
         defs[_def_name(cls)] = entry
         test = {"const": kinds[0]} if len(kinds) == 1 else {"enum": kinds}
         branches.append({"if": {"required": ["kind"], "properties": {"kind": test}},

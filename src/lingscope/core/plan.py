@@ -274,7 +274,45 @@ class Plan:
     # --- models and networks ----------------------------------------------------------------
     def kind(self, model: str) -> catalog.Kind:
         """The catalog's entry for the kind of the config's model ``model``."""
-        return catalog.kind(self.models[model].kind)
+        return catalog.kind(self.models[model].kind).of(self.models[model])
+
+    def trained(self, model: str) -> bool:
+        """Whether lingscope trains the model (else a check job reads it from the user's files)."""
+        return self.kind(model).trained
+
+    def trained_models(self) -> list[str]:
+        return [m for m in self.models if self.trained(m)]
+
+    def pathways(self) -> list[str]:
+        """Every network name a kind of the catalog or a model of the config has."""
+        return sorted({n.name for k in catalog.KINDS.values() for n in k.networks}
+                      | {n.name for m in self.models for n in self.kind(m).networks})
+
+    def model_corpus(self, model: str) -> dict[str, str]:
+        """The sentences of a model's corpus and the vocabulary it reads them with."""
+        return {"sentences": self.paths.data(self.corpus(model), "sentences"), "vocab": self.model_vocab(model)}
+
+    def models_pattern(self, trained: bool) -> str:
+        """A regex of the trained models' names, or of the checked ones' (never matches when none)."""
+        return "|".join(re.escape(m) for m in self.models if self.trained(m) == trained) or "(?!)"
+
+    def model_vocab(self, model: str) -> str:
+        """The vocabulary a model reads its corpus with: the corpus's, or, for a network trained
+        elsewhere, its own (the check job writes it beside the model)."""
+        return self.paths.data(self.corpus(model), "vocab") if self.trained(model) else \
+            self.paths.model(model, "vocab.parquet")
+
+    def pretrained_files(self, model: str) -> dict[str, str]:
+        """A checked model's inputs: its checkpoint, vocabulary and labels files as the config
+        names them, and the labels table of a labelled corpus (a classes head's ids)."""
+        settings = self.models[model]
+        files = {"checkpoint": settings.checkpoint, "vocabulary": settings.vocabulary}
+        if settings.labels:
+            files["labels"] = settings.labels
+        corpus = self.corpus(model)
+        if settings.head == "classes" and "labels" in self.data_tables(corpus):
+            files["corpus_labels"] = self.paths.data(corpus, "labels")
+        return files
 
     def corpus(self, model: str) -> str:
         """The corpus model ``model`` trains and is analysed on: its entry's ``corpus``, else its
@@ -286,7 +324,7 @@ class Plan:
         if corpus not in BUILTIN and corpus not in self.user_corpora:
             raise PlanError(f"config: models.{model}.corpus is {corpus!r}, which corpora: does not declare; declare "
                             f"it there (format: labelled or text) or use one of {sorted(self.corpora_declared())}")
-        if model in catalog.KINDS and corpus != kind.corpus:
+        if model in catalog.KINDS and kind.corpus and corpus != kind.corpus:
             raise PlanError(f"config: models.{model}.corpus is {corpus!r}, but the entry named after the kind "
                             f"{model!r} is the paper's network on {kind.corpus!r} (its figures and published numbers "
                             f"follow its name); put the model on {corpus!r} under a name of its own, e.g. "

@@ -23,7 +23,7 @@ import re
 import shlex
 import typing
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from lingscope.core.errors import InputError
 
@@ -63,7 +63,12 @@ def _flag(name: str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """Base of every settings class; subclasses are frozen dataclasses of :func:`option` fields."""
+    """Base of every settings class; subclasses are frozen dataclasses of :func:`option` fields.
+
+    ``GROUPS`` nests fields in the config: ``{"keys": {"rnn": "key_rnn"}}`` reads the field
+    ``key_rnn`` from ``keys: {rnn: ...}`` (the command line keeps the flat ``--key-rnn``)."""
+
+    GROUPS: ClassVar[dict[str, dict[str, str]]] = {}
 
     @classmethod
     def fields(cls) -> list[dataclasses.Field]:
@@ -127,24 +132,56 @@ class Settings:
         differs)."""
         if not isinstance(mapping, Mapping):
             raise InputError(None, where, f"expected a mapping of settings, got {mapping!r}")
-        names = cls.config_keys()
+        mapping = cls._flatten(mapping, where, ignore)
+        names = cls.flat_config_keys()
         unknown = sorted(set(mapping) - set(names) - set(ignore))
         if unknown:
-            raise InputError(None, f"{where}.{unknown[0]}", f"unknown setting; expected one of {names}")
+            raise InputError(None, f"{where}.{unknown[0]}", f"unknown setting; expected one of {cls.config_keys()}")
+        path = {field: f"{group}.{sub}" for group, subs in cls.GROUPS.items() for sub, field in subs.items()}
         missing = [n for n in names if n not in mapping]
         if missing and not defaults:
-            raise InputError(None, f"{where}.{missing[0]}", "missing setting")
+            raise InputError(None, f"{where}.{path.get(missing[0], missing[0])}", "missing setting")
         types = cls._types()
         values = {f.name: f.default for f in cls.fields()}
         for name in names:
             if name in mapping:
-                values[name] = _coerce(mapping[name], types[name], f"{where}.{name}")
-        return cls._build(values, lambda n: f"{where}.{n}")
+                values[name] = _coerce(mapping[name], types[name], f"{where}.{path.get(name, name)}")
+        return cls._build(values, lambda n: f"{where}.{path.get(n, n)}")
+
+    @classmethod
+    def flat_config_keys(cls) -> list[str]:
+        """The fields a config section sets (grouped ones included)."""
+        return [f.name for f in cls.fields() if f.metadata["in_config"]]
 
     @classmethod
     def config_keys(cls) -> list[str]:
-        """The keys of the config section these settings come from."""
-        return [f.name for f in cls.fields() if f.metadata["in_config"]]
+        """The keys of the config section these settings come from (a group is one key)."""
+        grouped = {name for group in cls.GROUPS.values() for name in group.values()}
+        return [name for name in cls.flat_config_keys() if name not in grouped] + list(cls.GROUPS)
+
+    @classmethod
+    def _flatten(cls, mapping: Mapping[str, Any], where: str, ignore: tuple[str, ...]) -> dict[str, Any]:
+        """``mapping`` with each group's keys as the fields they name; an unknown key of a group,
+        a group that is not a mapping or a grouped field given flat is an :class:`InputError`."""
+        if not cls.GROUPS:
+            return dict(mapping)
+        grouped = {name for group in cls.GROUPS.values() for name in group.values()}
+        out = {}
+        for key, value in mapping.items():
+            if key in cls.GROUPS:
+                if not isinstance(value, Mapping):
+                    raise InputError(None, f"{where}.{key}", f"expected a mapping with some of "
+                                                             f"{list(cls.GROUPS[key])}, got {value!r}")
+                for sub, item in value.items():
+                    if sub not in cls.GROUPS[key]:
+                        raise InputError(None, f"{where}.{key}.{sub}",
+                                         f"unknown setting; expected one of {list(cls.GROUPS[key])}")
+                    out[cls.GROUPS[key][sub]] = item
+            elif key in grouped and key not in ignore:
+                raise InputError(None, f"{where}.{key}", f"unknown setting; expected one of {cls.config_keys()}")
+            else:
+                out[key] = value
+        return out
 
     def as_dict(self) -> dict[str, Any]:
         """Every field, as plain JSON-able values (tuples become lists)."""

@@ -50,6 +50,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -105,6 +106,7 @@ class Score:
     def __init__(self, model: Model, network: str, ids: torch.Tensor, lengths: torch.Tensor):
         self.model, self.network, self.ids, self.lengths = model, network, ids, lengths
         self.readout, self.kind = score_readout(model, network)
+        self.units = model.readouts(network)[self.readout].units
         if self.kind not in SCORES:
             raise ValueError(f"network {network!r}: no attribution score for a {self.kind!r} readout")
         self.reference = None
@@ -134,10 +136,77 @@ class Score:
         # The vocabulary logits of the sentences' own positions only: padding would cost as much
         # as a word, and the logits are most of the work.
         inside = mask(lengths, states.shape[1]).bool()
-        logits = m.readout(network, readout, states[inside])
-        log_p = torch.log_softmax(logits, -1).gather(1, self.ids.repeat(repeat, 1)[inside][:, None]).squeeze(1)
+        log_p = token_log_probs(partial(m.readout, network, readout), states[inside],
+                                self.ids.repeat(repeat, 1)[inside], self.units)
         row = torch.arange(states.shape[0], device=states.device)[:, None].expand_as(inside)[inside]
         return log_p.new_zeros(states.shape[0]).index_add(0, row, log_p)
+
+
+# Logits per chunk of token_log_probs: 2^20 (4 MiB of float32; 349 rows of a 3,000-word
+# vocabulary) keeps a chunk's logits and probabilities in cache. 2^18 to 2^21 measured alike.
+CHUNK_LOGITS = 1 << 20
+
+
+def token_log_probs(readout, states: torch.Tensor, targets: torch.Tensor, units: int) -> torch.Tensor:
+    """``log p(targets[i] | states[i])`` under the vocabulary readout ``readout`` (states (rows,
+    dim) to logits (rows, units)), differentiable to ``states`` only.
+
+    The same values as ``log_softmax(readout(states)).gather(targets)``, written by hand because
+    that was most of integrated gradients' time on a next-token readout. Autograd keeps the
+    logits and the log-softmax of every row of a pass (hundreds of MB at 512 rows x 16 positions
+    x 3,000 words) and its backward writes as many again (log_softmax's gradient, the gather's
+    scattered zeros), all out of cache; the next-token IG ran at 0.65x Captum's per-sentence
+    calls (``benchmarks/attribution_speed.py``). Here the rows go in chunks of ``CHUNK_LOGITS``
+    logits; each chunk's gradient to its states, ``(onehot(target) - softmax) @ dlogits/dstates``,
+    is taken right after its logits, while they are in cache, and only the (rows, dim) gradient
+    is kept for the backward pass: the vocabulary part took half the time it did (one softmax
+    kernel, no log_softmax, exp or gather backward). log p is ``logit[target] - max - log(sum)``,
+    the log-sum-exp read off the softmax (its largest entry is ``exp(0) / sum``, never underflows).
+    ``logits.gather - logsumexp`` alone, on the full rows, was slower still (its backward is
+    another three full passes). Without a gradient to take (no_grad, or states that need none)
+    the chunks are only scored."""
+    if torch.is_grad_enabled() and states.requires_grad:
+        return _TokenLogProbs.apply(states, targets, readout, max(1, CHUNK_LOGITS // units))
+    with torch.no_grad():
+        return _token_log_probs(readout, states, targets, max(1, CHUNK_LOGITS // units))[0]
+
+
+def _token_log_probs(readout, states: torch.Tensor, targets: torch.Tensor, chunk: int, grad: bool = False
+                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(log_p, dlog_p/dstates or None)`` of :func:`token_log_probs`, ``chunk`` rows at a time."""
+    log_p = states.new_empty(states.shape[0])
+    d_states = torch.empty_like(states) if grad else None
+    for start in range(0, states.shape[0], chunk):
+        part = slice(start, start + chunk)
+        h, t = states[part].detach().requires_grad_(grad), targets[part]
+        rows = torch.arange(t.shape[0], device=t.device)
+        with torch.set_grad_enabled(grad):
+            logits = readout(h)
+        x = logits.detach()
+        p = torch.softmax(x, 1)
+        log_p[part] = x[rows, t] - x.amax(1) + p.amax(1).log()
+        if grad:
+            p.neg_()
+            p[rows, t] += 1  # d log p(t) / d logits = onehot(t) - softmax
+            (d_states[part],) = torch.autograd.grad(logits, h, p)
+    return log_p, d_states
+
+
+class _TokenLogProbs(torch.autograd.Function):
+    """:func:`token_log_probs` with the gradient to the states taken in the forward pass, chunk
+    by chunk; the backward pass only scales it. No gradient reaches the readout's weights."""
+
+    @staticmethod
+    def forward(ctx, states, targets, readout, chunk):
+        log_p, d_states = _token_log_probs(readout, states, targets, chunk, grad=True)
+        ctx.save_for_backward(d_states)
+        return log_p
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_log_p):
+        (d_states,) = ctx.saved_tensors
+        return grad_log_p[:, None] * d_states, None, None, None
 
 
 def integration_points(method: str, steps: int) -> tuple[np.ndarray, np.ndarray]:

@@ -72,7 +72,7 @@ from lingscope.core.errors import InputError, run_cli
 from lingscope.core.io import write_parquet
 from lingscope.core.schemas import INPUT_OPTIMISATION
 from lingscope.core.settings import Runtime
-from lingscope.encoding.ids import EOS_ID, SPECIALS, id_to_token, load_vocab_checked
+from lingscope.encoding.ids import EOS_ID, SPECIALS, id_to_token, key, load_vocab_checked
 from lingscope.encoding.stream import encode_chunk, iter_sentence_chunks
 from lingscope.methods.settings import (CorpusSearchSettings, GradientSettings, GumbelSettings,
                                         InputOptimisationSettings)
@@ -467,11 +467,11 @@ def targets(model: Model, network: str, vocab: dict[str, int], settings: InputOp
         if readout.kind == NEXT_TOKEN and settings.targets:
             # Named targets are words of one corpus (the paper's "umbrella" is a caption word): a
             # network on another corpus optimises those its vocabulary has, and says which it skips.
-            missing = [w for w in settings.targets if w.lower() not in vocab]
+            missing = [w for w in settings.targets if key(vocab, w) not in vocab]
             if missing:
                 print(f"note: {vocab_path}: input_optimisation.targets {missing} are not in the vocabulary the "
                       f"{name!r} readout predicts; left out for this network", file=sys.stderr)
-            ids = np.array([vocab[w.lower()] for w in settings.targets if w.lower() in vocab], dtype=np.int64)
+            ids = np.array([vocab[key(vocab, w)] for w in settings.targets if key(vocab, w) in vocab], dtype=np.int64)
             units = np.concatenate([units, ids])
             draw = np.concatenate([draw, np.full(len(ids), -1)])
         out[name] = (units, draw)

@@ -27,7 +27,7 @@ from lingscope.core.io import write_parquet
 from lingscope.core.schemas import REPRESENTATIONS, STATES
 from lingscope.core.settings import Runtime
 from lingscope.encoding.csr import encode_sentences, pad
-from lingscope.encoding.ids import SPECIALS, load_vocab_checked
+from lingscope.encoding.ids import SPECIALS, key, load_vocab_checked
 from lingscope.methods.settings import SentimentExamples
 from lingscope.models.base import CLASSES, Model, mask, open_network
 
@@ -65,7 +65,7 @@ def run(model_path: Path, network: str, vocab_path: Path, out_representations: P
     rows += [("random", w) for w in random_words(vocab, phrase_words, examples.random_words, examples.seed)]
     texts = [text for _, text in rows]
     _, reps, _, scores = encode_run(model, network, texts, vocab, device)
-    unknown = [len([w for w in text.split() if w.lower() not in vocab]) for text in texts]
+    unknown = [len([w for w in text.split() if key(vocab, w) not in vocab]) for text in texts]
     predicted = scores.argmax(1).numpy().astype(np.int8) if scores is not None else None
     n = len(rows)
     table = pa.table({
@@ -87,7 +87,7 @@ def run(model_path: Path, network: str, vocab_path: Path, out_representations: P
             "state": pa.array(list(states[k, :L].astype(np.float32)), pa.list_(pa.float32())),
         }))
     write_parquet(pa.concat_tables(parts), out_states, STATES, "states")
-    missing = sorted({w for t in texts + list(examples.concessive) for w in t.split() if w.lower() not in vocab})
+    missing = sorted({w for t in texts + list(examples.concessive) for w in t.split() if key(vocab, w) not in vocab})
     if missing:
         print(f"note: example words outside the vocabulary, read as <unk>: {missing}", file=sys.stderr)
     print(f"{extra['name']}/{network}: {n} phrase representations, states of {len(examples.concessive)} sentences",

@@ -41,7 +41,7 @@ from lingscope.core.schemas import SALIENCY
 from lingscope.core.settings import Runtime
 from lingscope.encoding.captions import length_batches
 from lingscope.encoding.csr import offsets_of, pad, positions
-from lingscope.encoding.ids import load_vocab_checked
+from lingscope.encoding.ids import key, load_vocab_checked
 from lingscope.encoding.stream import encode_chunk, iter_sentence_chunks
 from lingscope.methods.settings import SaliencySettings, SentimentExamples
 from lingscope.models.base import CLASSES, Model, mask, open_network
@@ -168,7 +168,7 @@ def run(model_path: Path, network: str, sentences: Path, vocab_path: Path, out: 
           f"({n / max(seconds, 1e-9):,.0f} words/s on {device})", file=sys.stderr)
     _write(examples_out, [example_chunk(examples.saliency)], model, network, name, vocab, device,
            settings.batch_sentences, "li_figures.examples.saliency")
-    unknown = sorted({w for text in examples.saliency for w in text.split() if w.lower() not in vocab})
+    unknown = sorted({w for text in examples.saliency for w in text.split() if key(vocab, w) not in vocab})
     if unknown:
         print(f"note: example words outside the vocabulary, read as <unk>: {unknown}", file=sys.stderr)
 

@@ -37,7 +37,6 @@ torch; ``tests/test_contract.py`` checks that every model agrees with its catalo
 from __future__ import annotations
 
 import importlib
-import io
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -377,13 +376,12 @@ def use_runtime(runtime) -> torch.device:
 def save_model(path, model: Model, extra: dict) -> None:
     """The trained weights plus everything needed to rebuild the model, written atomically.
 
-    Serialised to memory first: torch names the archive's records after the file it writes,
-    and the atomic temporary name is random, so saving to it directly would make two runs
-    of the same config give different bytes."""
-    buffer = io.BytesIO()
-    torch.save({"architecture": dict(model.architecture), "state_dict": model.state_dict(), **extra}, buffer)
-    with atomic_path(path) as tmp:
-        Path(tmp).write_bytes(buffer.getvalue())
+    Written through an open file object: given a path, torch names the archive's records after
+    the file (the atomic temporary name is random, so two runs of one config would differ in
+    bytes); given a file object it names them ``archive``, and no copy of the weights is held in
+    memory (a large pretrained network is written at its own size)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        torch.save({"architecture": dict(model.architecture), "state_dict": model.state_dict(), **extra}, handle)
 
 
 def family(kind: str):

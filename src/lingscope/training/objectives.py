@@ -52,7 +52,7 @@ from lingscope.models.base import (
 )
 
 # regression or class target -> the data table (and train CLI flag) it is read from
-TARGET_TABLES = {"image": "image_features", "sentiment": "phrases"}
+TARGET_TABLES = {"image": "image_features", "sentiment": "phrases", "classes": "phrases"}
 
 
 def add_table_arguments(parser) -> None:

@@ -115,14 +115,18 @@ def curves_figure(curves: pl.DataFrame):
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--metrics", type=Path, nargs="+", required=True, help="TRAINING_METRICS tables, one per model")
+    ap.add_argument("--metrics", type=Path, nargs="*", default=[], help="TRAINING_METRICS tables, one per trained "
+                    "model (none where every model was trained elsewhere)")
     ap.add_argument("--evaluation", type=Path, nargs="+", required=True, help="EVALUATION tables, one per model")
     ap.add_argument("--curves-table", type=Path, required=True, help="TRAINING_CURVES table (Parquet)")
     ap.add_argument("--curves", type=Path, required=True, help="loss curves figure (PNG; SVG beside it)")
     ap.add_argument("--results", type=Path, required=True, help="EVALUATION_RESULTS as CSV, for the report")
     args = ap.parse_args(argv)
 
-    metrics = read_many(args.metrics, metrics_schema, ["model", "epoch"])
+    if args.metrics:
+        metrics = read_many(args.metrics, metrics_schema, ["model", "epoch"])
+    else:  # only networks trained elsewhere: no curves
+        metrics = pl.from_arrow(metrics_schema([]).empty_table())
     evaluation = read_many(args.evaluation, EVALUATION, ["model", "pathway", "split", "metric"])
     best = best_epochs(metrics)
     curves = curves_table(metrics)

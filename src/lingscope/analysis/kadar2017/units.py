@@ -219,7 +219,9 @@ def load_states(folder: str | Path, tokens: str | Path | None = None, layer: int
             raise InputError(Path(folder), f"sentence {row['sentence_id']} position {row['position']}",
                              f"has no token in the parse {tokens}; were both made from the same split?")
         lower = joined["form"].str.to_lowercase()
-        bad = joined.filter((pl.col("token") != lower) & (pl.col("token") != "<unk>"))
+        # lingscope's vocabularies are lower-cased; a network trained elsewhere reads words as written
+        bad = joined.filter((pl.col("token") != lower) & (pl.col("token") != pl.col("form"))
+                            & (pl.col("token") != "<unk>"))
         if not bad.is_empty():
             row = bad.row(0, named=True)
             raise InputError(Path(folder), f"sentence {row['sentence_id']} position {row['position']}",
