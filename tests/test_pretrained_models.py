@@ -22,7 +22,7 @@ import pytest
 import torch
 import yaml
 from plain_torch_models import read_lines, train_classifier, train_lm
-from workflow_runs import REPO, SUMMARY, snakemake
+from workflow_runs import REPO, SUMMARY, planned_jobs, snakemake
 
 from lingscope.core import config_schema
 from lingscope.core.plan import Plan
@@ -93,10 +93,23 @@ def pretrained_run(tmp_path_factory):
         "parse": {"splits": {"ptb": ["val"], "reviews": ["val"]}},
         "input_optimisation": {"other_methods": ["crp", "gbl"]},
     }
+    # ... and the worked example of a family of one's own, as docs/extending.md gives it.
+    (work / "family").mkdir()
+    (work / "family/my_family.py").write_text(worked_example())
+    config["models"]["my_gru_lm"] = {"kind": "custom", "module": "my_family", "corpus": "ptb", "embedding_dim": 16,
+                                     "hidden_dim": 24, "max_epochs": 1}
     path = work / "pretrained.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
-    snakemake(work, "--configfile", str(path), "--cores", "2")
+    snakemake(work, "--configfile", str(path), "--cores", "2", python_path=str(work / "family"))
     return work
+
+
+def worked_example() -> str:
+    """The family module of docs/extending.md#a-family-of-your-own, as the page shows it."""
+    page = (REPO / "docs/extending.md").read_text()
+    section = page[page.index("## A family of your own"):]
+    code = section[section.index("```python\n") + len("```python\n"):]
+    return code[:code.index("```")]
 
 
 
@@ -300,3 +313,23 @@ def test_every_applicable_method_runs_on_them(pretrained_run):
     assert set(io["readout"]) == {"vocabulary", "representation"}
     agreement = pl.read_parquet(pretrained_run / R / "analysis/across_papers/agreement.parquet")
     assert {"my_lm", "my_gru"} <= set(agreement["model"])
+
+
+def test_the_worked_example_family_runs_every_method_and_editing_it_reruns_its_jobs(pretrained_run):
+    lines = worked_example().strip().splitlines()
+    assert len(lines) <= 100  # the issue's bound on the worked example
+    matrix = pl.read_parquet(pretrained_run / R / "analysis/across_papers/matrix.parquet")
+    ours = matrix.filter(pl.col("model") == "my_gru_lm")
+    assert ours.filter(pl.col("status") == "ran").height >= 8
+    assert ours.filter(pl.col("status") != "ran")["reason"].str.starts_with("needs a readout of ").all()
+    evaluation = pl.read_parquet(pretrained_run / R / "models/my_gru_lm/evaluation.parquet")
+    assert "perplexity" in evaluation["metric"].to_list()
+    # The module is a code input: an edit reruns its training and what reads the model, no more.
+    module = pretrained_run / "family/my_family.py"
+    module.write_text(module.read_text() + "\n# edited\n")
+    proc = snakemake(pretrained_run, "--configfile", str(pretrained_run / "pretrained.yaml"), "-n", "--cores", "2",
+                     python_path=str(pretrained_run / "family"))
+    jobs = planned_jobs(proc)
+    assert jobs.get("pretrained") is None, jobs  # the checked networks' jobs stay as they are
+    for rule in ("train", "evaluate", "activations", "omission", "attribution"):
+        assert jobs.get(rule) == 1, (rule, jobs)  # the family's network's, only

@@ -74,17 +74,21 @@ def tiny_variant(folder: Path, config: dict, name: str = "variant.yaml") -> list
     return [str(TINY), str(path)]
 
 
-def snakemake_command(workdir: Path, *args: str) -> tuple[list[str], dict[str, str]]:
-    """snakemake from this venv on the repository's Snakefile, in ``workdir``, and its env."""
+def snakemake_command(workdir: Path, *args: str, python_path: str | None = None) -> tuple[list[str], dict[str, str]]:
+    """snakemake from this venv on the repository's Snakefile, in ``workdir``, and its env
+    (``python_path`` put on ``PYTHONPATH``: a user's modules)."""
     env = dict(os.environ)
+    if python_path:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [python_path, env.get("PYTHONPATH")]))
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
     return cmd, env
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *args: str, check: bool = True, python_path: str | None = None
+              ) -> subprocess.CompletedProcess:
     """Run snakemake from this venv on the repository's Snakefile, in ``workdir``."""
-    cmd, env = snakemake_command(workdir, *args)
+    cmd, env = snakemake_command(workdir, *args, python_path=python_path)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")

@@ -166,6 +166,28 @@ class PretrainedSettings(TrainingSettings):
                                                            "a bidirectional state has already read the next token")
 
 
+@dataclass(frozen=True)
+class CustomSettings(TrainingSettings):
+    """A family of the user's own (``kind: custom``, docs/extending.md#a-family-of-your-own): a module outside
+    lingscope, importable from the user's environment, that implements the model contract and
+    that lingscope trains like its own families. These keys are what its ``create`` reads."""
+
+    kind: str = option("custom", "custom", choices=("custom",))
+    module: str = option("", "the module (dotted name, on PYTHONPATH) that implements the contract: its NETWORKS, "
+                         "and build/create (functions, or classmethods of its MODEL class)",
+                         pattern=r"([A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*)?", empty=True)
+    embedding_dim: int = option(64, "word embedding size", minimum=1)
+    hidden_dim: int = option(128, "state size", minimum=1)
+    layers: int = option(1, "stacked recurrent layers", minimum=1)
+    dropout: float = option(0.0, "dropout rate, for the family to use as it sees fit", minimum=0.0, maximum=0.9)
+
+    def check(self, label) -> None:
+        for name in ("corpus", "module"):
+            if not getattr(self, name):
+                raise InputError(None, label(name), "missing: a custom family needs the corpus it trains on and the "
+                                                    "module that implements it")
+
+
 # --- networks, kinds, methods --------------------------------------------------------------------
 
 
@@ -201,9 +223,11 @@ class Kind:
     # every entry of the kind is the same.
     specialise: Callable[[Kind, TrainingSettings], Kind] | None = None
 
+    module_name: str = ""  # a module outside lingscope (kind custom); else lingscope.models.<family>
+
     @property
     def module(self) -> str:
-        return f"lingscope.models.{self.family}"
+        return self.module_name or f"lingscope.models.{self.family}"
 
     def of(self, settings: TrainingSettings) -> Kind:
         """This kind as the entry ``settings`` builds it."""
@@ -261,6 +285,43 @@ def _pretrained(kind: Kind, settings: TrainingSettings) -> Kind:
     return dataclasses.replace(kind, networks=(Network(pathway, pathway, "#555555", readouts),), formats=formats,
                                tables=tables, reads_eos=bool(settings.eos), specialise=None)
 
+# The readouts a family of the user's own may declare (what the objectives, the evaluation and
+# the methods know by name), with the data tables they train on.
+CUSTOM_READOUTS = {"vocabulary": (), "reconstruction": (), "classes": ("phrases",), "sentiment": ("phrases",),
+                   "image": ("image_features",)}
+
+
+def _custom(kind: Kind, settings: TrainingSettings) -> Kind:
+    """A custom entry's kind, from what its module declares (read, not run: planning stays
+    torch-free): ``NETWORKS = {"textual": ("vocabulary",)}`` (each network's readouts, of
+    :data:`CUSTOM_READOUTS`) and, optionally, ``READS_EOS = False``."""
+    from lingscope.core.code import CodeError, declared
+
+    where = f"models (kind custom, module {settings.module})"
+    try:
+        networks = declared(settings.module, "NETWORKS")
+        reads_eos = declared(settings.module, "READS_EOS", True)
+    except CodeError as err:
+        raise InputError(None, where, str(err)) from None
+    if not isinstance(networks, dict) or not networks:
+        raise InputError(None, where, "the module must declare NETWORKS = {network: (readout, ...)}, a non-empty "
+                                      f"literal dict; got {networks!r}")
+    readouts = set()
+    for name, names in networks.items():
+        names = (names,) if isinstance(names, str) else names
+        unknown = [r for r in names if r not in CUSTOM_READOUTS]
+        if not isinstance(name, str) or unknown or not names:
+            raise InputError(None, where, f"NETWORKS[{name!r}] names {list(names)}; each readout must be one of "
+                                          f"{sorted(CUSTOM_READOUTS)}")
+        readouts |= set(names)
+    formats = ("coco",) if "image" in readouts else LABELLED if readouts & {"classes", "sentiment"} else kind.formats
+    tables = tuple(sorted({t for r in readouts for t in CUSTOM_READOUTS[r]}))
+    return dataclasses.replace(
+        kind, networks=tuple(Network(n, n, "#555555", (r,) if isinstance(r, str) else tuple(r))
+                             for n, r in networks.items()),
+        formats=formats, tables=tables, reads_eos=bool(reads_eos), module_name=settings.module, specialise=None)
+
+
 KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
@@ -287,6 +348,8 @@ KINDS: dict[str, Kind] = {
              "2014); the encoder reads the words reversed", "wmt", (),
              (Network("encoder", "Autoencoder", "#17becf", _RECONSTRUCTION),), AutoencoderSettings,
              evaluate_on=("val", "test")),
+        Kind("custom", "", "a family of the user's own: a module outside lingscope that implements the contract",
+             "", (), (), CustomSettings, evaluate_on=("val", "test"), specialise=_custom),
         Kind("pretrained", "pretrained", "a network trained outside lingscope: an embedding, a torch LSTM, GRU or "
              "RNN and a linear head, read from a state_dict", "", (), (), PretrainedSettings,
              evaluate_on=("val", "test"), trained=False, specialise=_pretrained),

@@ -1,4 +1,5 @@
-"""The code a module runs: the import closure of a lingscope module inside the package.
+"""The code a module runs: the import closure of a lingscope module inside the package (and the
+file of a user's module outside it: a family of the user's own, ``kind: custom``).
 
 Read with ``ast`` (no import, so no torch): every ``lingscope`` module the module imports, at
 any depth and wherever the import statement stands (inside functions too), plus the
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import importlib.util
 from functools import lru_cache
 from pathlib import Path
 
@@ -50,10 +52,45 @@ def _imports(name: str, src: Path) -> frozenset[str]:
     return frozenset(m for m in found if module_file(m, src) is not None)
 
 
+def external_file(name: str) -> Path:
+    """The source file of module ``name`` outside the package, found on the Python path (``PYTHONPATH``)
+    without running it (its parent packages' ``__init__`` do run, as any import runs them)."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError) as err:
+        raise CodeError(f"cannot import {name!r} ({err}); put the folder holding it on PYTHONPATH") from None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        raise CodeError(f"cannot find the module {name!r} on the Python path; put the folder holding it on "
+                        "PYTHONPATH (a .py file)")
+    return Path(spec.origin)
+
+
+def declared(name: str, variable: str, default=None):
+    """The literal value of the top-level assignment ``variable = ...`` in the file of module
+    ``name`` (``ast.literal_eval``: read, never run); ``default`` where the module has none."""
+    path = external_file(name) if module_file(name) is None else module_file(name)
+    for node in ast.parse(path.read_text(), filename=str(path)).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+            node, ast.AnnAssign) and node.value is not None else []
+        if any(isinstance(t, ast.Name) and t.id == variable for t in targets):
+            try:
+                return ast.literal_eval(node.value)
+            except ValueError:
+                raise CodeError(f"{path}:{node.lineno}: {variable} must be a literal (a dict, a tuple, a string, "
+                                "...) that can be read without running the module") from None
+    return default
+
+
+def _is_external(name: str, src: Path) -> bool:
+    return name.split(".")[0] != "lingscope" and module_file(name, src) is None
+
+
 def closure(*modules: str, src: Path = SRC) -> list[Path]:
-    """The files of the import closure of ``modules`` (dotted names), sorted."""
+    """The files of the import closure of ``modules`` (dotted names), sorted. A module outside
+    the package is its own file only (its imports are the user's business)."""
     seen: set[str] = set()
-    todo = list(modules)
+    external = [external_file(m) for m in modules if _is_external(m, src)]
+    todo = [m for m in modules if not _is_external(m, src)]
     while todo:
         name = todo.pop()
         if name in seen:
@@ -62,13 +99,13 @@ def closure(*modules: str, src: Path = SRC) -> list[Path]:
             raise CodeError(f"no module {name} under {src}")
         seen.add(name)
         todo += sorted(_imports(name, src) - seen)
-    return sorted(module_file(m, src) for m in seen)
+    return sorted(module_file(m, src) for m in seen) + sorted(external)
 
 
 def digest(*modules: str, src: Path = SRC) -> str:
     """SHA-256 of the closure's files (their paths within the package and their content)."""
     h = hashlib.sha256()
     for path in closure(*modules, src=src):
-        h.update(str(path.relative_to(src)).encode())
+        h.update(str(path.relative_to(src) if path.is_relative_to(src) else path.name).encode())
         h.update(path.read_bytes())
     return h.hexdigest()

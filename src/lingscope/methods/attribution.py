@@ -48,6 +48,7 @@ position); a seeded sample of ``attribution.sample`` sentences of the split (0: 
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import time
 from functools import partial
@@ -119,6 +120,17 @@ class Score:
                 self.reference = out / out.norm(dim=1, keepdim=True).clamp(min=1e-12)
         if self.kind == SEQUENCE:
             self.emb_in = model.embed(decoder_inputs(ids)).detach()
+
+    def subset(self, rows: torch.Tensor, width: int) -> Score:
+        """The score of sentences ``rows`` of the batch alone, padded to ``width`` positions (at
+        least their longest), against the same reference."""
+        part = copy.copy(self)
+        part.ids, part.lengths = self.ids[rows, :width], self.lengths[rows]
+        if self.reference is not None:
+            part.reference = self.reference[rows]
+        if self.kind == SEQUENCE:
+            part.emb_in = self.emb_in[rows, :width]
+        return part
 
     def __call__(self, emb: torch.Tensor) -> torch.Tensor:
         repeat = emb.shape[0] // self.ids.shape[0]
@@ -242,14 +254,22 @@ def attribute_batch(model: Model, network: str, ids: torch.Tensor, lengths: torc
         with torch.no_grad():
             baseline_score = score(torch.zeros_like(emb))
         total = torch.zeros_like(emb)
-        per_pass = max(1, batch_rows // batch)  # integration points per backward pass
-        for k in range(0, steps, per_pass):
-            a = torch.tensor(alphas[k:k + per_pass], dtype=emb.dtype, device=emb.device)
-            w = torch.tensor(weights[k:k + per_pass], dtype=emb.dtype, device=emb.device)
-            points = (a.view(-1, 1, 1, 1) * emb).reshape(-1, *emb.shape[1:]).requires_grad_(True)
-            s_points = score(points).view(len(a), batch)
-            (g,) = torch.autograd.grad((s_points * w[:, None]).sum(), points)
-            total += g.view(len(a), *emb.shape).sum(0)
+        # All the points of a few sentences of nearly equal length per pass, padded to the
+        # longest of them only, rather than a few points of the whole batch padded to its longest.
+        group = max(1, batch_rows // steps)  # sentences per pass
+        per_pass = max(1, batch_rows // group)  # integration points per pass
+        order = torch.argsort(lengths.cpu(), stable=True).to(ids.device)
+        for first in range(0, batch, group):
+            rows = order[first:first + group]
+            width = int(lengths[rows].max())
+            part, e = score.subset(rows, width), emb[rows, :width]
+            for k in range(0, steps, per_pass):
+                a = torch.tensor(alphas[k:k + per_pass], dtype=emb.dtype, device=emb.device)
+                w = torch.tensor(weights[k:k + per_pass], dtype=emb.dtype, device=emb.device)
+                points = (a.view(-1, 1, 1, 1) * e).reshape(-1, *e.shape[1:]).requires_grad_(True)
+                s_points = part(points).view(len(a), len(rows))
+                (g,) = torch.autograd.grad((s_points * w[:, None]).sum(), points)
+                total[rows, :width] += g.view(len(a), *e.shape).sum(0)
     return {"gradient": gradient, "embedding": emb, "ig": emb * total, "score": s.detach(),
             "baseline_score": baseline_score}
 

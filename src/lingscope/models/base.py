@@ -37,6 +37,7 @@ torch; ``tests/test_contract.py`` checks that every model agrees with its catalo
 from __future__ import annotations
 
 import importlib
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -139,12 +140,39 @@ class Model(nn.Module, ABC):
 
     @property
     def reads_eos(self) -> bool:
-        """Whether sentences are read with ``<eos>`` after the last word (from the catalog)."""
-        return catalog.kind(self.kind).reads_eos
+        """Whether sentences are read with ``<eos>`` after the last word: the catalog's, or the
+        family module's ``READS_EOS`` (a family of the user's own; True when it has none)."""
+        declared = getattr(sys.modules.get(type(self).__module__), "READS_EOS", None)
+        return catalog.kind(self.kind).reads_eos if declared is None else bool(declared)
 
     @property
     def networks(self) -> tuple[str, ...]:
+        """The catalog's networks of the kind, or those the family module declares in ``NETWORKS``."""
+        declared = getattr(sys.modules.get(type(self).__module__), "NETWORKS", None)
+        if isinstance(declared, dict):
+            return tuple(declared)
         return tuple(n.name for n in catalog.kind(self.kind).networks)
+
+    # --- making a model -----------------------------------------------------------------
+    @classmethod
+    def build(cls, architecture: dict) -> Model:
+        """The model a saved architecture (:attr:`architecture`) describes; the loader calls it
+        before loading the saved weights. By default ``cls(architecture)``."""
+        return cls(architecture)
+
+    @classmethod
+    def create(cls, settings, vocab_size: int, readout_units: dict[str, int]) -> Model:
+        """A fresh model for a ``models.<name>`` entry (its settings), a vocabulary of ``vocab_size``
+        ids (``<pad>`` 0, ``<unk>`` 1, ``<eos>`` 2) and the units of the readouts whose size the
+        data decide (``classes``: the number of labels; ``image``: the feature size)."""
+        raise NotImplementedError(f"{cls.__name__} does not say how to create a fresh model")
+
+    @classmethod
+    def load(cls, path, device: str | torch.device = "cpu") -> tuple[Model, dict]:
+        """A saved model, in eval mode, and the extras saved with it (:func:`lingscope.models.checkpoint.load_model`)."""
+        from lingscope.models.checkpoint import load_model
+
+        return load_model(path, device)
 
     # --- embeddings -----------------------------------------------------------------------
     # A family sets ``self.embedding`` (an nn.Embedding whose <pad> row is zero) in __init__.
@@ -384,13 +412,62 @@ def save_model(path, model: Model, extra: dict) -> None:
         torch.save({"architecture": dict(model.architecture), "state_dict": model.state_dict(), **extra}, handle)
 
 
-def family(kind: str):
-    """The module implementing ``kind`` (from the catalog); it has ``build(architecture)``."""
-    return importlib.import_module(catalog.kind(kind).module)
+@dataclass(frozen=True)
+class Family:
+    """The module implementing a kind, and its two makers: ``build(architecture)`` (a saved model's
+    shape) and ``create(settings, vocab_size, readout_units)`` (a fresh one): module-level
+    functions, or the classmethods of the module's ``MODEL`` class (a family of the user's own)."""
+
+    module: object
+    build: Callable
+    create: Callable
+
+
+def family(kind: str, module: str | None = None) -> Family:
+    """The family of ``kind`` (its module from the catalog, or ``module``: a user's, outside the
+    package); a module that cannot be imported, or that offers no way to build a model, is an
+    :class:`InputError` naming it."""
+    name = module or catalog.kind(kind).module
+    try:
+        found = importlib.import_module(name)
+    except Exception as err:  # a user's module can fail in any way: say which and why
+        raise InputError(None, f"module {name!r}", f"cannot import the family ({type(err).__name__}: {err}); put "
+                                                   "the folder holding it on PYTHONPATH") from None
+    cls = getattr(found, "MODEL", None)
+    if cls is not None and not (isinstance(cls, type) and issubclass(cls, Model)):
+        raise InputError(None, f"module {name!r}", f"MODEL must be a subclass of {Model.__module__}.Model, got {cls!r}")
+    makers = {}
+    for maker in ("build", "create"):
+        fn = getattr(found, maker, None) or (getattr(cls, maker) if cls is not None else None)
+        if fn is None:
+            raise InputError(None, f"module {name!r}", f"has no {maker}(): define MODEL (a Model subclass) or the "
+                                                       "functions build(architecture) and create(settings, "
+                                                       "vocab_size, readout_units)")
+        makers[maker] = fn
+    return Family(found, makers["build"], makers["create"])
+
+
+def check_contract(model: Model, where: str) -> None:
+    """A model a family made, checked against the contract: an instance of :class:`Model` with
+    every abstract method and at least one network with readouts."""
+    if not isinstance(model, Model):
+        raise InputError(None, where, f"made a {type(model).__name__}, not a lingscope.models.base.Model")
+    for network in model.networks:
+        if not model.readouts(network):
+            raise InputError(None, where, f"network {network!r} has no readouts")
+    if not model.networks:
+        raise InputError(None, where, "the model has no networks (declare NETWORKS in its module)")
 
 
 def build(architecture: dict) -> Model:
-    return family(architecture["kind"]).build(architecture)
+    made = family(architecture["kind"], architecture.get("module"))
+    try:
+        return made.build(architecture)
+    except TypeError as err:
+        if "abstract" in str(err):  # a subclass that leaves part of the contract out
+            raise InputError(None, f"module {made.module.__name__!r}", f"does not implement the contract: {err}") \
+                from None
+        raise
 
 
 def load_model(path, device: str | torch.device = "cpu") -> tuple[Model, dict]:

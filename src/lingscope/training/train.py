@@ -41,7 +41,7 @@ from lingscope.core.schemas import training_metrics_schema
 from lingscope.core.settings import Runtime, TrainingSettings
 from lingscope.encoding.captions import Sentences, length_batches, load_sentences
 from lingscope.encoding.ids import load_vocab_checked
-from lingscope.models.base import Model, family, save_model, use_runtime
+from lingscope.models.base import Model, check_contract, family, save_model, use_runtime
 from lingscope.training.objectives import (
     TARGET_TABLES,
     Batch,
@@ -222,9 +222,29 @@ class Paths:
     out_metrics: Path
 
 
+def make(entry: catalog.Kind, settings: TrainingSettings, vocab_size: int, units: dict[str, int]) -> Model:
+    """A fresh model of ``entry``'s family; a family of the user's own records its module in the
+    saved architecture (the loader imports it from there) and is checked against the contract."""
+    where = f"module {entry.module!r}"
+    try:
+        model = family(settings.kind, entry.module).create(settings, vocab_size, units)
+    except TypeError as err:
+        if "abstract" not in str(err):
+            raise
+        raise InputError(None, where, f"does not implement the contract: {err}") from None
+    if entry.module_name:
+        check_contract(model, where)
+        declared = {n.name: set(n.readouts) for n in entry.networks}
+        offered = {n: set(model.readouts(n)) for n in model.networks}
+        if offered != declared:
+            raise InputError(None, where, f"NETWORKS declares {declared}, but the model offers {offered}")
+        model.architecture.update(kind=entry.name, module=entry.module)
+    return model
+
+
 def train(name: str, settings: TrainingSettings, runtime: Runtime, paths: Paths) -> None:
     device = use_runtime(runtime)
-    entry = catalog.kind(settings.kind)
+    entry = catalog.kind(settings.kind).of(settings)
     vocab = load_vocab_checked(paths.vocab)
     sentences = {"train": load_sentences(paths.sentences, vocab, "train", settings.max_train_sentences or None,
                                          eos=entry.reads_eos),
@@ -233,7 +253,7 @@ def train(name: str, settings: TrainingSettings, runtime: Runtime, paths: Paths)
     data, targets = load_targets(needed, paths.tables, sentences, device, phrases=settings.examples == "phrases",
                                  partial=("train",) if settings.max_train_sentences else ())
     torch.manual_seed(settings.seed)
-    model = family(settings.kind).create(settings, len(vocab), targets.units).to(device)
+    model = make(entry, settings, len(vocab), targets.units).to(device)
     if settings.stop_on == "accuracy" and not any(is_classes(model, o) for o in model.objectives()):
         raise InputError(None, "stop_on", "accuracy: the model has no class readout to measure it on")
     optimizer = OPTIMIZERS[settings.optimizer](model.parameters(), lr=settings.learning_rate, weight_decay=settings.l2)
