@@ -13,8 +13,9 @@ states):
     position of every sentence, over right-padded length-sorted batches of
     ``--batch-sentences`` (default 64), the ``--steps`` integration points (default 50,
     Gauss-Legendre) laid along the batch dimension, at most ``--batch-rows`` rows per backward
-    pass (default 4,096); the saliency at the input and the scores of the input and of the
-    baseline come with it, as the method computes them;
+    pass (default 512, as ``attribution.batch_rows``: all the points of 10 sentences); the
+    saliency at the input and the scores of the input and of the baseline come with it, as the
+    method computes them;
 (b) Captum's ``IntegratedGradients(score).attribute(emb, baselines=0, n_steps=steps,
     method="gausslegendre")``, one call per sentence alone and unpadded (a batch of one; Captum
     stacks the integration points along the batch dimension in one pass), ``score`` being
@@ -52,7 +53,7 @@ from lingscope.encoding.csr import pad, to_csr
 from lingscope.encoding.ids import SPECIALS
 from lingscope.methods import attribution
 from lingscope.methods.saliency import gradient_context
-from lingscope.models.base import family, pick_device
+from lingscope.models.checkpoint import family, pick_device
 
 TOLERANCE = 1e-5
 TARGET = 5.0

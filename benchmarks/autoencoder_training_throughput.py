@@ -40,7 +40,8 @@ from lingscope.encoding.captions import Sentences, length_batches  # noqa: E402
 from lingscope.encoding.csr import to_csr  # noqa: E402
 from lingscope.encoding.ids import PAD_ID, SPECIALS  # noqa: E402
 from lingscope.models.autoencoder import NETWORK, READOUT  # noqa: E402
-from lingscope.models.base import family, reconstruction_logits  # noqa: E402
+from lingscope.models.checkpoint import family
+from lingscope.models.readouts import reconstruction_logits
 from lingscope.training.objectives import load_targets  # noqa: E402
 from lingscope.training.train import OPTIMIZERS, Trainer, _epoch_rng  # noqa: E402
 

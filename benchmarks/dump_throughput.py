@@ -33,7 +33,7 @@ from lingscope.encoding.csr import to_csr  # noqa: E402
 from lingscope.encoding.ids import encode_forms, load_vocab_checked  # noqa: E402
 from lingscope.encoding.stream import iter_sentence_chunks  # noqa: E402
 from lingscope.methods.activations import dump  # noqa: E402
-from lingscope.models.base import save_model  # noqa: E402
+from lingscope.models.checkpoint import save_model
 from lingscope.models.imaginet import Architecture, CaptionModel  # noqa: E402
 from lingscope.models.runs import run_network  # noqa: E402
 

@@ -111,7 +111,7 @@ def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 def weights_gap(a: Path, b: Path) -> float:
-    from lingscope.models.base import load_model
+    from lingscope.models.checkpoint import load_model
 
     wa, wb = load_model(a)[0].state_dict(), load_model(b)[0].state_dict()
     return max(float((wa[k] - wb[k]).abs().max()) for k in wa)

@@ -35,7 +35,7 @@ from lingscope.core import catalog  # noqa: E402
 from lingscope.encoding.ids import load_vocab_checked  # noqa: E402
 from lingscope.methods.input_optimisation import (GRADIENT_METHODS, CorpusNgrams, Schedule,  # noqa: E402
                                                   corpus_search, draw_units, optimise, unit_activations)
-from lingscope.models.base import family, pick_device  # noqa: E402
+from lingscope.models.checkpoint import family, pick_device
 
 BATCH_TARGET = 20.0
 CRP_TARGET = 0.8

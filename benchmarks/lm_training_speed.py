@@ -2,7 +2,7 @@
 
 lingscope: ``lingscope.training.train.Trainer.run_epoch`` (the loop the training CLI runs; per
 batch ``Trainer.batch`` and ``objectives.loss``, the next-token cross-entropy of
-``lingscope.models.base.next_token_logits``) on the catalog's ``lm`` kind created through its
+``lingscope.models.readouts.next_token_logits``) on the catalog's ``lm`` kind created through its
 family with ``cell: lstm``, ``layers: 2`` (200-d embeddings, 200-d states by default): Adam, the
 gradient norm clipped at 5; length-bucketed batches of 64, padded per batch; tqdm and running
 metrics.
@@ -42,7 +42,7 @@ from lingscope.core import catalog  # noqa: E402
 from lingscope.encoding.captions import Sentences, length_batches  # noqa: E402
 from lingscope.encoding.csr import to_csr  # noqa: E402
 from lingscope.encoding.ids import PAD_ID, SPECIALS  # noqa: E402
-from lingscope.models.base import family  # noqa: E402
+from lingscope.models.checkpoint import family
 from lingscope.training.objectives import load_targets  # noqa: E402
 from lingscope.training.train import OPTIMIZERS, Trainer, _epoch_rng  # noqa: E402
 

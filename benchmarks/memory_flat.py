@@ -36,7 +36,7 @@ import torch  # noqa: E402
 
 from _common import OUT, corpus, figure, machine, table, write_results  # noqa: E402
 from lingscope.encoding.ids import load_vocab_checked  # noqa: E402
-from lingscope.models.base import save_model  # noqa: E402
+from lingscope.models.checkpoint import save_model
 from lingscope.models.imaginet import Architecture, CaptionModel  # noqa: E402
 
 WRAPPER = r"""

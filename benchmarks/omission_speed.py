@@ -51,7 +51,7 @@ from lingscope.methods.omission import (  # noqa: E402
     omission_path,
     omission_scores,
 )
-from lingscope.models.base import Model  # noqa: E402
+from lingscope.models.base import Model
 from lingscope.models.imaginet import Architecture, CaptionModel  # noqa: E402
 from lingscope.models.sentiment import Architecture as SentimentArchitecture  # noqa: E402
 from lingscope.models.sentiment import SentimentModel  # noqa: E402

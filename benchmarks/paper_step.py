@@ -30,7 +30,7 @@ from _common import best_of, figure, machine, table, write_results  # noqa: E402
 from lingscope.encoding.ids import EOS_ID  # noqa: E402
 from lingscope.models.autoencoder import Architecture as AutoencoderArchitecture  # noqa: E402
 from lingscope.models.autoencoder import Autoencoder  # noqa: E402
-from lingscope.models.base import pick_device  # noqa: E402
+from lingscope.models.checkpoint import pick_device
 from lingscope.models.imaginet import Architecture, CaptionModel  # noqa: E402
 from lingscope.training.objectives import Batch, loss  # noqa: E402
 

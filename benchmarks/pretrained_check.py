@@ -13,10 +13,12 @@ afterwards). Then the check job runs on it as a pipeline runs it, a subprocess::
 ``--repeats`` times (the best wall time counts; the peak is the largest of the runs). Measured per
 run: the wall time of the process (Python and torch's imports included) and the job's own
 ``check_seconds`` (read and check) and ``seconds`` (read, check and write) from its report; the
-peak resident set size from the kernel (``ru_maxrss`` of the reaped child, ``os.wait4``), and, by
-polling ``/proc/PID/status`` every few milliseconds, the peaks of its two parts: anonymous memory
-(``RssAnon``: the copies a process makes) and file-backed pages (``RssFile``: a memory-mapped
-checkpoint's pages once read, which the kernel can drop at any time). The baseline is a bare
+peak resident set size from the kernel (``ru_maxrss``, through ``/usr/bin/time``: a process this
+one forked would start from this one's RSS as its high-water mark), and, by polling
+``/proc/PID/status`` every few milliseconds, ``VmHWM`` (the same peak, as a check) and the peaks of
+its two parts: anonymous memory (``RssAnon``: the copies a process makes) and file-backed pages
+(``RssFile``: a memory-mapped checkpoint's pages once read, which the kernel can drop at any time;
+the shared libraries'). The baseline is a bare
 ``python -c "import torch, lingscope.models.pretrained"``, measured the same way.
 
 Figures: the job's wall time and its own seconds; the peak RSS, the checkpoint's size, and the
@@ -24,14 +26,13 @@ ratio ``(peak RSS - baseline peak RSS) / checkpoint size`` (target <= 2), also w
 subtracting the baseline, and the same ratio for anonymous memory alone. MB are 10^6 bytes.
 
     python benchmarks/pretrained_check.py [--vocab 42000] [--embedding 1000] [--hidden 1000] [--layers 2]
-        [--repeats 2] [--tmp-dir DIR]
+        [--repeats 3] [--tmp-dir DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -92,35 +93,55 @@ def status_kb(pid: int) -> dict[str, int]:
     return out
 
 
+TIME = Path("/usr/bin/time")
+
+
+def child_of(pid: int) -> int | None:
+    """The (first) child of ``pid``: the command ``/usr/bin/time`` runs."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return None
+    return int(children[0]) if children else None
+
+
 def measured(argv: list[str], interval: float = 0.002) -> dict:
-    """Run ``argv``; its wall time, exit status, peak RSS (``ru_maxrss``) and the polled peaks
-    of its anonymous and file-backed resident memory, in bytes."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peaks = {"VmRSS": 0, "RssAnon": 0, "RssFile": 0, "VmHWM": 0}
-    done = threading.Event()
+    """Run ``argv``; its wall time and peak RSS, in bytes: the kernel's ``ru_maxrss`` as
+    ``/usr/bin/time`` reports it (a process forked from this one and then exec'd would inherit
+    this process's RSS as its high-water mark: ``time`` is small), and polled from
+    ``/proc/PID/status``: ``VmHWM`` (the exec'd process's own high-water mark) and the peaks of
+    its anonymous and file-backed resident memory."""
+    with tempfile.TemporaryDirectory() as scratch:
+        timer = Path(scratch) / "maxrss"
+        wrapped = [str(TIME), "-f", "%M", "-o", str(timer), *argv] if TIME.exists() else argv
+        start = time.perf_counter()
+        proc = subprocess.Popen(wrapped, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        peaks = {"VmRSS": 0, "RssAnon": 0, "RssFile": 0, "VmHWM": 0}
+        done = threading.Event()
 
-    def poll() -> None:
-        while not done.is_set():
-            for key, value in status_kb(proc.pid).items():
-                if key in peaks:
-                    peaks[key] = max(peaks[key], value)
-            time.sleep(interval)
+        def poll() -> None:
+            pid = None if TIME.exists() else proc.pid
+            while not done.is_set():
+                pid = pid or child_of(proc.pid)
+                if pid is not None:
+                    for key, value in status_kb(pid).items():
+                        if key in peaks:
+                            peaks[key] = max(peaks[key], value)
+                time.sleep(interval)
 
-    poller = threading.Thread(target=poll, daemon=True)
-    poller.start()
-    stderr = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    done.set()
-    poller.join()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    proc.stderr.close()
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} exited {proc.returncode}:\n{stderr.decode(errors='replace')}")
-    return {"seconds": seconds, "peak_rss": usage.ru_maxrss * 1024, "polled_peak_rss": peaks["VmRSS"] * 1024,
-            "peak_anon": peaks["RssAnon"] * 1024, "peak_file": peaks["RssFile"] * 1024,
-            "stderr": stderr.decode(errors="replace").strip()}
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        stderr = proc.stderr.read().decode(errors="replace")
+        proc.wait()
+        seconds = time.perf_counter() - start
+        done.set()
+        poller.join()
+        proc.stderr.close()
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(argv)} exited {proc.returncode}:\n{stderr}")
+        maxrss = int(timer.read_text().split()[-1]) * 1024 if TIME.exists() else peaks["VmHWM"] * 1024
+    return {"seconds": seconds, "peak_rss": maxrss, "polled_peak_rss": peaks["VmHWM"] * 1024,
+            "peak_anon": peaks["RssAnon"] * 1024, "peak_file": peaks["RssFile"] * 1024, "stderr": stderr.strip()}
 
 
 def main() -> None:
@@ -130,7 +151,7 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=1000)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--cell", choices=("lstm", "gru"), default="lstm")
-    ap.add_argument("--repeats", type=int, default=2, help="runs of the check job (best time, largest peak)")
+    ap.add_argument("--repeats", type=int, default=3, help="runs of the check job (best time, largest peak)")
     ap.add_argument("--tmp-dir", type=Path, default=None, help="where the files go (default: the system's temp dir)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
@@ -204,8 +225,8 @@ def main() -> None:
                figure("(peak RSS - bare imports) / checkpoint size", round(ratio, 3), f"<= {TARGET:g}"),
                figure("peak RSS / checkpoint size (imports included)", round(ratio_raw, 3)),
                figure("(peak anonymous RSS - bare imports') / checkpoint size", round(ratio_anon, 3))]
-    notes = ["peak RSS is the kernel's ru_maxrss of the reaped process; the anonymous and file-backed peaks are "
-             "polled from /proc/PID/status (a short spike between two polls can be missed)",
+    notes = ["peak RSS is the kernel's ru_maxrss of the process, reported by /usr/bin/time; the anonymous and "
+             "file-backed peaks are polled from /proc/PID/status (a short spike between two polls can be missed)",
              "file-backed pages are the memory-mapped checkpoint's, read once: they count in RSS but the kernel "
              "can drop them under pressure"]
     path = write_results("pretrained_check", {"machine": machine(), "repeats": args.repeats, "results": [row]},

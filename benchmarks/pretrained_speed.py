@@ -63,7 +63,6 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
@@ -75,7 +74,7 @@ from lingscope.methods.activations import ChunkComputer  # noqa: E402
 from lingscope.methods.attribution import WORD_COLUMNS, sentence_attributions  # noqa: E402
 from lingscope.methods.omission import omission_path, omission_scores  # noqa: E402
 from lingscope.methods.settings import AttributionSettings, OmissionSettings  # noqa: E402
-from lingscope.models.base import load_network, save_model  # noqa: E402
+from lingscope.models.checkpoint import load_network, save_model
 from lingscope.models.imaginet import Architecture, CaptionModel  # noqa: E402
 from lingscope.models.pretrained import ABSENT_LOGIT, PretrainedModel  # noqa: E402
 

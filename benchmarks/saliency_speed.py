@@ -37,7 +37,7 @@ from lingscope.core import catalog  # noqa: E402
 from lingscope.encoding.ids import load_vocab_checked  # noqa: E402
 from lingscope.encoding.stream import encode_chunk  # noqa: E402
 from lingscope.methods.saliency import class_readout, sentence_saliency  # noqa: E402
-from lingscope.models.base import family  # noqa: E402
+from lingscope.models.checkpoint import family
 
 TOLERANCE = 1e-6
 TARGET = 10.0

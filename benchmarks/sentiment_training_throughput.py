@@ -35,7 +35,7 @@ from _common import epoch_race, figure, machine, table, treebank, write_results 
 from lingscope.core import catalog  # noqa: E402
 from lingscope.encoding.captions import length_batches, load_sentences  # noqa: E402
 from lingscope.encoding.ids import PAD_ID, load_vocab_checked  # noqa: E402
-from lingscope.models.base import family  # noqa: E402
+from lingscope.models.checkpoint import family
 from lingscope.training.objectives import load_targets  # noqa: E402
 from lingscope.training.train import OPTIMIZERS, Trainer, _epoch_rng  # noqa: E402
 

@@ -40,7 +40,7 @@ from lingscope.encoding.csr import pad, to_csr  # noqa: E402
 from lingscope.encoding.ids import SPECIALS  # noqa: E402
 from lingscope.methods.step_saliency import step_saliency_batch, step_saliency_loop  # noqa: E402
 from lingscope.models.autoencoder import NETWORK, READOUT  # noqa: E402
-from lingscope.models.base import family, pick_device  # noqa: E402
+from lingscope.models.checkpoint import family, pick_device
 
 TOLERANCE = 1e-6
 TARGET = 10.0

@@ -33,12 +33,16 @@ checks the method against a reference that does not share its fast path:
 from __future__ import annotations
 
 import dataclasses
+import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
+from workflow_runs import worked_example
 
 from lingscope.core import catalog
 from lingscope.core.io import write_parquet
@@ -55,22 +59,12 @@ from lingscope.methods import (
     saliency,
     step_saliency,
 )
-from lingscope.models.base import (
-    CLASSES,
-    NEXT_TOKEN,
-    REGRESSION,
-    SEQUENCE,
-    Model,
-    decoder_inputs,
-    family,
-    last,
-    load_model,
-    mask,
-    next_token_logits_of,
-    save_model,
-    sentence_readout,
-    sequence_logits,
-)
+from lingscope.models.base import CLASSES, Model, NEXT_TOKEN, REGRESSION, SEQUENCE
+from lingscope.models import pretrained
+from lingscope.models.checkpoint import load_model, save_model
+from lingscope.models.readouts import decoder_inputs, next_token_logits_of, sentence_readout, sequence_logits
+from lingscope.models.tensors import last, mask
+from lingscope.training.train import make
 from lingscope.models.runs import (
     bidirectional_finals,
     padded_run,
@@ -82,16 +76,40 @@ VOCAB_SIZE = 23
 IMAGE_DIM = 5
 WORDS = [f"w{i}" for i in range(VOCAB_SIZE - len(SPECIALS))]
 # Settings variants per family beyond its defaults (the authors' GRU for the caption models).
+# A family of the user's own: the worked example of docs/extending.md, on the Python path.
+FAMILY_DIR = Path(tempfile.mkdtemp(prefix="lingscope-contract-"))
+(FAMILY_DIR / "contract_family.py").write_text(worked_example())
+sys.path.insert(0, str(FAMILY_DIR))
 VARIANTS = {"imaginet": [{}, {"gru": "authors"}], "sum": [{}, {"gru": "authors"}],
-            "lm": [{}, {"gru": "authors"}, {"cell": "lstm", "layers": 2}]}  # by kind
-# The omission path each kind's networks take; every kind not listed takes prefix reuse.
+            "lm": [{}, {"gru": "authors"}, {"cell": "lstm", "layers": 2}],
+            # networks trained elsewhere, read from a plain torch state_dict (tiny_pretrained)
+            "pretrained": [{"cell": "lstm", "layers": 2}, {"cell": "rnn"},
+                           {"cell": "gru", "head": "classes", "eos": ""},
+                           {"cell": "lstm", "layers": 2, "bidirectional": True, "head": "classes"}],
+            "custom": [{"module": "contract_family"}]}  # by kind
+# The omission path each kind's networks take; every kind not listed takes prefix reuse (a
+# pretrained network: where it offers its cell, a one-directional LSTM or GRU).
 OMISSION_PATHS = {"bilstm": omission.TWO_SIDED, "autoencoder": omission.GENERIC}
+
+
+def settings_of(kind: str, variant: dict):
+    """The settings of a tiny entry of ``kind`` with ``variant``."""
+    if kind == "pretrained":  # sizes come from the tensors (tiny_pretrained)
+        return catalog.PretrainedSettings(corpus="ptb", checkpoint="-", vocabulary="-", **variant)
+    extra = {"corpus": "ptb"} if kind == "custom" else {}
+    return dataclasses.replace(catalog.settings_of(kind)(), kind=kind, embedding_dim=6, hidden_dim=8, **extra,
+                               **variant)
+
+
+def entry_of(kind: str, variant: dict) -> catalog.Kind:
+    """The catalog's kind as an entry with ``variant`` builds it (a pretrained head, a user's module)."""
+    return catalog.kind(kind).of(settings_of(kind, variant))
 
 
 def _cases():
     for kind in catalog.KINDS.values():
         for variant in VARIANTS.get(kind.name, [{}]):
-            for network in kind.networks:
+            for network in entry_of(kind.name, variant).networks:
                 label = "-".join([kind.name, network.name, *(f"{k}={v}" for k, v in variant.items())])
                 yield pytest.param(kind.name, network.name, variant, id=label)
 
@@ -99,10 +117,39 @@ def _cases():
 CASES = list(_cases())
 
 
+def expected_omission_path(model: Model, network: str) -> str:
+    if model.kind == "pretrained":  # a one-directional network offers its stacked cell
+        return omission.GENERIC if model.arch.bidirectional else omission.PREFIX
+    return OMISSION_PATHS.get(model.kind, omission.PREFIX)
+
+
+def tiny_pretrained(settings, seed: int) -> Model:
+    """A network in plain torch (an embedding, a torch RNN layer, a linear head; the user's ids in
+    a shuffled order, no padding id), saved as a state_dict and read as ``kind: pretrained`` reads it."""
+    rng = np.random.default_rng(seed)
+    tokens = [*WORDS, "<unk>", *(["<eos>"] if settings.eos else [])]
+    tokens = [tokens[i] for i in rng.permutation(len(tokens))]
+    layer = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[settings.cell]
+    dirs = 2 if settings.bidirectional else 1
+    units = len(tokens) if settings.head == "next_token" else 3
+    plain = torch.nn.ModuleDict({"encoder": torch.nn.Embedding(len(tokens), 6),
+                                 "rnn": layer(6, 8, settings.layers, bidirectional=settings.bidirectional),
+                                 "decoder": torch.nn.Linear(8 * dirs, units)})
+    folder = Path(tempfile.mkdtemp(prefix="lingscope-pretrained-"))
+    torch.save(plain.state_dict(), folder / "model.pt")
+    (folder / "vocab.txt").write_text("\n".join(tokens) + "\n")
+    model, names, _ = pretrained.convert(settings, folder / "model.pt", folder / "vocab.txt")
+    assert len(names) == VOCAB_SIZE
+    return model
+
+
 def tiny(kind: str, variant: dict, seed: int = 0) -> Model:
-    settings = dataclasses.replace(catalog.settings_of(kind)(), kind=kind, embedding_dim=6, hidden_dim=8, **variant)
+    settings = settings_of(kind, variant)
     torch.manual_seed(seed)
-    model = family(kind).create(settings, VOCAB_SIZE, {"image": IMAGE_DIM})
+    if kind == "pretrained":
+        model = tiny_pretrained(settings, seed)
+    else:
+        model = make(catalog.kind(kind).of(settings), settings, VOCAB_SIZE, {"image": IMAGE_DIM, "classes": 3})
     with torch.no_grad():  # trained models are not near zero: spread the weights a little
         for p in model.parameters():
             p.add_(0.3 * torch.randn_like(p))
@@ -141,7 +188,7 @@ class WithoutCell:
 @pytest.mark.parametrize("kind,network,variant", CASES)
 def test_the_model_honours_the_contract(kind, network, variant):
     model = tiny(kind, variant)
-    entry = catalog.kind(kind)
+    entry = entry_of(kind, variant)
     assert model.networks == tuple(n.name for n in entry.networks)
     assert set(model.readouts(network)) == set(entry.network(network).readouts)
     for objective in model.objectives():  # what training needs is what the catalog declares
@@ -208,7 +255,7 @@ def test_a_bidirectional_pair_reproduces_the_representation(kind, network, varia
     """What omission's two-sided path relies on: the forward cell stepped over each sentence and
     the backward cell stepped over it reversed, from zero, give the representation once the pair
     assembles their final states; an empty sentence's too (zero states)."""
-    from lingscope.models.base import reverse_within
+    from lingscope.models.tensors import reverse_within
 
     model = tiny(kind, variant)
     pair = model.bidirectional(network)
@@ -301,7 +348,11 @@ def test_the_gates_reproduce_the_states(kind, network, variant):
         states = model.states(network, emb, lengths)
         gates = model.gates(network, emb, lengths)
         given = model.gates(network, emb, lengths, states)
-    if kind in ("rnn",) or (kind == "sum" and network == "visual"):
+    # Without gates: the tanh RNN, SUM's running sum, and a pretrained tanh RNN or bidirectional
+    # network (a user's family offers them or not: the worked example does not).
+    no_gates = kind == "custom" or (kind == "pretrained" and (variant.get("cell") == "rnn"
+                                                               or variant.get("bidirectional")))
+    if kind in ("rnn",) or (kind == "sum" and network == "visual") or no_gates:
         assert dims == {} and gates == {} and given == {}
         return
     assert list(dims) == (["gate_r", "gate_z", "gate_n"] if "gate_r" in dims else
@@ -400,7 +451,7 @@ def run_activations(model, network, path, files, tmp_path):
 def run_omission(model, network, path, files, tmp_path):
     (flat, offsets), n_words = layout(files, model), files["n_words"]
     # The path taken is the kind's own: a fast path that silently fell back to the generic one fails here.
-    assert omission.omission_path(model, network) == OMISSION_PATHS.get(model.kind, omission.PREFIX)
+    assert omission.omission_path(model, network) == expected_omission_path(model, network)
     assert omission.omission_path(WithoutCell(model), network) == omission.GENERIC
     fast = omission.omission_scores(model, network, flat, offsets, n_words, "cpu", batch_rows=4)
     generic = omission.omission_scores(WithoutCell(model), network, flat, offsets, n_words, "cpu", batch_rows=4)
@@ -427,7 +478,7 @@ def test_omission_on_short_sentences_and_mixed_lengths(kind, network, variant):
     into batches that mix them, and all in one batch. Also with an end symbol after the words
     where the model reads none: it is kept and never deleted, on every path."""
     model = tiny(kind, variant)
-    assert omission.omission_path(model, network) == OMISSION_PATHS.get(kind, omission.PREFIX)
+    assert omission.omission_path(model, network) == expected_omission_path(model, network)
     rng = np.random.default_rng(7)
     for eos in sorted({model.reads_eos, True}):
         for n_words in ([1, 1, 1], [2, 2, 2, 2], [1, 2, 1, 5, 2, 13, 3, 1, 2, 8]):
@@ -675,7 +726,7 @@ def _matrix(applies: bool = True):
 METHOD_CASES = [pytest.param(kind, network, variant, method, id=f"{case.id}-{method}")
                 for case in CASES for kind, network, variant in [case.values]
                 for method in sorted(catalog.METHODS)
-                if catalog.METHODS[method].applies(catalog.kind(kind).network(network))]
+                if catalog.METHODS[method].applies(entry_of(kind, variant).network(network))]
 
 
 @pytest.mark.parametrize("kind,network,variant,method", METHOD_CASES)

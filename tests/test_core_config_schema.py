@@ -264,7 +264,8 @@ def test_schema_and_settings_reject_the_same_values(schema, section):
 
 # An entry of each kind config.yaml has none of.
 SAMPLE_ENTRIES = {"pretrained": {"kind": "pretrained", "corpus": "coco", "checkpoint": "lm.pt",
-                                 "vocabulary": "vocab.txt"}}
+                                 "vocabulary": "vocab.txt"},
+                  "custom": {"kind": "custom", "corpus": "coco", "module": "my_family"}}
 
 
 def test_model_settings_and_schema_reject_the_same_values(schema):
@@ -274,7 +275,7 @@ def test_model_settings_and_schema_reject_the_same_values(schema):
             if field == "kind":
                 continue  # the kind picks the branch: tested above
             config = default_config()
-            entry = config["models"].setdefault(name, SAMPLE_ENTRIES.get(name))
+            entry = config["models"].setdefault(name, copy.deepcopy(SAMPLE_ENTRIES.get(name)))
             key = field
             if field in groups:  # a key of a nested mapping (architecture: {cell: ...})
                 group, sub = groups[field]

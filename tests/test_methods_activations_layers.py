@@ -273,7 +273,7 @@ def test_the_lm_kinds_two_layer_lstm_is_stored_layer_by_layer(corpus, tmp_path):
     import dataclasses
 
     from lingscope.core import catalog
-    from lingscope.models.base import family, save_model
+    from lingscope.models.checkpoint import family, save_model
 
     settings = dataclasses.replace(catalog.settings_of("lm")(), kind="lm", cell="lstm", layers=2, embedding_dim=E,
                                    hidden_dim=H)

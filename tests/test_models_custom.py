@@ -10,7 +10,7 @@ import pytest
 
 from lingscope.core import catalog
 from lingscope.core.errors import InputError
-from lingscope.models.base import load_model, save_model
+from lingscope.models.checkpoint import load_model, save_model
 from lingscope.training.train import make
 
 GOOD = '''

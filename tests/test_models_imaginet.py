@@ -14,7 +14,8 @@ import torch
 from lingscope.encoding.captions import Sentences, length_batches
 from lingscope.encoding.csr import encode_sentences, pad, to_csr
 from lingscope.methods.omission import omission_scores
-from lingscope.models.base import load_model, next_token_logits, save_model
+from lingscope.models.checkpoint import load_model, save_model
+from lingscope.models.readouts import next_token_logits
 from lingscope.models.cells import CLIP, STEEP, AuthorsGRU, make_gru
 from lingscope.models.imaginet import Architecture, CaptionModel
 from lingscope.training.evaluate import ranks_of_true_target

@@ -22,7 +22,9 @@ from lingscope.encoding.csr import pad, to_csr
 from lingscope.encoding.ids import PAD_ID, SPECIALS
 from lingscope.models.autoencoder import Architecture as AutoencoderArchitecture
 from lingscope.models.autoencoder import Autoencoder
-from lingscope.models.base import family, last, load_model, mask, next_token_logits, save_model
+from lingscope.models.checkpoint import family, load_model, save_model
+from lingscope.models.readouts import next_token_logits
+from lingscope.models.tensors import last, mask
 from lingscope.models.cells import LSTM_GATES, GRUCell, StackedCell
 from lingscope.models.imaginet import Architecture, CaptionModel
 from lingscope.models.runs import padded_run, run_network, verify_cell

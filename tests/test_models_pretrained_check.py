@@ -8,11 +8,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
 import torch
 from plain_torch_models import GRUClassifier, WordLM
 
-from lingscope.models.base import load_model, next_token_logits
+from lingscope.models.checkpoint import load_model
+from lingscope.models.readouts import next_token_logits
 from lingscope.models.pretrained import ABSENT_LOGIT
 
 VOCAB = ["the", "<unk>", "cat", "sat", "<eos>", "on", "mat", "Mat"]  # specials mid-list, a cased pair

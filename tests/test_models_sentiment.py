@@ -24,7 +24,7 @@ from lingscope.data import vocab as build_vocab
 from lingscope.encoding.captions import load_sentences
 from lingscope.encoding.ids import load_vocab_checked
 from lingscope.methods import saliency
-from lingscope.models.base import load_model
+from lingscope.models.checkpoint import load_model
 from lingscope.models.sentiment import Architecture, SentimentModel, reverse_within, stepped
 from lingscope.synth import sst as synth_sst
 from lingscope.training import evaluate, train

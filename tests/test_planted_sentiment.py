@@ -29,7 +29,7 @@ import torch
 
 from lingscope.encoding.ids import UNK_ID, load_vocab
 from lingscope.methods.saliency import class_readout, saliency_batch
-from lingscope.models.base import load_model, load_network
+from lingscope.models.checkpoint import load_model, load_network
 from lingscope.synth.sst import NEGATIVE_ADJ, POSITIVE_ADJ, VERBS
 
 R = "results"

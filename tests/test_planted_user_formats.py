@@ -27,7 +27,7 @@ from lingscope.core import config_schema
 from lingscope.core.plan import Plan
 from lingscope.encoding.ids import UNK_ID, load_vocab
 from lingscope.methods.saliency import class_readout
-from lingscope.models.base import load_network
+from lingscope.models.checkpoint import load_network
 
 R = "results"
 # The LSTM trained on 2,000 sentences (no phrases) must still clear the majority class by this

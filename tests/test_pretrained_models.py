@@ -22,7 +22,7 @@ import pytest
 import torch
 import yaml
 from plain_torch_models import read_lines, train_classifier, train_lm
-from workflow_runs import REPO, SUMMARY, planned_jobs, snakemake
+from workflow_runs import REPO, SUMMARY, planned_jobs, snakemake, worked_example
 
 from lingscope.core import config_schema
 from lingscope.core.plan import Plan
@@ -102,14 +102,6 @@ def pretrained_run(tmp_path_factory):
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     snakemake(work, "--configfile", str(path), "--cores", "2", python_path=str(work / "family"))
     return work
-
-
-def worked_example() -> str:
-    """The family module of docs/extending.md#a-family-of-your-own, as the page shows it."""
-    page = (REPO / "docs/extending.md").read_text()
-    section = page[page.index("## A family of your own"):]
-    code = section[section.index("```python\n") + len("```python\n"):]
-    return code[:code.index("```")]
 
 
 

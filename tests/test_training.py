@@ -25,7 +25,7 @@ from lingscope.data import coco as ingest_coco
 from lingscope.data import vocab as build_vocab
 from lingscope.encoding.csr import to_csr
 from lingscope.methods import activations, omission
-from lingscope.models.base import load_model
+from lingscope.models.checkpoint import load_model
 from lingscope.training import evaluate, train
 from lingscope.parse import merge, shard
 from lingscope.synth import coco as synth_coco

@@ -181,3 +181,11 @@ def rule_blocks() -> dict[str, str]:
             else:
                 blocks[re.match(r"rule (\w+):", block).group(1)] = block
     return blocks
+
+
+def worked_example() -> str:
+    """The family module of docs/extending.md#a-family-of-your-own, as the page shows it."""
+    page = (REPO / "docs/extending.md").read_text()
+    section = page[page.index("## A family of your own"):]
+    code = section[section.index("```python\n") + len("```python\n"):]
+    return code[:code.index("```")]

@@ -195,9 +195,8 @@ def model_data(wildcards):
 
 
 def pretrained_inputs(wildcards):
-    """A checked model's files (PLAN.pretrained_files) and the code."""
-    code = model_code("lingscope.models.pretrained")(wildcards)
-    return PLAN.pretrained_files(wildcards.model) | {"code": code}
+    """A checked model's files: its checkpoint, vocabulary, labels (PLAN.pretrained_files)."""
+    return PLAN.pretrained_files(wildcards.model)
 
 
 def table_args(wildcards, input):

@@ -37,6 +37,7 @@ rule train:
 rule pretrained:
     input:
         unpack(pretrained_inputs),
+        code=model_code("lingscope.models.pretrained"),
     output:
         model=P.model("{model}"),
         vocab=P.model("{model}", "vocab.parquet"),

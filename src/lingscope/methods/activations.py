@@ -60,7 +60,8 @@ from lingscope.methods.settings import ActivationSettings
 from lingscope.encoding.csr import pad, positions
 from lingscope.encoding.ids import id_to_token, load_vocab_checked
 from lingscope.encoding.stream import encode_chunk, iter_sentence_chunks
-from lingscope.models.base import Model, open_network
+from lingscope.models.base import Model
+from lingscope.models.checkpoint import open_network
 from lingscope.models.runs import run_gates, run_network, verify_cell
 
 

@@ -35,8 +35,13 @@ quadrature leaves of that identity: ``sum_tj IG_tj - (S(e) - S(b))``; more steps
 
 **Batched.** Sentences are independent (eval mode), so the gradient of the total score of a batch
 holds every sentence's own gradient: one backward pass gives the saliency of a whole batch, and
-one more the integrated gradients of the batch at all ``ig_steps`` points, the points laid along
-the batch dimension (``batch_rows`` rows per pass bounds memory). Captum calls the model once per
+a few more the integrated gradients at all ``ig_steps`` points, the points laid along the batch
+dimension, at most ``batch_rows`` rows per pass (it bounds memory). A pass holds all the points
+of ``batch_rows // ig_steps`` sentences of nearly equal length, padded to the longest of them,
+rather than a few points of the whole batch padded to its longest: the recurrent steps run on
+words, not padding (the LSTM classifier's integrated gradients took a fifth less time). On a
+vocabulary readout (next-token, sequence) the log-probabilities and their gradient go through
+:func:`token_log_probs`, written by hand (its doc says why). Captum calls the model once per
 sentence; ``benchmarks/attribution_speed.py`` measures the difference, and
 ``tests/test_contract.py`` checks the values against Captum's to 1e-5. On CUDA the passes run
 with cuDNN off, as every gradient method here.
@@ -67,18 +72,10 @@ from lingscope.encoding.csr import offsets_of, positions
 from lingscope.encoding.ids import load_vocab_checked
 from lingscope.methods.saliency import gradient_context, variance_salience
 from lingscope.methods.settings import AttributionSettings
-from lingscope.models.base import (
-    CLASSES,
-    NEXT_TOKEN,
-    REGRESSION,
-    SEQUENCE,
-    Model,
-    decoder_inputs,
-    decoder_states,
-    mask,
-    next_token_states,
-    open_network,
-)
+from lingscope.models.base import CLASSES, Model, NEXT_TOKEN, REGRESSION, SEQUENCE
+from lingscope.models.checkpoint import open_network
+from lingscope.models.readouts import decoder_inputs, decoder_states, next_token_states
+from lingscope.models.tensors import mask
 
 SCORES = {
     CLASSES: "the predicted class's unnormalised score",
@@ -101,7 +98,8 @@ class Score:
 
     Built once from the real input (``ids``, ``lengths``), which fixes what an interpolated input
     is scored against: the predicted class, the predicted direction, the tokens to predict.
-    Called on ``repeat`` stacked copies of the batch (the points of an integral), it scores each.
+    Called on ``repeat`` stacked copies of the batch (the points of an integral), it scores each;
+    :meth:`subset` scores some of the batch's sentences alone.
     """
 
     def __init__(self, model: Model, network: str, ids: torch.Tensor, lengths: torch.Tensor):
@@ -154,29 +152,31 @@ class Score:
         return log_p.new_zeros(states.shape[0]).index_add(0, row, log_p)
 
 
-# Logits per chunk of token_log_probs: 2^20 (4 MiB of float32; 349 rows of a 3,000-word
-# vocabulary) keeps a chunk's logits and probabilities in cache. 2^18 to 2^21 measured alike.
+# Logits per chunk of token_log_probs: 2^20 (4 MiB of float32, 349 rows of a 3,000-word
+# vocabulary) keeps a chunk's logits and probabilities in cache; 128 to 512 rows measured alike.
 CHUNK_LOGITS = 1 << 20
 
 
 def token_log_probs(readout, states: torch.Tensor, targets: torch.Tensor, units: int) -> torch.Tensor:
-    """``log p(targets[i] | states[i])`` under the vocabulary readout ``readout`` (states (rows,
-    dim) to logits (rows, units)), differentiable to ``states`` only.
+    """``log p(targets[i] | states[i])`` under a vocabulary readout ``readout`` (states (rows, dim)
+    to logits (rows, ``units``)), differentiable to ``states`` only.
 
-    The same values as ``log_softmax(readout(states)).gather(targets)``, written by hand because
-    that was most of integrated gradients' time on a next-token readout. Autograd keeps the
-    logits and the log-softmax of every row of a pass (hundreds of MB at 512 rows x 16 positions
-    x 3,000 words) and its backward writes as many again (log_softmax's gradient, the gather's
-    scattered zeros), all out of cache; the next-token IG ran at 0.65x Captum's per-sentence
-    calls (``benchmarks/attribution_speed.py``). Here the rows go in chunks of ``CHUNK_LOGITS``
-    logits; each chunk's gradient to its states, ``(onehot(target) - softmax) @ dlogits/dstates``,
-    is taken right after its logits, while they are in cache, and only the (rows, dim) gradient
-    is kept for the backward pass: the vocabulary part took half the time it did (one softmax
-    kernel, no log_softmax, exp or gather backward). log p is ``logit[target] - max - log(sum)``,
-    the log-sum-exp read off the softmax (its largest entry is ``exp(0) / sum``, never underflows).
-    ``logits.gather - logsumexp`` alone, on the full rows, was slower still (its backward is
-    another three full passes). Without a gradient to take (no_grad, or states that need none)
-    the chunks are only scored."""
+    The values of ``log_softmax(readout(states)).gather(1, targets)``, written by hand because
+    that expression was most of integrated gradients' time on a next-token readout (0.65x
+    Captum's per-sentence calls in ``benchmarks/attribution_speed.py``): autograd keeps the
+    logits and the log-softmax of every row of a pass (100 MB each at 512 rows x 16 positions x
+    3,000 words), and the backward writes two more such tensors (the gather's scattered zeros,
+    log_softmax's gradient), all out of cache. ``gather - logsumexp``, the log-softmax left out,
+    was slower still: logsumexp's backward makes three full passes of its own.
+
+    Here the rows go in chunks of ``CHUNK_LOGITS`` logits, and each chunk's gradient to its
+    states, ``(onehot(target) - softmax) @ dlogits/dstates``, is taken right after its logits,
+    while they are in cache; only that (rows, dim) gradient is kept for the backward pass. One
+    softmax kernel serves both the value and the gradient: log p is ``logit[target] - max +
+    log(max softmax)`` (the largest probability is ``1 / sum exp(logit - max)``, at least
+    1 / ``units``: it never underflows, as a target's own may). The vocabulary part took half the time (20,000 rows:
+    0.87 s, now 0.42 s), the next-token integrated gradients 5.2 s, now 3.0 s. Without a
+    gradient to take (no_grad, or states that need none) the chunks are only scored."""
     if torch.is_grad_enabled() and states.requires_grad:
         return _TokenLogProbs.apply(states, targets, readout, max(1, CHUNK_LOGITS // units))
     with torch.no_grad():

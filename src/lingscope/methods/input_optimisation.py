@@ -76,7 +76,10 @@ from lingscope.encoding.ids import EOS_ID, SPECIALS, id_to_token, key, load_voca
 from lingscope.encoding.stream import encode_chunk, iter_sentence_chunks
 from lingscope.methods.settings import (CorpusSearchSettings, GradientSettings, GumbelSettings,
                                         InputOptimisationSettings)
-from lingscope.models.base import CLASSES, NEXT_TOKEN, REGRESSION, Model, last, open_network
+from lingscope.models.base import CLASSES, Model, NEXT_TOKEN, REGRESSION
+from lingscope.models.checkpoint import open_network
+from lingscope.models.readouts import readout_kind
+from lingscope.models.tensors import last
 
 METHODS = ("crp", "emb", "logit", "smx", "gbl")
 GRADIENT_METHODS = ("emb", "logit", "smx", "gbl")
@@ -119,10 +122,7 @@ def unit_activations(model: Model, network: str, readout: str, emb: torch.Tensor
     lengths = torch.full((emb.shape[0],), emb.shape[1], dtype=torch.long, device=emb.device)
     if readout == REPRESENTATION:
         return model.representation(network, emb, lengths)
-    if model.readouts(network)[readout].kind == NEXT_TOKEN:
-        h = model.states(network, emb, lengths)[:, -1]
-    else:
-        h = model.representation(network, emb, lengths)
+    h = readout_kind(model, network, readout).unit_state(model, network, emb, lengths)
     return model.readout(network, readout, h)
 
 

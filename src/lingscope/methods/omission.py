@@ -53,7 +53,8 @@ from lingscope.encoding.csr import offsets_of, pad, positions
 from lingscope.encoding.ids import load_vocab_checked
 from lingscope.encoding.stream import encode_chunk, iter_sentence_chunks
 from lingscope.methods.settings import OmissionSettings
-from lingscope.models.base import Bidirectional, Cell, Model, open_network
+from lingscope.models.base import Bidirectional, Cell, Model
+from lingscope.models.checkpoint import open_network
 from lingscope.models.runs import (
     cell_states,
     padded_run,

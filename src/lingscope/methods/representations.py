@@ -29,7 +29,9 @@ from lingscope.core.settings import Runtime
 from lingscope.encoding.csr import encode_sentences, pad
 from lingscope.encoding.ids import SPECIALS, key, load_vocab_checked
 from lingscope.methods.settings import SentimentExamples
-from lingscope.models.base import CLASSES, Model, mask, open_network
+from lingscope.models.base import CLASSES, Model
+from lingscope.models.checkpoint import open_network
+from lingscope.models.tensors import mask
 
 GROUPS = ("intensification", "negation", "clause_positive", "clause_negative", "concessive")
 

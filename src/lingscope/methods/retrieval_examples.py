@@ -27,7 +27,8 @@ from lingscope.methods.settings import ExampleSettings
 from lingscope.encoding.csr import encode_sentences, pad
 from lingscope.encoding.ids import load_vocab_checked
 from lingscope.encoding.images import load_images, split_zscored
-from lingscope.models.base import open_network, sentence_readout
+from lingscope.models.checkpoint import open_network
+from lingscope.models.readouts import sentence_readout
 
 READOUT = "image"
 

@@ -44,7 +44,9 @@ from lingscope.encoding.csr import offsets_of, pad, positions
 from lingscope.encoding.ids import key, load_vocab_checked
 from lingscope.encoding.stream import encode_chunk, iter_sentence_chunks
 from lingscope.methods.settings import SaliencySettings, SentimentExamples
-from lingscope.models.base import CLASSES, Model, mask, open_network
+from lingscope.models.base import CLASSES, Model
+from lingscope.models.checkpoint import open_network
+from lingscope.models.tensors import mask
 
 
 def class_readout(model: Model, network: str) -> str:

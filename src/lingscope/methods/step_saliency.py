@@ -48,7 +48,10 @@ from lingscope.encoding.captions import Sentences, length_batches, load_sentence
 from lingscope.encoding.ids import EOS, load_vocab_checked
 from lingscope.methods.saliency import gradient_context
 from lingscope.methods.settings import StepSaliencySettings
-from lingscope.models.base import SEQUENCE, Model, decoder_inputs, mask, open_network, sequence_logits
+from lingscope.models.base import Model, SEQUENCE
+from lingscope.models.checkpoint import open_network
+from lingscope.models.readouts import decoder_inputs, sequence_logits
+from lingscope.models.tensors import mask
 
 
 def sequence_readout(model: Model, network: str) -> str:

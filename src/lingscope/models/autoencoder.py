@@ -5,7 +5,7 @@ An encoder-decoder after Sutskever et al. (2014), trained to reproduce its input
 - the **encoder**, a stack of ``layers`` LSTMs, reads the sentence's words right to left and
   then ``<eos>`` (``reverse_source``; the source is reversed, as Sutskever et al. found best);
 - the **decoder**, a second stack of the same shape, starts from the encoder's final ``(h, c)``
-  of every layer and reads ``<eos>`` (:data:`lingscope.models.base.START_ID`) and then the
+  of every layer and reads ``<eos>`` (:data:`lingscope.models.readouts.START_ID`) and then the
   sentence's tokens; its state at step t scores token t (the words, then ``<eos>``) through a
   linear map to the vocabulary (the readout ``reconstruction``, of kind ``sequence``);
 - one word embedding feeds both (source and target are the same language), so a saliency
@@ -35,7 +35,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from lingscope.core.settings import TrainingSettings
 from lingscope.encoding.ids import PAD_ID
-from lingscope.models.base import SEQUENCE, Model, Objective, Readout, reverse_within
+from lingscope.models.base import Model, Objective, Readout, SEQUENCE
+from lingscope.models.tensors import reverse_within
 from lingscope.models.cells import LSTM_GATES, lstm_gates, lstm_layer_states, previous
 
 NETWORK = "encoder"

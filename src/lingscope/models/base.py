@@ -36,31 +36,22 @@ torch; ``tests/test_contract.py`` checks that every model agrees with its catalo
 
 from __future__ import annotations
 
-import importlib
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from lingscope.core import catalog
-from lingscope.core.errors import InputError
-from lingscope.core.io import atomic_path
-from lingscope.encoding.ids import EOS_ID
+from lingscope.models.tensors import last
 
 # What a readout's units are, which says how objectives and evaluations use them.
 NEXT_TOKEN = "next_token"  # logits over the vocabulary; the state after t tokens predicts token t+1
 REGRESSION = "regression"  # a vector predicted from the representation, regressed on a target of the same name
 CLASSES = "classes"  # unnormalised scores of labels from the representation; the target is a label per example
 SEQUENCE = "sequence"  # logits over the vocabulary of every token of the sentence, decoded from its representation
-
-# The decoder's input at its first step (the token "before" the sentence's first): <eos>, the
-# symbol every sentence ends with, as in Sutskever et al. (2014), where the encoder's <EOS> step
-# starts the decoding.
-START_ID = EOS_ID
 
 
 @dataclass(frozen=True)
@@ -127,6 +118,72 @@ class Bidirectional:
         return torch.cat([self.forward.output(forward_final), self.backward.output(backward_final)], -1)
 
 
+class Network:
+    """One network of a model, bound (:meth:`Model.network`): the contract's per-network methods
+    without the network's name, ``model.network("textual").states(emb, lengths)``. Every network
+    offers per-token states, the representation and its readouts; it may offer a cell, the
+    bidirectional pair, gates and a decoder (None, or empty, where it has none)."""
+
+    def __init__(self, model: Model, name: str):
+        model.check_network(name)
+        self.model, self.name = model, name
+
+    def __repr__(self) -> str:
+        return f"Network({self.model.kind!r}, {self.name!r})"
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.model.embed(ids)
+
+    def states(self, emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.model.states(self.name, emb, lengths)
+
+    def layer_states(self, emb: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
+        return self.model.layer_states(self.name, emb, lengths)
+
+    def representation(self, emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.model.representation(self.name, emb, lengths)
+
+    def readouts(self) -> dict[str, Readout]:
+        return self.model.readouts(self.name)
+
+    def readout(self, name: str, h: torch.Tensor) -> torch.Tensor:
+        return self.model.readout(self.name, name, h)
+
+    @property
+    def state_dim(self) -> int:
+        return self.model.state_dim(self.name)
+
+    @property
+    def representation_dim(self) -> int:
+        return self.model.representation_dim(self.name)
+
+    @property
+    def layers(self) -> int:
+        return self.model.layers(self.name)
+
+    @property
+    def needs_end(self) -> bool:
+        return self.model.needs_end(self.name)
+
+    def cell(self) -> Cell | None:
+        return self.model.cell(self.name)
+
+    def bidirectional(self) -> Bidirectional | None:
+        return self.model.bidirectional(self.name)
+
+    def gate_dims(self) -> dict[str, int]:
+        return self.model.gate_dims(self.name)
+
+    def gates(self, emb: torch.Tensor, lengths: torch.Tensor, states: torch.Tensor | None = None):
+        return self.model.gates(self.name, emb, lengths, states)
+
+    def decode_start(self, readout: str, representation: torch.Tensor):
+        return self.model.decode_start(self.name, readout, representation)
+
+    def decode(self, readout: str, carry, emb_in: torch.Tensor):
+        return self.model.decode(self.name, readout, carry, emb_in)
+
+
 class Model(nn.Module, ABC):
     """Base of every family; see the module docstring for the contract."""
 
@@ -187,6 +244,10 @@ class Model(nn.Module, ABC):
         return self.embedding(ids)
 
     # --- networks -------------------------------------------------------------------------
+    def network(self, name: str) -> Network:
+        """Network ``name``, bound: its methods without the name (:class:`Network`)."""
+        return Network(self, name)
+
     def check_network(self, network: str) -> None:
         if network not in self.networks:
             raise ValueError(f"model {self.kind!r} has no network {network!r}; it has {self.networks}")
@@ -292,214 +353,3 @@ class Model(nn.Module, ABC):
             term = weights[name] * value
             total = term if total is None else total + term
         return total
-
-
-def next_token_logits(model: Model, network: str, readout: str, ids: torch.Tensor,
-                      lengths: torch.Tensor) -> torch.Tensor:
-    """``(batch, time, units)`` of a NEXT_TOKEN readout: position t predicted from the state after
-    t - 1 tokens, the first token from the zero start state of the recurrent networks.
-
-    Only a strictly left-to-right network (one with a cell) may predict the next token: the
-    state of a bidirectional one has already read it."""
-    return next_token_logits_of(model, network, readout, model.embed(ids), lengths)
-
-
-def next_token_logits_of(model: Model, network: str, readout: str, emb: torch.Tensor,
-                         lengths: torch.Tensor) -> torch.Tensor:
-    """:func:`next_token_logits` of embeddings ``emb`` (free or interpolated ones, for gradients)."""
-    return model.readout(network, readout, next_token_states(model, network, emb, lengths))
-
-
-def next_token_states(model: Model, network: str, emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """``(batch, time, dim)``: the state each position's next-token prediction reads (the state
-    after t - 1 tokens; zero for the first), for a strictly left-to-right network only."""
-    if model.cell(network) is None:
-        raise ValueError(f"network {network!r} has no left-to-right cell: a next-token readout would read its target")
-    states = model.states(network, emb, lengths)
-    return torch.cat([states.new_zeros(states.shape[0], 1, states.shape[2]), states[:, :-1]], 1)
-
-
-def sentence_readout(model: Model, network: str, readout: str, ids: torch.Tensor,
-                     lengths: torch.Tensor) -> torch.Tensor:
-    """``(batch, units)`` of a REGRESSION or CLASSES readout: the readout of each sentence's representation."""
-    return model.readout(network, readout, model.representation(network, model.embed(ids), lengths))
-
-
-def decoder_inputs(ids: torch.Tensor) -> torch.Tensor:
-    """The teacher-forced decoder input of sentences ``ids`` (batch, time): ``START_ID`` then
-    each sentence's tokens but its last, so step t reads token t - 1 and predicts token t."""
-    return torch.cat([ids.new_full((ids.shape[0], 1), START_ID), ids[:, :-1]], 1)
-
-
-def sequence_logits(model: Model, network: str, readout: str, emb: torch.Tensor, lengths: torch.Tensor,
-                    emb_in: torch.Tensor) -> torch.Tensor:
-    """``(batch, time, units)`` of a SEQUENCE readout with teacher forcing: the sentences ``emb``
-    encoded to their representation, decoded over the input embeddings ``emb_in`` (those of
-    :func:`decoder_inputs`; separate tensors so a gradient can reach either)."""
-    return model.readout(network, readout, decoder_states(model, network, readout, emb, lengths, emb_in))
-
-
-def decoder_states(model: Model, network: str, readout: str, emb: torch.Tensor, lengths: torch.Tensor,
-                   emb_in: torch.Tensor) -> torch.Tensor:
-    """``(batch, time, dim)``: the decoder states behind :func:`sequence_logits`."""
-    carry = model.decode_start(network, readout, model.representation(network, emb, lengths))
-    return model.decode(network, readout, carry, emb_in)[0]
-
-
-def reconstruction_logits(model: Model, network: str, readout: str, ids: torch.Tensor,
-                          lengths: torch.Tensor) -> torch.Tensor:
-    """:func:`sequence_logits` of sentences given as ids; position t scores token t."""
-    return sequence_logits(model, network, readout, model.embed(ids), lengths, model.embed(decoder_inputs(ids)))
-
-
-def greedy_decode(model: Model, network: str, readout: str, ids: torch.Tensor, lengths: torch.Tensor,
-                  steps: int) -> torch.Tensor:
-    """``(batch, steps)`` token ids decoded greedily from each sentence's representation: step t
-    reads the model's own output of step t - 1 (``START_ID`` first)."""
-    carry = model.decode_start(network, readout, model.representation(network, model.embed(ids), lengths))
-    token = ids.new_full((ids.shape[0], 1), START_ID)
-    out = ids.new_empty(ids.shape[0], steps)
-    for t in range(steps):
-        states, carry = model.decode(network, readout, carry, model.embed(token))
-        token = model.readout(network, readout, states).argmax(-1)
-        out[:, t] = token[:, 0]
-    return out
-
-
-def reverse_within(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Each row's first ``length`` positions reversed, the padding left in place (an involution)."""
-    steps = x.shape[1]
-    t = torch.arange(steps, device=x.device)[None, :]
-    index = torch.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)
-    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
-
-
-def last(states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Each sequence's state at its own last token."""
-    index = (lengths - 1).view(-1, 1, 1).expand(-1, 1, states.shape[-1])
-    return states.gather(1, index).squeeze(1)
-
-
-def mask(lengths: torch.Tensor, width: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """``(batch, width)`` mask of ``dtype``: 1 where a position lies inside its sentence."""
-    return (torch.arange(width, device=lengths.device)[None, :] < lengths[:, None]).to(dtype)
-
-
-def pick_device(name: str) -> torch.device:
-    """``auto`` takes CUDA when present, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def use_runtime(runtime) -> torch.device:
-    """Apply a job's ``Runtime`` settings: torch's thread count, and the device it runs on."""
-    torch.set_num_threads(runtime.threads)
-    return pick_device(runtime.device)
-
-
-# --- saving and loading ------------------------------------------------------------------------
-
-
-def save_model(path, model: Model, extra: dict) -> None:
-    """The trained weights plus everything needed to rebuild the model, written atomically.
-
-    Written through an open file object: given a path, torch names the archive's records after
-    the file (the atomic temporary name is random, so two runs of one config would differ in
-    bytes); given a file object it names them ``archive``, and no copy of the weights is held in
-    memory (a large pretrained network is written at its own size)."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        torch.save({"architecture": dict(model.architecture), "state_dict": model.state_dict(), **extra}, handle)
-
-
-@dataclass(frozen=True)
-class Family:
-    """The module implementing a kind, and its two makers: ``build(architecture)`` (a saved model's
-    shape) and ``create(settings, vocab_size, readout_units)`` (a fresh one): module-level
-    functions, or the classmethods of the module's ``MODEL`` class (a family of the user's own)."""
-
-    module: object
-    build: Callable
-    create: Callable
-
-
-def family(kind: str, module: str | None = None) -> Family:
-    """The family of ``kind`` (its module from the catalog, or ``module``: a user's, outside the
-    package); a module that cannot be imported, or that offers no way to build a model, is an
-    :class:`InputError` naming it."""
-    name = module or catalog.kind(kind).module
-    try:
-        found = importlib.import_module(name)
-    except Exception as err:  # a user's module can fail in any way: say which and why
-        raise InputError(None, f"module {name!r}", f"cannot import the family ({type(err).__name__}: {err}); put "
-                                                   "the folder holding it on PYTHONPATH") from None
-    cls = getattr(found, "MODEL", None)
-    if cls is not None and not (isinstance(cls, type) and issubclass(cls, Model)):
-        raise InputError(None, f"module {name!r}", f"MODEL must be a subclass of {Model.__module__}.Model, got {cls!r}")
-    makers = {}
-    for maker in ("build", "create"):
-        fn = getattr(found, maker, None) or (getattr(cls, maker) if cls is not None else None)
-        if fn is None:
-            raise InputError(None, f"module {name!r}", f"has no {maker}(): define MODEL (a Model subclass) or the "
-                                                       "functions build(architecture) and create(settings, "
-                                                       "vocab_size, readout_units)")
-        makers[maker] = fn
-    return Family(found, makers["build"], makers["create"])
-
-
-def check_contract(model: Model, where: str) -> None:
-    """A model a family made, checked against the contract: an instance of :class:`Model` with
-    every abstract method and at least one network with readouts."""
-    if not isinstance(model, Model):
-        raise InputError(None, where, f"made a {type(model).__name__}, not a lingscope.models.base.Model")
-    for network in model.networks:
-        if not model.readouts(network):
-            raise InputError(None, where, f"network {network!r} has no readouts")
-    if not model.networks:
-        raise InputError(None, where, "the model has no networks (declare NETWORKS in its module)")
-
-
-def build(architecture: dict) -> Model:
-    made = family(architecture["kind"], architecture.get("module"))
-    try:
-        return made.build(architecture)
-    except TypeError as err:
-        if "abstract" in str(err):  # a subclass that leaves part of the contract out
-            raise InputError(None, f"module {made.module.__name__!r}", f"does not implement the contract: {err}") \
-                from None
-        raise
-
-
-def load_model(path, device: str | torch.device = "cpu") -> tuple[Model, dict]:
-    """A model saved by :func:`save_model`, in eval mode, and the saved extras."""
-    try:
-        # The extras (statistics, names) stay on the CPU; only the model moves to ``device``.
-        blob = torch.load(path, map_location="cpu", weights_only=False)
-        architecture = blob.pop("architecture")
-    except Exception as err:  # torch raises many types for a file that is not a checkpoint
-        raise InputError(path, None, f"not a lingscope model file ({err})") from None
-    if architecture.get("kind") not in catalog.KINDS:
-        raise InputError(path, None, f"model kind {architecture.get('kind')!r} is not in the catalog {sorted(catalog.KINDS)}")
-    try:
-        model = build(architecture)
-        model.load_state_dict(blob.pop("state_dict"))
-    except (TypeError, ValueError, RuntimeError, KeyError) as err:
-        raise InputError(path, f"model kind {architecture['kind']!r}",
-                         f"the saved weights do not fit the family's model ({err})") from None
-    return model.to(device).eval(), blob
-
-
-def open_network(path, network: str, runtime) -> tuple[Model, dict, torch.device]:
-    """A job's model, for one of its networks, on the device of its ``Runtime`` settings (whose
-    thread count is applied too): ``(model, extras, device)``."""
-    device = use_runtime(runtime)
-    model, extra = load_network(path, network, device)
-    return model, extra, device
-
-
-def load_network(path, network: str, device: str | torch.device = "cpu") -> tuple[Model, dict]:
-    """:func:`load_model`, checking that the model has ``network``."""
-    model, extra = load_model(path, device)
-    if network not in model.networks:
-        raise InputError(path, f"model {extra.get('name')}", f"has no {network!r} network (it has {model.networks})")
-    return model, extra

@@ -42,7 +42,8 @@ from torch import nn
 
 from lingscope.core.settings import TrainingSettings
 from lingscope.encoding.ids import PAD_ID
-from lingscope.models.base import NEXT_TOKEN, REGRESSION, Cell, Model, Objective, Readout, mask
+from lingscope.models.base import Cell, Model, NEXT_TOKEN, Objective, REGRESSION, Readout
+from lingscope.models.tensors import mask
 from lingscope.models.cells import (
     GRU_GATES,
     LSTM_GATES,

@@ -23,10 +23,10 @@ representation and the readouts are the user's network's own, to float rounding.
 one-directional) or ``classifier`` with the readout ``classes`` (a class head on the top layer's
 final state; both directions' final states for a bidirectional network, forward then backward:
 ``torch.cat([h_n[-2], h_n[-1]])``). Every layer's states go to the activation store; the gates
-are the top layer's, for a one-directional LSTM or GRU. A one-directional LSTM or GRU offers
-its stacked cell (:class:`lingscope.models.cells.StackedCell`), so the methods' fast exact paths
-run on it exactly as on lingscope's own ``lm``; a bidirectional network or a tanh RNN takes the
-generic exact paths.
+are the top layer's, for a one-directional LSTM or GRU. A one-directional network offers
+its stacked cell (:class:`lingscope.models.cells.StackedCell`; a tanh RNN too), so the methods'
+fast exact paths run on it exactly as on lingscope's own ``lm``; a bidirectional network takes
+the generic exact paths.
 """
 
 from __future__ import annotations
@@ -49,8 +49,10 @@ from lingscope.core import catalog
 from lingscope.core.errors import InputError, run_cli
 from lingscope.core.io import atomic_path, write_parquet
 from lingscope.core.schemas import VOCAB
-from lingscope.encoding.ids import CASED_KEY, EOS, EOS_ID, PAD, PAD_ID, UNK, UNK_ID
-from lingscope.models.base import CLASSES, NEXT_TOKEN, Cell, Model, Objective, Readout, last, save_model
+from lingscope.encoding.ids import CASED_KEY, EOS, PAD, PAD_ID, UNK
+from lingscope.models.base import CLASSES, Cell, Model, NEXT_TOKEN, Objective, Readout
+from lingscope.models.checkpoint import save_model
+from lingscope.models.tensors import last
 from lingscope.models.cells import GRU_GATES, LSTM_GATES, StackedCell, gru_gates, lstm_gates, previous
 
 KIND = "pretrained"
@@ -195,9 +197,7 @@ class PretrainedModel(Model):
 
     def cell(self, network: str) -> Cell | None:
         self.check_network(network)
-        if self.arch.bidirectional or self.arch.cell == "rnn":
-            return None
-        return StackedCell(self.rnn)
+        return None if self.arch.bidirectional else StackedCell(self.rnn)
 
     def objectives(self) -> tuple[Objective, ...]:
         return (Objective(self.pathway, self.pathway, self.readout_name, 1.0),)

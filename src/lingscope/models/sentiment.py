@@ -41,15 +41,8 @@ from torch import nn
 
 from lingscope.core.settings import TrainingSettings
 from lingscope.encoding.ids import PAD_ID
-from lingscope.models.base import (
-    CLASSES,
-    Bidirectional,
-    Cell,
-    Model,
-    Objective,
-    Readout,
-    reverse_within,
-)
+from lingscope.models.base import Bidirectional, CLASSES, Cell, Model, Objective, Readout
+from lingscope.models.tensors import reverse_within
 from lingscope.models.cells import LSTM_GATES, lstm_gates, lstm_update, previous
 
 KINDS = ("rnn", "lstm", "bilstm")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,19 +41,9 @@ from lingscope.core.settings import Runtime
 from lingscope.encoding.captions import Sentences, length_batches, load_sentences
 from lingscope.encoding.ids import EOS_ID, PAD_ID, load_vocab_checked
 from lingscope.encoding.images import load_images, split_zscored
-from lingscope.models.base import (
-    CLASSES,
-    NEXT_TOKEN,
-    REGRESSION,
-    SEQUENCE,
-    Model,
-    greedy_decode,
-    load_model,
-    next_token_logits,
-    reconstruction_logits,
-    sentence_readout,
-    use_runtime,
-)
+from lingscope.models.base import CLASSES, NEXT_TOKEN, REGRESSION, SEQUENCE, Model, Readout
+from lingscope.models.checkpoint import load_model, use_runtime
+from lingscope.models.readouts import greedy_decode, next_token_logits, reconstruction_logits, sentence_readout
 from lingscope.training.objectives import TARGET_TABLES, add_table_arguments, load_labels, table_paths
 
 RECALL_AT = (1, 5, 10)
@@ -181,6 +172,22 @@ def _target_table(tables: dict, network: str, readout: str):
               f"{network}'s {readout!r} readout is not evaluated", file=sys.stderr)
     return path
 
+@dataclass
+class Job:
+    """One evaluation: a model on one split, and where the per-sentence tables go."""
+
+    model: Model
+    extra: dict
+    sentences: Sentences
+    tables: dict[str, Path | None]
+    split: str
+    device: torch.device
+    collected: list | None = None
+    id_to_token: list[str] | None = None
+    reconstructed: list | None = None
+    sst_polarity: bool = False
+
+
 def evaluate(model: Model, extra: dict, sentences: Sentences, tables: dict[str, Path | None], split: str,
              device, collected: list | None = None, id_to_token: list[str] | None = None,
              reconstructed: list | None = None, sst_polarity: bool = False) -> list[dict]:
@@ -188,65 +195,87 @@ def evaluate(model: Model, extra: dict, sentences: Sentences, tables: dict[str, 
     ``sst_polarity``, gets the fine and coarse granularities); a class readout's
     per-sentence predictions (PREDICTIONS tables) are appended to ``collected``, a sequence
     readout's reconstructions (RECONSTRUCTIONS tables; the decoded words need ``id_to_token``)
-    to ``reconstructed``."""
-    name = extra["name"]
+    to ``reconstructed``. Each readout is evaluated as its kind says (:data:`EVALUATIONS`)."""
+    job = Job(model, extra, sentences, tables, split, device, collected, id_to_token, reconstructed, sst_polarity)
     rows = []
     for network in model.networks:
         for readout in model.readouts(network).values():
-            base = {"model": name, "pathway": network, "split": split}
-            if readout.kind == REGRESSION:
-                path = _target_table(tables, network, readout.name)
-                if path is None:
-                    continue
-                target_ids, vectors = split_zscored(load_images(path), split, extra[f"{readout.name}_mean"].numpy(),
-                                                    extra[f"{readout.name}_std"].numpy())
-                vectors = F.normalize(torch.from_numpy(vectors), dim=1)
-                pred = F.normalize(sentence_outputs(model, network, readout.name, sentences, device), dim=1)
-                ranks = ranks_of_true_target(pred, vectors, target_ids, sentences.image_ids)
-                base["n"] = len(sentences)
-                for k in RECALL_AT:
-                    rows.append(base | {"metric": f"recall@{k}", "value": float((ranks <= k).mean())})
-                    rows.append(base | {"metric": f"chance_recall@{k}", "value": min(1.0, k / len(target_ids))})
-                rows.append(base | {"metric": "median_rank", "value": float(np.median(ranks))})
-            elif readout.kind == NEXT_TOKEN:
-                ce, n = cross_entropy(model, network, readout.name, sentences, device)
-                rows += [base | {"metric": "cross_entropy", "value": ce, "n": n},
-                         base | {"metric": "perplexity", "value": float(np.exp(ce)), "n": n}]
-            elif readout.kind == SEQUENCE:
-                words = id_to_token or [str(i) for i in range(readout.units)]
-                rec = reconstructions(model, network, readout.name, sentences, words, device)
-                rows += sequence_rows(base, rec)
-                if reconstructed is not None:
-                    n = len(sentences)
-                    reconstructed.append(pa.table({
-                        "model": [name] * n, "pathway": [network] * n, "readout": [readout.name] * n,
-                        "split": [split] * n, "sentence_id": sentences.sentence_ids,
-                        **{k: rec[k] for k in ("n_tokens", "log_likelihood", "correct", "exact")},
-                        "decoded": pa.array(rec["decoded"].tolist(), pa.string()),
-                    }, schema=RECONSTRUCTIONS))
-            elif readout.kind == CLASSES:
-                path = _target_table(tables, network, readout.name)
-                if path is None:
-                    continue
-                examples, labels = load_labels(path, split, sentences, phrases=False)
-                scores = sentence_outputs(model, network, readout.name, examples, device)
-                fine, polarity = class_predictions(scores)
-                if not sst_polarity:
-                    polarity = None
-                rows += class_rows(base, labels, fine, polarity, train_sentence_labels(path))
-                if collected is not None:
-                    gold = coarse(labels) if sst_polarity else np.full(len(labels), -1)
-                    collected.append(pa.table({
-                        "model": [name] * len(labels), "pathway": [network] * len(labels),
-                        "readout": [readout.name] * len(labels), "split": [split] * len(labels),
-                        "sentence_id": examples.sentence_ids, "label": labels.astype(np.int8),
-                        "predicted": fine.astype(np.int8),
-                        "coarse_label": pa.array(gold.astype(np.int8), mask=gold < 0),
-                        "coarse_predicted": (pa.array(polarity.astype(np.int8)) if sst_polarity
-                                             else pa.nulls(len(labels), pa.int8())),
-                        "scores": pa.array(list(scores.numpy()), pa.list_(pa.float32())),
-                    }, schema=PREDICTIONS))
+            base = {"model": extra["name"], "pathway": network, "split": split}
+            rows += EVALUATIONS[readout.kind](job, network, readout, base)
     return rows
+
+
+def evaluate_regression(job: Job, network: str, readout: Readout, base: dict) -> list[dict]:
+    """Retrieval: recall@k of each sentence's own target among the split's, by cosine."""
+    path = _target_table(job.tables, network, readout.name)
+    if path is None:
+        return []
+    target_ids, vectors = split_zscored(load_images(path), job.split, job.extra[f"{readout.name}_mean"].numpy(),
+                                        job.extra[f"{readout.name}_std"].numpy())
+    vectors = F.normalize(torch.from_numpy(vectors), dim=1)
+    pred = F.normalize(sentence_outputs(job.model, network, readout.name, job.sentences, job.device), dim=1)
+    ranks = ranks_of_true_target(pred, vectors, target_ids, job.sentences.image_ids)
+    base = base | {"n": len(job.sentences)}
+    rows = []
+    for k in RECALL_AT:
+        rows.append(base | {"metric": f"recall@{k}", "value": float((ranks <= k).mean())})
+        rows.append(base | {"metric": f"chance_recall@{k}", "value": min(1.0, k / len(target_ids))})
+    rows.append(base | {"metric": "median_rank", "value": float(np.median(ranks))})
+    return rows
+
+
+def evaluate_next_token(job: Job, network: str, readout: Readout, base: dict) -> list[dict]:
+    """Cross-entropy and perplexity over every token read."""
+    ce, n = cross_entropy(job.model, network, readout.name, job.sentences, job.device)
+    return [base | {"metric": "cross_entropy", "value": ce, "n": n},
+            base | {"metric": "perplexity", "value": float(np.exp(ce)), "n": n}]
+
+
+def evaluate_sequence(job: Job, network: str, readout: Readout, base: dict) -> list[dict]:
+    """Teacher-forced perplexity, and greedy reconstruction's token accuracy and exact matches."""
+    words = job.id_to_token or [str(i) for i in range(readout.units)]
+    rec = reconstructions(job.model, network, readout.name, job.sentences, words, job.device)
+    if job.reconstructed is not None:
+        n = len(job.sentences)
+        job.reconstructed.append(pa.table({
+            "model": [base["model"]] * n, "pathway": [network] * n, "readout": [readout.name] * n,
+            "split": [job.split] * n, "sentence_id": job.sentences.sentence_ids,
+            **{k: rec[k] for k in ("n_tokens", "log_likelihood", "correct", "exact")},
+            "decoded": pa.array(rec["decoded"].tolist(), pa.string()),
+        }, schema=RECONSTRUCTIONS))
+    return sequence_rows(base, rec)
+
+
+def evaluate_classes(job: Job, network: str, readout: Readout, base: dict) -> list[dict]:
+    """Sentence accuracy against the majority class (and the SST's fine and coarse granularities)."""
+    path = _target_table(job.tables, network, readout.name)
+    if path is None:
+        return []
+    examples, labels = load_labels(path, job.split, job.sentences, phrases=False)
+    scores = sentence_outputs(job.model, network, readout.name, examples, job.device)
+    fine, polarity = class_predictions(scores)
+    if not job.sst_polarity:
+        polarity = None
+    rows = class_rows(base, labels, fine, polarity, train_sentence_labels(path))
+    if job.collected is not None:
+        gold = coarse(labels) if job.sst_polarity else np.full(len(labels), -1)
+        n = len(labels)
+        job.collected.append(pa.table({
+            "model": [base["model"]] * n, "pathway": [network] * n,
+            "readout": [readout.name] * n, "split": [job.split] * n,
+            "sentence_id": examples.sentence_ids, "label": labels.astype(np.int8),
+            "predicted": fine.astype(np.int8),
+            "coarse_label": pa.array(gold.astype(np.int8), mask=gold < 0),
+            "coarse_predicted": (pa.array(polarity.astype(np.int8)) if job.sst_polarity
+                                 else pa.nulls(n, pa.int8())),
+            "scores": pa.array(list(scores.numpy()), pa.list_(pa.float32())),
+        }, schema=PREDICTIONS))
+    return rows
+
+
+# How each readout kind (lingscope.models.readouts) is evaluated.
+EVALUATIONS = {REGRESSION: evaluate_regression, NEXT_TOKEN: evaluate_next_token, SEQUENCE: evaluate_sequence,
+               CLASSES: evaluate_classes}
 
 
 def train_sentence_labels(path: Path) -> np.ndarray:

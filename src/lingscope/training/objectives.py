@@ -31,25 +31,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
-import torch.nn.functional as F
 
 from lingscope.core.errors import InputError
 from lingscope.core.io import require_columns
 from lingscope.core.schemas import SST_LABELS
 from lingscope.encoding.captions import Sentences
-from lingscope.encoding.ids import PAD_ID
 from lingscope.encoding.images import Images, load_images, zscore_stats
-from lingscope.models.base import (
-    CLASSES,
-    NEXT_TOKEN,
-    REGRESSION,
-    SEQUENCE,
-    Model,
-    Objective,
-    next_token_logits,
-    reconstruction_logits,
-    sentence_readout,
-)
+from lingscope.models.base import Model, Objective
+from lingscope.models.readouts import readout_kind
 
 # regression or class target -> the data table (and train CLI flag) it is read from
 TARGET_TABLES = {"image": "image_features", "sentiment": "phrases", "classes": "phrases"}
@@ -76,37 +65,29 @@ class Batch:
 
 
 def loss(model: Model, objective: Objective, batch: Batch) -> torch.Tensor:
-    kind = model.readouts(objective.network)[objective.readout].kind
-    if kind == NEXT_TOKEN:
-        logits = next_token_logits(model, objective.network, objective.readout, batch.ids, batch.lengths)
-        return F.cross_entropy(logits.flatten(0, 1), batch.ids.flatten(), ignore_index=PAD_ID)
-    if kind == SEQUENCE:
-        logits = reconstruction_logits(model, objective.network, objective.readout, batch.ids, batch.lengths)
-        return F.cross_entropy(logits.flatten(0, 1), batch.ids.flatten(), ignore_index=PAD_ID)
-    if kind == REGRESSION:
-        pred = sentence_readout(model, objective.network, objective.readout, batch.ids, batch.lengths)
-        return (1.0 - F.cosine_similarity(pred, batch.targets[objective.readout], dim=1)).mean()
-    if kind == CLASSES:
-        scores = sentence_readout(model, objective.network, objective.readout, batch.ids, batch.lengths)
-        return F.cross_entropy(scores, batch.targets[objective.readout])
-    raise ValueError(f"no objective for readouts of kind {kind!r}")
+    """The objective's mean loss on a batch, as its readout's kind defines it (lingscope.models.readouts)."""
+    kind = readout_kind(model, objective.network, objective.readout)
+    outputs = kind.outputs(model, objective.network, objective.readout, batch.ids, batch.lengths)
+    return kind.loss(outputs, batch.ids, batch.targets.get(objective.readout))
 
 
 def is_classes(model: Model, objective: Objective) -> bool:
-    return model.readouts(objective.network)[objective.readout].kind == CLASSES
+    """Whether the objective's readout has an accuracy (a class per example)."""
+    return readout_kind(model, objective.network, objective.readout).accuracy
 
 
 def loss_and_correct(model: Model, objective: Objective, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
     """A class objective's mean loss on a batch and its number of correct argmax predictions."""
-    scores = sentence_readout(model, objective.network, objective.readout, batch.ids, batch.lengths)
+    kind = readout_kind(model, objective.network, objective.readout)
+    scores = kind.outputs(model, objective.network, objective.readout, batch.ids, batch.lengths)
     target = batch.targets[objective.readout]
-    return F.cross_entropy(scores, target), (scores.argmax(1) == target).sum()
+    return kind.loss(scores, batch.ids, target), (scores.argmax(1) == target).sum()
 
 
 def validation_weight(model: Model, objective: Objective, batch: Batch) -> int:
     """What a batch's mean loss is weighted by when validation losses are averaged."""
-    kind = model.readouts(objective.network)[objective.readout].kind
-    return batch.n_tokens if kind in (NEXT_TOKEN, SEQUENCE) else len(batch.lengths)
+    per_token = readout_kind(model, objective.network, objective.readout).per_token
+    return batch.n_tokens if per_token else len(batch.lengths)
 
 
 @dataclass

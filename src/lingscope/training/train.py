@@ -41,7 +41,8 @@ from lingscope.core.schemas import training_metrics_schema
 from lingscope.core.settings import Runtime, TrainingSettings
 from lingscope.encoding.captions import Sentences, length_batches, load_sentences
 from lingscope.encoding.ids import load_vocab_checked
-from lingscope.models.base import Model, check_contract, family, save_model, use_runtime
+from lingscope.models.base import Model
+from lingscope.models.checkpoint import check_contract, family, save_model, use_runtime
 from lingscope.training.objectives import (
     TARGET_TABLES,
     Batch,
