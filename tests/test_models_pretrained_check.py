@@ -171,3 +171,22 @@ def test_a_classes_head_matches_the_corpus_labels_by_name(tmp_path):
         path.unlink()
     _fails(*_check(tmp_path, *flags, "--corpus-labels", str(tmp_path / "corpus_labels.parquet"), checkpoint="gru.pt"),
            "labels.txt", "label 'neg'", "not among the model's")
+
+
+def test_a_padding_token_of_the_users_becomes_lingscopes_and_keeps_its_logit(tmp_path):
+    vocab = ["<pad>", "<unk>", "good", "bad", "<eos>"]
+    plain = _lm(tmp_path, vocab=vocab)
+    proc, out = _check(tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    model, _ = load_model(out / "model.pt")
+    import pyarrow.parquet as pq
+    names = pq.read_table(out / "vocab.parquet").column("token").to_pylist()
+    assert names == ["<pad>", "<unk>", "<eos>", "good", "bad"]
+    ids = torch.tensor([[3, 4, 2]])
+    with torch.no_grad():
+        logits = next_token_logits(model, "textual", "vocabulary", ids, torch.tensor([3]))[0]
+        out_plain = plain.rnn(plain.encoder(torch.tensor([2, 3, 4]))[:, None])[0][:, 0]
+        direct = plain.decoder(torch.cat([out_plain.new_zeros(1, 5), out_plain[:-1]]))
+    perm = torch.tensor([vocab.index(n) for n in names])
+    assert torch.allclose(logits, direct[:, perm], atol=1e-6)  # the user's <pad> logit included
+    assert (model.embedding.weight[0] == 0).all()

@@ -91,7 +91,9 @@ def pretrained_run(tmp_path_factory):
         "activations": {"split": "val"},
         "units": {"probe": {"c_grid": [1.0], "control": False}},
         "parse": {"splits": {"ptb": ["val"], "reviews": ["val"]}},
-        "input_optimisation": {"other_methods": ["crp", "gbl"]},
+        # Every input optimisation method the networks' readouts allow, on fewer units and steps.
+        "input_optimisation": {"other_methods": ["crp", "gbl"], "per_draw": 16, "hidden_per_draw": 8,
+                               "gbl": {"steps": 10, "max_epochs": 3}},
     }
     # ... and the worked example of a family of one's own, as docs/extending.md gives it.
     (work / "family").mkdir()

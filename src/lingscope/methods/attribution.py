@@ -37,9 +37,12 @@ quadrature leaves of that identity: ``sum_tj IG_tj - (S(e) - S(b))``; more steps
 holds every sentence's own gradient: one backward pass gives the saliency of a whole batch, and
 a few more the integrated gradients at all ``ig_steps`` points, the points laid along the batch
 dimension, at most ``batch_rows`` rows per pass (it bounds memory). A pass holds all the points
-of ``batch_rows // ig_steps`` sentences of nearly equal length, padded to the longest of them,
-rather than a few points of the whole batch padded to its longest: the recurrent steps run on
-words, not padding (the LSTM classifier's integrated gradients took a fifth less time). On a
+of at most ``batch_rows // ig_steps`` sentences of one length, rather than a few points of the
+whole batch padded to its longest: no recurrent step runs on padding, and a packed LSTM (the
+autoencoder's encoder) keeps its fused kernel, which it leaves for a slower one on unequal
+lengths. On the random sentences of 5-25 words of ``benchmarks/attribution_speed.py`` that took
+the LSTM classifier's integrated gradients from 0.49 s to 0.35 s (128 sentences), the
+autoencoder's from 1.43 s to 1.11 s (32), and left the language model's as it was. On a
 vocabulary readout (next-token, sequence) the log-probabilities and their gradient go through
 :func:`token_log_probs`, written by hand (its doc says why). Captum calls the model once per
 sentence; ``benchmarks/attribution_speed.py`` measures the difference, and
@@ -174,9 +177,10 @@ def token_log_probs(readout, states: torch.Tensor, targets: torch.Tensor, units:
     while they are in cache; only that (rows, dim) gradient is kept for the backward pass. One
     softmax kernel serves both the value and the gradient: log p is ``logit[target] - max +
     log(max softmax)`` (the largest probability is ``1 / sum exp(logit - max)``, at least
-    1 / ``units``: it never underflows, as a target's own may). The vocabulary part took half the time (20,000 rows:
-    0.87 s, now 0.42 s), the next-token integrated gradients 5.2 s, now 3.0 s. Without a
-    gradient to take (no_grad, or states that need none) the chunks are only scored."""
+    1 / ``units``: it never underflows, as a target's own may). The vocabulary part took half
+    the time (20,000 rows: 0.87 s, now 0.42 s), the next-token integrated gradients of 128
+    sentences 5.2 s, now 3.0 s (1.2x Captum's calls, which score through this function too).
+    Without a gradient to take (no_grad, or states that need none) the chunks are only scored."""
     if torch.is_grad_enabled() and states.requires_grad:
         return _TokenLogProbs.apply(states, targets, readout, max(1, CHUNK_LOGITS // units))
     with torch.no_grad():
@@ -244,7 +248,6 @@ def attribute_batch(model: Model, network: str, ids: torch.Tensor, lengths: torc
     """Attributions of a right-padded batch, each (batch, time, dim): ``gradient`` (dS/de at the
     input), ``embedding``, ``ig``; and per sentence ``score`` S(e) and ``baseline_score`` S(0)."""
     alphas, weights = integration_points(method, steps)
-    batch = ids.shape[0]
     with gradient_context(ids.device):
         score = Score(model, network, ids, lengths)
         emb = model.embed(ids).detach()
@@ -254,22 +257,25 @@ def attribute_batch(model: Model, network: str, ids: torch.Tensor, lengths: torc
         with torch.no_grad():
             baseline_score = score(torch.zeros_like(emb))
         total = torch.zeros_like(emb)
-        # All the points of a few sentences of nearly equal length per pass, padded to the
-        # longest of them only, rather than a few points of the whole batch padded to its longest.
+        # A pass holds all the points of a few sentences of one length, unpadded, rather than a
+        # few points of the whole batch padded to its longest (see the module doc).
         group = max(1, batch_rows // steps)  # sentences per pass
         per_pass = max(1, batch_rows // group)  # integration points per pass
-        order = torch.argsort(lengths.cpu(), stable=True).to(ids.device)
-        for first in range(0, batch, group):
-            rows = order[first:first + group]
-            width = int(lengths[rows].max())
-            part, e = score.subset(rows, width), emb[rows, :width]
-            for k in range(0, steps, per_pass):
-                a = torch.tensor(alphas[k:k + per_pass], dtype=emb.dtype, device=emb.device)
-                w = torch.tensor(weights[k:k + per_pass], dtype=emb.dtype, device=emb.device)
-                points = (a.view(-1, 1, 1, 1) * e).reshape(-1, *e.shape[1:]).requires_grad_(True)
-                s_points = part(points).view(len(a), len(rows))
-                (g,) = torch.autograd.grad((s_points * w[:, None]).sum(), points)
-                total[rows, :width] += g.view(len(a), *e.shape).sum(0)
+        order = torch.argsort(lengths.cpu(), stable=True)
+        widths, counts = torch.unique_consecutive(lengths.cpu()[order], return_counts=True)
+        for width, end, count in zip(widths.tolist(), counts.cumsum(0).tolist(), counts.tolist()):
+            if width == 0:
+                continue  # no position to attribute
+            for first in range(end - count, end, group):
+                rows = order[first:min(first + group, end)].to(ids.device)
+                part, e = score.subset(rows, width), emb[rows, :width]
+                for k in range(0, steps, per_pass):
+                    a = torch.tensor(alphas[k:k + per_pass], dtype=emb.dtype, device=emb.device)
+                    w = torch.tensor(weights[k:k + per_pass], dtype=emb.dtype, device=emb.device)
+                    points = (a.view(-1, 1, 1, 1) * e).reshape(-1, *e.shape[1:]).requires_grad_(True)
+                    s_points = part(points).view(len(a), len(rows))
+                    (g,) = torch.autograd.grad((s_points * w[:, None]).sum(), points)
+                    total[rows, :width] += g.view(len(a), *e.shape).sum(0)
     return {"gradient": gradient, "embedding": emb, "ig": emb * total, "score": s.detach(),
             "baseline_score": baseline_score}
 

@@ -11,10 +11,11 @@ word-language-model example lays them out: an embedding matrix (``encoder.weight
 padding id). lingscope's methods read every corpus through its fixed ids (``<pad>`` 0, ``<unk>``
 1, ``<eos>`` 2; :mod:`lingscope.encoding.ids`), so the check job renumbers once: ids 0-2 are
 the specials and the user's other tokens follow in the user's order. The embedding's rows and,
-for a next-token head, the head's rows are permuted to match; ``<pad>`` (and ``<eos>`` where the
-network reads none) embeds to zero, and its logit carries a bias of :data:`ABSENT_LOGIT`, whose
-``exp`` is exactly 0 in float32 and float64, so every softmax, log-likelihood and perplexity is
-the user's own. The renumbered vocabulary is *cased*: a word is looked up as written, as the
+for a next-token head, the head's rows are permuted to match. ``<pad>`` embeds to zero (a
+``<pad>`` token of the user's keeps its logit); a special the user has none of (``<pad>``, and
+``<eos>`` where the network reads none) embeds to zero and its logit carries a bias of
+:data:`ABSENT_LOGIT`, whose ``exp`` is exactly 0 in float32 and float64, so every softmax,
+log-likelihood and perplexity is the user's own. The renumbered vocabulary is *cased*: a word is looked up as written, as the
 user's code would look it up. A classes head's rows follow the corpus's label ids (by the names
 of the ``labels:`` file where it is given). Nothing else is changed: the states, the
 representation and the readouts are the user's network's own, to float rounding.
@@ -248,20 +249,18 @@ def read_lines(path: Path, what: str) -> list[str]:
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """The tensors of a ``state_dict`` file, memory-mapped (not copied) where torch can."""
+    """The tensors of a ``state_dict`` file, read (``weights_only``: no code is unpickled).
+
+    Read into memory rather than memory-mapped: a mapped file's pages count in the job's memory
+    once touched and stay while the mapping lives, so the renumbered copies of the embedding and
+    the head came on top of the whole file (2.3x the checkpoint's size at 100M parameters in
+    ``benchmarks/pretrained_check.py``); read, each original is freed as its copy is made (1.6x)."""
     if not path.is_file():
         raise InputError(path, None, "no such checkpoint file")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except RuntimeError:
-        blob = None  # a legacy (non-zip) file cannot be mapped: read it
+        blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises pickle's and its own errors for a file it refuses
         _refuse(path, err)
-    if blob is None:
-        try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:
-            _refuse(path, err)
     if not isinstance(blob, Mapping):
         raise InputError(path, None, f"holds a {type(blob).__name__}, not a state_dict; save one with "
                                      "torch.save(model.state_dict(), PATH)")
@@ -339,21 +338,22 @@ def lingscope_ids(tokens: list[str], vocab_path: Path, unk: str, eos: str) -> tu
         if token and token not in index:
             raise InputError(vocab_path, f"specials.{name}", f"{token!r} is not in the vocabulary (its "
                                                              f"{len(tokens)} tokens include {tokens[:5]})")
-    clash = [t for t in (PAD, UNK, EOS) if t in index and t not in (unk, eos)]
+    clash = [t for t in (UNK, EOS) if t in index and t not in (unk, eos)]
     if clash:
         raise InputError(vocab_path, f"token {clash[0]!r}", "lingscope reserves this name for its own special; it "
                                                             "must be the vocabulary's specials.unk or specials.eos")
-    words = [t for t in tokens if t not in (unk, eos)]
+    # A padding token of the user's becomes lingscope's (its logit stays in the softmax; its
+    # embedding is zero, as lingscope pads with it and no sentence reads it).
+    words = [t for t in tokens if t not in (unk, eos, PAD)]
     names = [PAD, UNK, EOS, *words]
-    user = [-1, index[unk], index[eos] if eos else -1, *(index[t] for t in words)]
+    user = [index.get(PAD, -1), index[unk], index[eos] if eos else -1, *(index[t] for t in words)]
     return names, user
 
 
 def permuted(matrix: torch.Tensor, user: torch.Tensor, fill: float = 0.0) -> torch.Tensor:
     """Rows of ``matrix`` in lingscope's id order (``user[i]`` is the user's row of id i; -1: ``fill``)."""
-    out = matrix.new_full((len(user), *matrix.shape[1:]), fill)
-    have = user >= 0
-    out[have] = matrix[user[have]]
+    out = matrix.index_select(0, user.clamp(min=0))  # one copy (a masked assignment would make two)
+    out[user < 0] = fill
     return out
 
 
@@ -393,11 +393,11 @@ def convert(settings, checkpoint: Path, vocabulary: Path, labels: Path | None = 
     lingscope's id order, and a report of what was read."""
     tokens = read_lines(vocabulary, "vocabulary")
     state = read_state_dict(checkpoint)
-    emb = state.get(settings.key_embedding)
-    if emb is not None and emb.dim() == 2 and emb.shape[0] != len(tokens):
+    rows = state[settings.key_embedding].shape[0] if state.get(settings.key_embedding) is not None \
+        and state[settings.key_embedding].dim() == 2 else len(tokens)
+    if rows != len(tokens):
         raise InputError(vocabulary, None, f"{len(tokens)} tokens, but the embedding {settings.key_embedding!r} of "
-                                           f"{checkpoint} has {emb.shape[0]} rows: line i of the vocabulary must be "
-                                           "row i")
+                                           f"{checkpoint} has {rows} rows: line i of the vocabulary must be row i")
     E, H, units = check_keys(checkpoint, state, settings, len(tokens))
     names, user = lingscope_ids(tokens, vocabulary, settings.unk, settings.eos)
     user = torch.tensor(user)
@@ -405,22 +405,23 @@ def convert(settings, checkpoint: Path, vocabulary: Path, labels: Path | None = 
     order, label_names = (None, ()) if next_token else class_order(labels, units, corpus_labels)
     arch = Architecture(settings.cell, settings.layers, settings.bidirectional, settings.head, len(names), E, H,
                         len(names) if next_token else units, bool(settings.eos), label_names)
+    parameters = int(sum(v.numel() for v in state.values()))
     with torch.device("meta"):
         model = PretrainedModel(arch)
     prefix = f"{settings.key_rnn}."
-    ours = {"embedding.weight": permuted(state[settings.key_embedding], user)}
-    ours |= {"rnn." + k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    weight, bias = state[f"{settings.key_head}.weight"], state[f"{settings.key_head}.bias"]
-    if next_token:
-        weight, bias = permuted(weight, user), permuted(bias, user, ABSENT_LOGIT)
-    else:
-        rows = torch.tensor(order)
-        weight, bias = weight[rows], bias[rows]
-    ours |= {"head.weight": weight, "head.bias": bias}
+    # The recurrent weights are taken as they are; the embedding and the head are renumbered, each
+    # original dropped as soon as its copy exists (one copy at a time: memory stays near the file's size).
+    ours = {"rnn." + k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    ours["embedding.weight"] = permuted(state.pop(settings.key_embedding), user)
+    ours["embedding.weight"][PAD_ID] = 0.0
+    for part, fill in (("weight", 0.0), ("bias", ABSENT_LOGIT)):
+        original = state.pop(f"{settings.key_head}.{part}")
+        ours[f"head.{part}"] = permuted(original, user, fill) if next_token else original[torch.tensor(order)]
+        del original
     model.load_state_dict(ours, assign=True)
-    report = {"checkpoint": str(checkpoint), "vocabulary": str(vocabulary), "parameters": int(
-        sum(v.numel() for v in state.values())), "tokens": len(tokens), "embedding_dim": E, "hidden_dim": H,
-        "units": arch.units, "labels": list(label_names), "architecture": asdict(arch)}
+    report = {"checkpoint": str(checkpoint), "vocabulary": str(vocabulary), "parameters": parameters,
+              "tokens": len(tokens), "embedding_dim": E, "hidden_dim": H, "units": arch.units,
+              "labels": list(label_names), "architecture": asdict(arch)}
     return model.eval(), names, report
 
 
