@@ -21,7 +21,7 @@ import polars as pl
 import pytest
 import torch
 import yaml
-from plain_torch_models import read_lines, train_classifier, train_lm
+from plain_torch_models import train_classifier, train_lm
 from workflow_runs import REPO, SUMMARY, planned_jobs, snakemake, worked_example
 
 from lingscope.core import config_schema

@@ -38,14 +38,14 @@ holds every sentence's own gradient: one backward pass gives the saliency of a w
 a few more the integrated gradients at all ``ig_steps`` points, the points laid along the batch
 dimension, at most ``batch_rows`` rows per pass (it bounds memory). A pass holds all the points
 of at most ``batch_rows // ig_steps`` sentences of one length, rather than a few points of the
-whole batch padded to its longest: no recurrent step runs on padding, and a packed LSTM (the
-autoencoder's encoder) keeps its fused kernel, which it leaves for a slower one on unequal
-lengths. On the random sentences of 5-25 words of ``benchmarks/attribution_speed.py`` that took
-the LSTM classifier's integrated gradients from 0.49 s to 0.35 s (128 sentences), the
-autoencoder's from 1.43 s to 1.11 s (32), and left the language model's as it was. On a
-vocabulary readout (next-token, sequence) the log-probabilities and their gradient go through
-:func:`token_log_probs`, written by hand (its doc says why). Captum calls the model once per
-sentence; ``benchmarks/attribution_speed.py`` measures the difference, and
+whole batch padded to its longest: no recurrent step runs on padding, and a network that packs
+its sentences keeps torch's fused kernel, which it leaves for a slower one on unequal lengths.
+On the random sentences of 5-25 words of ``benchmarks/attribution_speed.py`` that took a class
+readout's integrated gradients from 0.49 s to 0.35 s (128 sentences), a sequence readout's from
+1.43 s to 1.11 s (32), and left a next-token readout's as it was. On a vocabulary readout
+(next-token, sequence) the log-probabilities and their gradient go through
+:func:`lingscope.models.readouts.token_log_probs`, written by hand (its doc says why). Captum
+calls the model once per sentence; ``benchmarks/attribution_speed.py`` measures the difference, and
 ``tests/test_contract.py`` checks the values against Captum's to 1e-5. On CUDA the passes run
 with cuDNN off, as every gradient method here.
 
@@ -59,7 +59,6 @@ import argparse
 import copy
 import sys
 import time
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -75,17 +74,13 @@ from lingscope.encoding.csr import offsets_of, positions
 from lingscope.encoding.ids import load_vocab_checked
 from lingscope.methods.saliency import gradient_context, variance_salience
 from lingscope.methods.settings import AttributionSettings
-from lingscope.models.base import CLASSES, Model, NEXT_TOKEN, REGRESSION, SEQUENCE
+from lingscope.models.base import Model
 from lingscope.models.checkpoint import open_network
-from lingscope.models.readouts import decoder_inputs, decoder_states, next_token_states
+from lingscope.models.readouts import READOUT_KINDS, readout_kind
 from lingscope.models.tensors import mask
 
-SCORES = {
-    CLASSES: "the predicted class's unnormalised score",
-    REGRESSION: "the predicted vector's length along its own direction",
-    NEXT_TOKEN: "the sentence's log-likelihood under next-token prediction",
-    SEQUENCE: "the log-likelihood of the sentence decoded from its representation (teacher forcing)",
-}
+# What each readout kind's attributed score is (lingscope.models.readouts).
+SCORES = {name: kind.score_doc for name, kind in READOUT_KINDS.items()}
 
 
 def score_readout(model: Model, network: str) -> tuple[str, str]:
@@ -97,7 +92,8 @@ def score_readout(model: Model, network: str) -> tuple[str, str]:
 
 
 class Score:
-    """The scalar score S(e) per sentence of a batch of embeddings ``e`` (see the module doc).
+    """The scalar score S(e) per sentence of a batch of embeddings ``e`` (see the module doc), as
+    the kind of the network's readout defines it (:class:`lingscope.models.readouts.ReadoutKind`).
 
     Built once from the real input (``ids``, ``lengths``), which fixes what an interpolated input
     is scored against: the predicted class, the predicted direction, the tokens to predict.
@@ -107,122 +103,22 @@ class Score:
 
     def __init__(self, model: Model, network: str, ids: torch.Tensor, lengths: torch.Tensor):
         self.model, self.network, self.ids, self.lengths = model, network, ids, lengths
-        self.readout, self.kind = score_readout(model, network)
-        self.units = model.readouts(network)[self.readout].units
-        if self.kind not in SCORES:
-            raise ValueError(f"network {network!r}: no attribution score for a {self.kind!r} readout")
-        self.reference = None
-        if self.kind in (CLASSES, REGRESSION):
-            with torch.no_grad():
-                out = model.readout(network, self.readout, model.representation(network, model.embed(ids), lengths))
-            if self.kind == CLASSES:
-                self.reference = out.argmax(1)
-            else:
-                self.reference = out / out.norm(dim=1, keepdim=True).clamp(min=1e-12)
-        if self.kind == SEQUENCE:
-            self.emb_in = model.embed(decoder_inputs(ids)).detach()
+        self.readout, _ = score_readout(model, network)
+        self.kind = readout_kind(model, network, self.readout)
+        self.reference = self.kind.reference(model, network, self.readout, ids, lengths)
 
     def subset(self, rows: torch.Tensor, width: int) -> Score:
         """The score of sentences ``rows`` of the batch alone, padded to ``width`` positions (at
         least their longest), against the same reference."""
         part = copy.copy(self)
         part.ids, part.lengths = self.ids[rows, :width], self.lengths[rows]
-        if self.reference is not None:
-            part.reference = self.reference[rows]
-        if self.kind == SEQUENCE:
-            part.emb_in = self.emb_in[rows, :width]
+        part.reference = self.kind.take(self.reference, rows, width)
         return part
 
     def __call__(self, emb: torch.Tensor) -> torch.Tensor:
         repeat = emb.shape[0] // self.ids.shape[0]
-        lengths = self.lengths.repeat(repeat)
-        m, network, readout = self.model, self.network, self.readout
-        if self.kind in (CLASSES, REGRESSION):
-            out = m.readout(network, readout, m.representation(network, emb, lengths))
-            if self.kind == CLASSES:
-                return out.gather(1, self.reference.repeat(repeat)[:, None]).squeeze(1)
-            return (out * self.reference.repeat(repeat, 1)).sum(1)
-        if self.kind == NEXT_TOKEN:
-            states = next_token_states(m, network, emb, lengths)
-        else:
-            states = decoder_states(m, network, readout, emb, lengths, self.emb_in.repeat(repeat, 1, 1))
-        # The vocabulary logits of the sentences' own positions only: padding would cost as much
-        # as a word, and the logits are most of the work.
-        inside = mask(lengths, states.shape[1]).bool()
-        log_p = token_log_probs(partial(m.readout, network, readout), states[inside],
-                                self.ids.repeat(repeat, 1)[inside], self.units)
-        row = torch.arange(states.shape[0], device=states.device)[:, None].expand_as(inside)[inside]
-        return log_p.new_zeros(states.shape[0]).index_add(0, row, log_p)
-
-
-# Logits per chunk of token_log_probs: 2^20 (4 MiB of float32, 349 rows of a 3,000-word
-# vocabulary) keeps a chunk's logits and probabilities in cache; 128 to 512 rows measured alike.
-CHUNK_LOGITS = 1 << 20
-
-
-def token_log_probs(readout, states: torch.Tensor, targets: torch.Tensor, units: int) -> torch.Tensor:
-    """``log p(targets[i] | states[i])`` under a vocabulary readout ``readout`` (states (rows, dim)
-    to logits (rows, ``units``)), differentiable to ``states`` only.
-
-    The values of ``log_softmax(readout(states)).gather(1, targets)``, written by hand because
-    that expression was most of integrated gradients' time on a next-token readout (0.65x
-    Captum's per-sentence calls in ``benchmarks/attribution_speed.py``): autograd keeps the
-    logits and the log-softmax of every row of a pass (100 MB each at 512 rows x 16 positions x
-    3,000 words), and the backward writes two more such tensors (the gather's scattered zeros,
-    log_softmax's gradient), all out of cache. ``gather - logsumexp``, the log-softmax left out,
-    was slower still: logsumexp's backward makes three full passes of its own.
-
-    Here the rows go in chunks of ``CHUNK_LOGITS`` logits, and each chunk's gradient to its
-    states, ``(onehot(target) - softmax) @ dlogits/dstates``, is taken right after its logits,
-    while they are in cache; only that (rows, dim) gradient is kept for the backward pass. One
-    softmax kernel serves both the value and the gradient: log p is ``logit[target] - max +
-    log(max softmax)`` (the largest probability is ``1 / sum exp(logit - max)``, at least
-    1 / ``units``: it never underflows, as a target's own may). The vocabulary part took half
-    the time (20,000 rows: 0.87 s, now 0.42 s), the next-token integrated gradients of 128
-    sentences 5.2 s, now 3.0 s (1.2x Captum's calls, which score through this function too).
-    Without a gradient to take (no_grad, or states that need none) the chunks are only scored."""
-    if torch.is_grad_enabled() and states.requires_grad:
-        return _TokenLogProbs.apply(states, targets, readout, max(1, CHUNK_LOGITS // units))
-    with torch.no_grad():
-        return _token_log_probs(readout, states, targets, max(1, CHUNK_LOGITS // units))[0]
-
-
-def _token_log_probs(readout, states: torch.Tensor, targets: torch.Tensor, chunk: int, grad: bool = False
-                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``(log_p, dlog_p/dstates or None)`` of :func:`token_log_probs`, ``chunk`` rows at a time."""
-    log_p = states.new_empty(states.shape[0])
-    d_states = torch.empty_like(states) if grad else None
-    for start in range(0, states.shape[0], chunk):
-        part = slice(start, start + chunk)
-        h, t = states[part].detach().requires_grad_(grad), targets[part]
-        rows = torch.arange(t.shape[0], device=t.device)
-        with torch.set_grad_enabled(grad):
-            logits = readout(h)
-        x = logits.detach()
-        p = torch.softmax(x, 1)
-        log_p[part] = x[rows, t] - x.amax(1) + p.amax(1).log()
-        if grad:
-            p.neg_()
-            p[rows, t] += 1  # d log p(t) / d logits = onehot(t) - softmax
-            (d_states[part],) = torch.autograd.grad(logits, h, p)
-    return log_p, d_states
-
-
-class _TokenLogProbs(torch.autograd.Function):
-    """:func:`token_log_probs` with the gradient to the states taken in the forward pass, chunk
-    by chunk; the backward pass only scales it. No gradient reaches the readout's weights."""
-
-    @staticmethod
-    def forward(ctx, states, targets, readout, chunk):
-        log_p, d_states = _token_log_probs(readout, states, targets, chunk, grad=True)
-        ctx.save_for_backward(d_states)
-        return log_p
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_log_p):
-        (d_states,) = ctx.saved_tensors
-        return grad_log_p[:, None] * d_states, None, None, None
+        return self.kind.score(self.model, self.network, self.readout, emb, self.lengths.repeat(repeat), self.ids,
+                               self.reference)
 
 
 def integration_points(method: str, steps: int) -> tuple[np.ndarray, np.ndarray]:

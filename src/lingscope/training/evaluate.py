@@ -41,7 +41,7 @@ from lingscope.core.settings import Runtime
 from lingscope.encoding.captions import Sentences, length_batches, load_sentences
 from lingscope.encoding.ids import EOS_ID, PAD_ID, load_vocab_checked
 from lingscope.encoding.images import load_images, split_zscored
-from lingscope.models.base import CLASSES, NEXT_TOKEN, REGRESSION, SEQUENCE, Model, Readout
+from lingscope.models.base import CLASSES, Model, NEXT_TOKEN, REGRESSION, Readout, SEQUENCE
 from lingscope.models.checkpoint import load_model, use_runtime
 from lingscope.models.readouts import greedy_decode, next_token_logits, reconstruction_logits, sentence_readout
 from lingscope.training.objectives import TARGET_TABLES, add_table_arguments, load_labels, table_paths
