@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from functools import partial
 import tempfile
 from pathlib import Path
 
@@ -83,7 +84,7 @@ sys.path.insert(0, str(FAMILY_DIR))
 VARIANTS = {"imaginet": [{}, {"gru": "authors"}], "sum": [{}, {"gru": "authors"}],
             "lm": [{}, {"gru": "authors"}, {"cell": "lstm", "layers": 2}],
             # networks trained elsewhere, read from a plain torch state_dict (tiny_pretrained)
-            "pretrained": [{"cell": "lstm", "layers": 2}, {"cell": "rnn"},
+            "pretrained": [{"cell": "lstm", "layers": 2}, {"cell": "rnn"}, {"cell": "rnn_relu"},
                            {"cell": "gru", "head": "classes", "eos": ""},
                            {"cell": "lstm", "layers": 2, "bidirectional": True, "head": "classes"}],
             "custom": [{"module": "contract_family"}]}  # by kind
@@ -129,7 +130,8 @@ def tiny_pretrained(settings, seed: int) -> Model:
     rng = np.random.default_rng(seed)
     tokens = [*WORDS, "<unk>", *(["<eos>"] if settings.eos else [])]
     tokens = [tokens[i] for i in rng.permutation(len(tokens))]
-    layer = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[settings.cell]
+    layer = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN,
+             "rnn_relu": partial(torch.nn.RNN, nonlinearity="relu")}[settings.cell]
     dirs = 2 if settings.bidirectional else 1
     units = len(tokens) if settings.head == "next_token" else 3
     plain = torch.nn.ModuleDict({"encoder": torch.nn.Embedding(len(tokens), 6),
@@ -350,7 +352,7 @@ def test_the_gates_reproduce_the_states(kind, network, variant):
         given = model.gates(network, emb, lengths, states)
     # Without gates: the tanh RNN, SUM's running sum, and a pretrained tanh RNN or bidirectional
     # network (a user's family offers them or not: the worked example does not).
-    no_gates = kind == "custom" or (kind == "pretrained" and (variant.get("cell") == "rnn"
+    no_gates = kind == "custom" or (kind == "pretrained" and (variant.get("cell") in ("rnn", "rnn_relu")
                                                                or variant.get("bidirectional")))
     if kind in ("rnn",) or (kind == "sum" and network == "visual") or no_gates:
         assert dims == {} and gates == {} and given == {}

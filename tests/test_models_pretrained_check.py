@@ -190,3 +190,30 @@ def test_a_padding_token_of_the_users_becomes_lingscopes_and_keeps_its_logit(tmp
     perm = torch.tensor([vocab.index(n) for n in names])
     assert torch.allclose(logits, direct[:, perm], atol=1e-6)  # the user's <pad> logit included
     assert (model.embedding.weight[0] == 0).all()
+
+
+def test_a_relu_rnn_reads_as_the_plain_module(tmp_path):
+    """The example's RNN_RELU, read with ``cell: rnn_relu``: its states, and its stacked cell's (the fast
+    paths'), are the plain module's."""
+    torch.manual_seed(0)
+    plain = torch.nn.ModuleDict({"encoder": torch.nn.Embedding(len(VOCAB), 6),
+                                 "rnn": torch.nn.RNN(6, 5, 2, nonlinearity="relu"),
+                                 "decoder": torch.nn.Linear(5, len(VOCAB))}).eval()
+    torch.save(plain.state_dict(), tmp_path / "lm.pt")
+    (tmp_path / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    proc, out = _check(tmp_path, "--cell", "rnn_relu")
+    assert proc.returncode == 0, proc.stderr
+    model, _ = load_model(out / "model.pt")
+    cell = model.cell("textual")
+    import pyarrow.parquet as pq
+    names = pq.read_table(out / "vocab.parquet").column("token").to_pylist()
+    ours = torch.tensor([[names.index(w) for w in ("the", "cat", "sat")] + [2]])
+    with torch.no_grad():
+        states = model.states("textual", model.embed(ours), torch.tensor([4]))[0]
+        user = torch.tensor([VOCAB.index(w) for w in ("the", "cat", "sat", "<eos>")])
+        direct = plain["rnn"](plain["encoder"](user)[:, None])[0][:, 0]
+        state = torch.zeros(1, cell.state_size)
+        for t, x in enumerate(model.embed(ours)[0]):
+            state = cell.step(cell.project(x[None]), state)
+            assert torch.allclose(cell.output(state)[0], direct[t], atol=1e-6)
+    assert torch.allclose(states, direct, atol=1e-6)

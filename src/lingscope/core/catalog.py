@@ -134,7 +134,7 @@ class PretrainedSettings(TrainingSettings):
     labels: str = option("", "a classes head's label names, one per line, line i naming class i (empty: class i "
                          "is the corpus's label id i)", empty=True)
     cell: str = option("lstm", "the recurrent layer: lstm, gru (torch.nn.LSTM, torch.nn.GRU) or rnn "
-                       "(torch.nn.RNN, tanh)", choices=("lstm", "gru", "rnn"))
+                       "(torch.nn.RNN, tanh; rnn_relu: nonlinearity='relu')", choices=("lstm", "gru", "rnn", "rnn_relu"))
     layers: int = option(1, "stacked recurrent layers", minimum=1)
     bidirectional: bool = option(False, "the recurrent layer reads both directions (a classes head only)")
     head: str = option("next_token", "next_token: a linear layer from each state to the vocabulary's logits; "

@@ -254,7 +254,7 @@ class RunningSumCell(Cell):
 
 
 class StackedCell(Cell):
-    """The cell of a stacked ``torch.nn.LSTM``, ``torch.nn.GRU`` or tanh ``torch.nn.RNN`` (one layer or more; the
+    """The cell of a stacked ``torch.nn.LSTM``, ``torch.nn.GRU`` or ``torch.nn.RNN`` (one layer or more; the
     evaluation function, no dropout between layers): :meth:`project` is layer 0's input
     projection, :meth:`step` layer 0's recurrent step and then every layer above it, each reading
     the new ``h`` of the layer below. The state is every layer's state concatenated, bottom first:
@@ -263,12 +263,13 @@ class StackedCell(Cell):
 
     def __init__(self, layer: nn.Module):
         if not isinstance(layer, (nn.LSTM, nn.GRU, nn.RNN)) or layer.bidirectional or not layer.batch_first \
-                or getattr(layer, "proj_size", 0) or getattr(layer, "nonlinearity", "tanh") != "tanh":
+                or getattr(layer, "proj_size", 0):
             raise ValueError("a StackedCell needs a one-directional batch-first torch.nn.LSTM, torch.nn.GRU or "
-                             "tanh torch.nn.RNN")
+                             "torch.nn.RNN")
         self.layer = layer
         self.lstm = isinstance(layer, nn.LSTM)
-        self.tanh_rnn = isinstance(layer, nn.RNN)
+        self.tanh_rnn = isinstance(layer, nn.RNN)  # tanh or ReLU: torch.nn.RNN's nonlinearity
+        self.activation = torch.relu if getattr(layer, "nonlinearity", "tanh") == "relu" else torch.tanh
         self.layers, self.hidden = layer.num_layers, layer.hidden_size
         self.width = (2 if self.lstm else 1) * self.hidden  # one layer's share of the state
         self.state_size = self.layers * self.width
@@ -292,8 +293,8 @@ class StackedCell(Cell):
                 w_hh = _lstm_weights(self.layer, k)[2]
                 h, c = lstm_update(torch.addmm(x_in, old[:, : self.hidden], w_hh.t()), old[:, self.hidden :])
                 parts.append(torch.cat([h, c], 1))
-            elif self.tanh_rnn:  # torch.nn.RNN: h' = tanh(W_ih x + b_ih + W_hh h + b_hh)
-                parts.append(torch.tanh(torch.addmm(x_in, old, _lstm_weights(self.layer, k)[2].t())))
+            elif self.tanh_rnn:  # torch.nn.RNN: h' = tanh(W_ih x + b_ih + W_hh h + b_hh) (or ReLU)
+                parts.append(self.activation(torch.addmm(x_in, old, _lstm_weights(self.layer, k)[2].t())))
             else:
                 parts.append(recurrent_step(self.layer, x_in, old, k=k))
         # Every layer's new state is computed before ``out`` (which may be ``state``) is written.

@@ -25,7 +25,7 @@ one-directional) or ``classifier`` with the readout ``classes`` (a class head on
 final state; both directions' final states for a bidirectional network, forward then backward:
 ``torch.cat([h_n[-2], h_n[-1]])``). Every layer's states go to the activation store; the gates
 are the top layer's, for a one-directional LSTM or GRU. A one-directional network offers
-its stacked cell (:class:`lingscope.models.cells.StackedCell`; a tanh RNN too), so the methods'
+its stacked cell (:class:`lingscope.models.cells.StackedCell`; an RNN too), so the methods'
 fast exact paths run on it exactly as on lingscope's own ``lm``; a bidirectional network takes
 the generic exact paths.
 """
@@ -38,6 +38,7 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
@@ -57,8 +58,8 @@ from lingscope.models.tensors import last
 from lingscope.models.cells import GRU_GATES, LSTM_GATES, StackedCell, gru_gates, lstm_gates, previous
 
 KIND = "pretrained"
-LAYERS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
-GATE_ROWS = {"lstm": 4, "gru": 3, "rnn": 1}  # blocks of hidden_size rows in weight_ih / weight_hh
+LAYERS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN, "rnn_relu": partial(nn.RNN, nonlinearity="relu")}
+GATE_ROWS = {"lstm": 4, "gru": 3, "rnn": 1, "rnn_relu": 1}  # blocks of hidden_size rows in weight_ih / weight_hh
 # The bias of a logit no user token has (<pad>; <eos> where the network reads none): exp() of it
 # minus any real logit is exactly 0, so softmax and log-likelihoods are the user's.
 ABSENT_LOGIT = -1e4
@@ -171,7 +172,7 @@ class PretrainedModel(Model):
     def gate_dims(self, network: str) -> dict[str, int]:
         """The top layer's gates, for a one-directional LSTM or GRU."""
         self.check_network(network)
-        if self.arch.bidirectional or self.arch.cell == "rnn":
+        if self.arch.bidirectional or self.arch.cell in ("rnn", "rnn_relu"):
             return {}
         return dict.fromkeys(LSTM_GATES if self.arch.cell == "lstm" else GRU_GATES, self.arch.hidden_dim)
 
