@@ -21,10 +21,8 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 import yaml
-from workflow_runs import REPO, SUMMARY, snakemake
+from workflow_runs import REPO, SUMMARY, snakemake, synth
 
-from lingscope.core import config_schema
-from lingscope.core.plan import Plan
 from lingscope.encoding.ids import UNK_ID, load_vocab
 from lingscope.methods.saliency import class_readout
 from lingscope.models.checkpoint import load_network
@@ -35,20 +33,13 @@ R = "results"
 LABELS_MARGIN = 0.2
 
 
-def _synth(corpus: str, out_dir, config: dict) -> None:
-    plan = Plan(config)
-    args = config_schema.settings(f"corpora.{corpus}.synthetic", plan.synthetic(corpus)).argv()
-    subprocess.run([sys.executable, "-m", f"lingscope.synth.{corpus}", "--out-dir", str(out_dir), *args], check=True,
-                   capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def formats_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("user-formats")
     default = yaml.safe_load((REPO / "config.yaml").read_text())
     # The published formats first, as the default run generates them ...
-    _synth("sst", work / "raw/sst", default)
-    _synth("wmt", work / "raw/wmt", default)
+    synth("sst", work / "raw/sst", default)
+    synth("wmt", work / "raw/wmt", default)
     subprocess.run([sys.executable, "-m", "lingscope.data.sst", "--trees-dir", str(work / "raw/sst"),
                     "--sentences", str(work / "sst.parquet"), "--phrases", str(work / "phrases.parquet")],
                    check=True, capture_output=True)

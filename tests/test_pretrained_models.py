@@ -22,28 +22,19 @@ import pytest
 import torch
 import yaml
 from plain_torch_models import train_classifier, train_lm
-from workflow_runs import REPO, SUMMARY, planned_jobs, snakemake, worked_example
+from workflow_runs import REPO, SUMMARY, planned_jobs, snakemake, synth, worked_example
 
-from lingscope.core import config_schema
-from lingscope.core.plan import Plan
 
 R = "results"
 TOL = 1e-5
-
-
-def _synth(corpus: str, out_dir, config: dict) -> None:
-    plan = Plan(config)
-    args = config_schema.settings(f"corpora.{corpus}.synthetic", plan.synthetic(corpus)).argv()
-    subprocess.run([sys.executable, "-m", f"lingscope.synth.{corpus}", "--out-dir", str(out_dir), *args], check=True,
-                   capture_output=True)
 
 
 @pytest.fixture(scope="module")
 def pretrained_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("pretrained")
     default = yaml.safe_load((REPO / "config.yaml").read_text())
-    _synth("wmt", work / "raw/wmt", default)
-    _synth("sst", work / "raw/sst", default)
+    synth("wmt", work / "raw/wmt", default)
+    synth("sst", work / "raw/sst", default)
     # Running text, one sentence per line, as a user's corpus comes (PTB's shape: train, valid, test).
     import gzip
     train_lines = gzip.decompress((work / "raw/wmt/train.txt.gz").read_bytes()).decode().splitlines()[:3000]

@@ -189,3 +189,14 @@ def worked_example() -> str:
     section = page[page.index("## A family of your own"):]
     code = section[section.index("```python\n") + len("```python\n"):]
     return code[:code.index("```")]
+
+
+def synth(corpus: str, out_dir: Path, config: dict) -> None:
+    """The synthetic corpus ``corpus`` written to ``out_dir`` with ``config``'s generator settings, as
+    the default run generates it."""
+    from lingscope.core import config_schema
+    from lingscope.core.plan import Plan
+
+    args = config_schema.settings(f"corpora.{corpus}.synthetic", Plan(config).synthetic(corpus)).argv()
+    subprocess.run([sys.executable, "-m", f"lingscope.synth.{corpus}", "--out-dir", str(out_dir), *args], check=True,
+                   capture_output=True)

@@ -212,15 +212,21 @@ class ReadoutKind:
         return model.representation(network, emb, lengths)
 
 
-class NextToken(ReadoutKind):
-    name, per_token = NEXT_TOKEN, True
+class _TokenLogits(ReadoutKind):
+    """A readout of logits over the vocabulary at every position, scored against the tokens themselves."""
+
+    per_token = True
+
+    def loss(self, outputs, ids, target):
+        return F.cross_entropy(outputs.flatten(0, 1), ids.flatten(), ignore_index=PAD_ID)
+
+
+class NextToken(_TokenLogits):
+    name = NEXT_TOKEN
     score_doc = "the sentence's log-likelihood under next-token prediction"
 
     def outputs(self, model, network, readout, ids, lengths):
         return next_token_logits(model, network, readout, ids, lengths)
-
-    def loss(self, outputs, ids, target):
-        return F.cross_entropy(outputs.flatten(0, 1), ids.flatten(), ignore_index=PAD_ID)
 
     def reference(self, model, network, readout, ids, lengths):
         return ids
@@ -237,15 +243,12 @@ class NextToken(ReadoutKind):
         return model.states(network, emb, lengths)[:, -1]
 
 
-class Sequence(ReadoutKind):
-    name, per_token = SEQUENCE, True
+class Sequence(_TokenLogits):
+    name = SEQUENCE
     score_doc = "the log-likelihood of the sentence decoded from its representation (teacher forcing)"
 
     def outputs(self, model, network, readout, ids, lengths):
         return reconstruction_logits(model, network, readout, ids, lengths)
-
-    def loss(self, outputs, ids, target):
-        return F.cross_entropy(outputs.flatten(0, 1), ids.flatten(), ignore_index=PAD_ID)
 
     def reference(self, model, network, readout, ids, lengths):
         return ids, model.embed(decoder_inputs(ids)).detach()
